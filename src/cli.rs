@@ -1,0 +1,125 @@
+//! Command-line definitions only (clap). Resolution into typed settings is in `settings.rs`;
+//! the work is in the library modules the commands call.
+//!
+//! Helm strips its own global flags (`-n`, `--kube-context`, `--kubeconfig`, `--debug`,
+//! `--kube-*`) from a plugin's arguments and passes them as `HELM_*` variables. The same flags
+//! are accepted here with the same meaning, for runs without helm; no flag of the plugin's own
+//! reuses one of helm's global names for something else.
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+
+pub const DEFAULT_RELEASE: &str = "cognigy-live-agent";
+pub const DEFAULT_CHART: &str = "oci://cognigy.azurecr.io/helm/live-agent";
+pub const DEFAULT_TARGET_VERSION: &str = "4.44.0";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "la-migrate",
+    version,
+    about = "Migrate a Cognigy Live Agent release to the 4.44 Helm dependencies (PostgreSQL 15, Redis 7)",
+    long_about = None,
+    after_help = "Run as a helm plugin: `helm la-migrate 4.44 -n live-agent`. Helm's global flags \
+                  (-n, --kube-context, --kubeconfig, --debug, --kube-*) reach the plugin through \
+                  helm's environment."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command takes. Helm passes its own as environment variables; these win over it.
+#[derive(Debug, Args, Clone, Default)]
+pub struct GlobalArgs {
+    /// Namespace of the release [helm: -n, HELM_NAMESPACE]
+    #[arg(short = 'n', long, global = true, value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+
+    /// Kubeconfig context [helm: --kube-context, HELM_KUBECONTEXT]
+    #[arg(long, global = true, value_name = "CONTEXT")]
+    pub kube_context: Option<String>,
+
+    /// Kubeconfig file [helm: --kubeconfig, KUBECONFIG]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Helm release name
+    #[arg(long, global = true, value_name = "NAME", env = "LA_MIGRATE_RELEASE")]
+    pub release: Option<String>,
+
+    /// Output format: human-readable text, or one JSON document on stdout
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+
+    /// More logging on stderr (-v info, -vv debug, -vvv trace) [helm: --debug]
+    #[arg(short = 'v', long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Only errors on stderr
+    #[arg(short = 'q', long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// When to colour stderr
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum ColorChoice {
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The Live Agent 4.44 migration (PostgreSQL 11 -> 15, Redis 6 -> 7) and its phases
+    #[command(name = "4.44")]
+    V444(MigrationArgs),
+
+    /// Print the resolved settings: namespace, context, kubeconfig, helm binary, release, chart
+    Env,
+}
+
+/// What the 4.44 migration works on.
+#[derive(Debug, Args)]
+pub struct MigrationArgs {
+    /// Chart to migrate to: an OCI or repo reference, a local .tgz archive, or a chart directory
+    #[arg(long, value_name = "REF", default_value = DEFAULT_CHART)]
+    pub chart: String,
+
+    /// Chart version to migrate to (a 4.4x chart with PostgreSQL 15 and Redis 7)
+    #[arg(long = "version", value_name = "VERSION", default_value = DEFAULT_TARGET_VERSION)]
+    pub target_version: String,
+
+    #[command(subcommand)]
+    pub command: MigrationCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrationCommand {
+    /// Translate a <= 4.43 custom values file to the 4.44 keys (comments and layout kept)
+    Values(ValuesArgs),
+}
+
+/// `4.44 values`: input files, or the release's values; where the result goes.
+#[derive(Debug, Args)]
+pub struct ValuesArgs {
+    /// Values file to translate (repeatable; each is translated on its own). Without it, the
+    /// release's user-supplied values (`helm get values`) are translated.
+    #[arg(short = 'f', long = "values", value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}

@@ -1,0 +1,224 @@
+//! The one door to `$HELM_BIN`. Argument lists are built by pure functions (tested below);
+//! [`Helm`] runs them through duct and attaches helm's stderr to any failure.
+//!
+//! Credentials never go on a command line: a token reaches the child through
+//! `HELM_KUBETOKEN` in its environment, not `--kube-token`.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use crate::error::{Error, Result};
+use crate::exit::ExitCode;
+use crate::settings::Settings;
+
+/// How helm is invoked: the binary and the connection flags every call carries.
+#[derive(Debug, Clone)]
+pub struct Helm {
+    bin: PathBuf,
+    namespace: String,
+    kube_context: Option<String>,
+    kubeconfig: Option<OsString>,
+    /// Environment for the child: `HELM_KUBE*` overrides (the token among them).
+    env: Vec<(String, String)>,
+}
+
+/// What a finished helm call printed.
+#[derive(Debug, Clone)]
+pub struct HelmOutput {
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Helm {
+    pub fn from_settings(settings: &Settings) -> Helm {
+        let k = &settings.kube;
+        let mut env = Vec::new();
+        let mut put = |name: &str, value: Option<String>| {
+            if let Some(v) = value {
+                env.push((name.to_string(), v));
+            }
+        };
+        put("HELM_KUBEAPISERVER", k.apiserver.clone());
+        put(
+            "HELM_KUBETOKEN",
+            k.token.as_ref().map(|t| t.expose().to_string()),
+        );
+        put(
+            "HELM_KUBECAFILE",
+            k.ca_file.as_ref().map(|p| p.display().to_string()),
+        );
+        put(
+            "HELM_KUBEINSECURE_SKIP_TLS_VERIFY",
+            k.insecure_skip_tls_verify.then(|| "true".to_string()),
+        );
+        put("HELM_KUBETLS_SERVER_NAME", k.tls_server_name.clone());
+        put("HELM_KUBEASUSER", k.as_user.clone());
+        put(
+            "HELM_KUBEASGROUPS",
+            (!k.as_groups.is_empty()).then(|| k.as_groups.join(",")),
+        );
+        Helm {
+            bin: settings.helm_bin.clone(),
+            namespace: settings.namespace.clone(),
+            kube_context: k.context.clone(),
+            kubeconfig: k.kubeconfig.clone(),
+            env,
+        }
+    }
+
+    /// The connection flags every call carries, so a standalone run reaches the same cluster
+    /// as one started by helm.
+    pub fn connection_args(&self) -> Vec<OsString> {
+        let mut args: Vec<OsString> = vec!["--namespace".into(), self.namespace.clone().into()];
+        if let Some(c) = &self.kube_context {
+            args.push("--kube-context".into());
+            args.push(c.into());
+        }
+        if let Some(k) = &self.kubeconfig {
+            args.push("--kubeconfig".into());
+            args.push(k.clone());
+        }
+        args
+    }
+
+    /// Runs helm with `args` (connection flags appended) and returns what it printed.
+    /// A non-zero exit becomes an [`ExitCode::External`] error carrying helm's stderr.
+    pub fn run(&self, args: &[OsString]) -> Result<HelmOutput> {
+        let mut argv: Vec<OsString> = args.to_vec();
+        argv.extend(self.connection_args());
+        tracing::debug!(helm = %self.bin.display(), args = ?argv, "running helm");
+        let mut expr = duct::cmd(&self.bin, &argv)
+            .stdout_capture()
+            .stderr_capture()
+            .stdin_null()
+            .unchecked();
+        for (name, value) in &self.env {
+            expr = expr.env(name, value);
+        }
+        let out = expr.run().map_err(|e| {
+            Error::new(
+                ExitCode::NotFound,
+                format!("cannot run helm ({})", self.bin.display()),
+            )
+            .source(e)
+            .hint("install helm 3.17 or later and run the plugin as `helm la-migrate ...`")
+        })?;
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        if out.status.success() {
+            Ok(HelmOutput { stdout, stderr })
+        } else {
+            let verb = args
+                .first()
+                .map(|a| a.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            Err(Error::new(
+                ExitCode::External,
+                format!("`helm {verb}` failed: {}", stderr.trim()),
+            ))
+        }
+    }
+
+    /// The release's user-supplied values, as YAML (`helm get values <release> -o yaml`).
+    /// A missing release is a [`ExitCode::NotFound`] error naming release and namespace.
+    pub fn get_values(&self, release: &str) -> Result<String> {
+        match self.run(&argv::get_values(release)) {
+            Ok(out) => Ok(out.stdout),
+            Err(e) if e.message.contains("release: not found") => Err(Error::new(
+                ExitCode::NotFound,
+                format!(
+                    "release {release:?} was not found in namespace {:?}",
+                    self.namespace
+                ),
+            )
+            .hint(format!(
+                "list the releases with `helm list -n {}`, then pass --release <name> or -n <namespace>",
+                self.namespace
+            ))),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Pure builders of helm argument lists (without the connection flags).
+pub mod argv {
+    use std::ffi::OsString;
+
+    pub fn get_values(release: &str) -> Vec<OsString> {
+        vec![
+            "get".into(),
+            "values".into(),
+            release.into(),
+            "--output".into(),
+            "yaml".into(),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::GlobalArgs;
+    use crate::settings::{Env, Settings};
+    use std::path::Path;
+
+    struct E(Vec<(&'static str, &'static str)>);
+    impl Env for E {
+        fn var(&self, n: &str) -> Option<String> {
+            self.0
+                .iter()
+                .find(|(k, _)| *k == n)
+                .map(|(_, v)| v.to_string())
+        }
+        fn var_os(&self, n: &str) -> Option<OsString> {
+            self.var(n).map(OsString::from)
+        }
+        fn resolve_program(&self, p: &Path) -> Option<PathBuf> {
+            Some(p.to_path_buf())
+        }
+        fn path_kind(&self, _: &Path) -> Option<bool> {
+            None
+        }
+    }
+
+    #[test]
+    fn connection_flags_follow_the_settings_and_the_token_stays_off_argv() {
+        let e = E(vec![
+            ("HELM_NAMESPACE", "live-agent"),
+            ("HELM_KUBECONTEXT", "prod"),
+            ("KUBECONFIG", "/tmp/kc"),
+            ("HELM_KUBETOKEN", "tok-123"),
+        ]);
+        let s = Settings::resolve(&GlobalArgs::default(), None, &e).unwrap();
+        let helm = Helm::from_settings(&s);
+        let args: Vec<String> = helm
+            .connection_args()
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            args,
+            [
+                "--namespace",
+                "live-agent",
+                "--kube-context",
+                "prod",
+                "--kubeconfig",
+                "/tmp/kc"
+            ]
+        );
+        assert!(!args.iter().any(|a| a.contains("tok-123")));
+        assert!(helm
+            .env
+            .iter()
+            .any(|(k, v)| k == "HELM_KUBETOKEN" && v == "tok-123"));
+    }
+
+    #[test]
+    fn get_values_asks_for_yaml() {
+        assert_eq!(
+            argv::get_values("r"),
+            ["get", "values", "r", "--output", "yaml"].map(OsString::from)
+        );
+    }
+}

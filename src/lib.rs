@@ -1,0 +1,14 @@
+//! `la-migrate`: the Cognigy Live Agent 4.44 Helm-dependency migration as a helm plugin.
+//!
+//! Layout: `cli` (flags) -> `settings` (one resolved value) -> `commands` (one file per
+//! command, a call into the library). Pure logic (`values`) never does I/O; side effects go
+//! through one door each: `helm` for `$HELM_BIN`, `output` for the terminal.
+
+pub mod cli;
+pub mod commands;
+pub mod error;
+pub mod exit;
+pub mod helm;
+pub mod logging;
+pub mod output;
+pub mod settings;
