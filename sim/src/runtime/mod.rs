@@ -1,0 +1,70 @@
+//! Pods as real processes. The API side (controllers, the kubelet loop, exec/log endpoints)
+//! decides *what* runs; this module decides *how*: which program an image becomes, the pod's
+//! network identity and private filesystem view, process lifetime, logs and exec.
+//!
+//! Contract with the API side:
+//! - Every value a container needs is resolved before [`Runtime::start`]: env (incl.
+//!   `valueFrom` secrets), volume mounts as host directories, the pod's IP.
+//! - Name resolution: the API side keeps one hosts file per namespace at
+//!   [`hosts_file`]`(state_dir, namespace)` up to date (Service names -> endpoint pod IPs,
+//!   in the short, `svc.ns` and `svc.ns.svc.cluster.local` forms), rewriting it in place (same
+//!   inode). The runtime makes it the pod's `/etc/hosts`.
+//! - Container logs are appended to [`log_file`]`(state_dir, namespace, pod, container)`.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+/// One container of a pod, fully resolved.
+#[derive(Debug, Clone)]
+pub struct ContainerSpec {
+    pub name: String,
+    pub image: String,
+    pub command: Vec<String>,
+    pub args: Vec<String>,
+    /// Resolved environment (literal values and `valueFrom` already looked up)
+    pub env: Vec<(String, String)>,
+    /// (host directory or file, path inside the container, read-only)
+    pub mounts: Vec<Mount>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Mount {
+    pub host_path: PathBuf,
+    pub container_path: String,
+    pub read_only: bool,
+}
+
+/// A pod, fully resolved.
+#[derive(Debug, Clone)]
+pub struct PodSpec {
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+    pub ip: Ipv4Addr,
+    /// `hostname` / `subdomain` as Kubernetes sets them (StatefulSet pods)
+    pub hostname: String,
+    pub init_containers: Vec<ContainerSpec>,
+    pub containers: Vec<ContainerSpec>,
+    /// `Always`, `OnFailure`, `Never`
+    pub restart_policy: String,
+}
+
+/// What the kubelet loop reports into pod status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContainerState {
+    Waiting { reason: String, message: String },
+    Running { ready: bool },
+    Terminated { exit_code: i32, reason: String, message: String },
+}
+
+pub fn hosts_file(state_dir: &Path, namespace: &str) -> PathBuf {
+    state_dir.join("net").join(format!("hosts-{namespace}"))
+}
+
+pub fn log_file(state_dir: &Path, namespace: &str, pod: &str, container: &str) -> PathBuf {
+    state_dir
+        .join("pods")
+        .join(namespace)
+        .join(pod)
+        .join(format!("{container}.log"))
+}
