@@ -3,13 +3,25 @@
 //! network identity and private filesystem view, process lifetime, logs and exec.
 //!
 //! Contract with the API side:
-//! - Every value a container needs is resolved before [`Runtime::start`]: env (incl.
+//! - Every value a container needs is resolved before [`Runtime::start_pod`]: env (incl.
 //!   `valueFrom` secrets), volume mounts as host directories, the pod's IP.
 //! - Name resolution: the API side keeps one hosts file per namespace at
 //!   [`hosts_file`]`(state_dir, namespace)` up to date (Service names -> endpoint pod IPs,
 //!   in the short, `svc.ns` and `svc.ns.svc.cluster.local` forms), rewriting it in place (same
 //!   inode). The runtime makes it the pod's `/etc/hosts`.
 //! - Container logs are appended to [`log_file`]`(state_dir, namespace, pod, container)`.
+
+mod error;
+mod exec;
+mod images;
+mod pods;
+mod tools;
+
+pub use error::{Context, Error, Result};
+pub use exec::ExecChild;
+pub use images::{behaviour, Behaviour, ClientTools, PgFlavour, PgMajor};
+pub use pods::Runtime;
+pub use tools::Tools;
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -52,9 +64,18 @@ pub struct PodSpec {
 /// What the kubelet loop reports into pod status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ContainerState {
-    Waiting { reason: String, message: String },
-    Running { ready: bool },
-    Terminated { exit_code: i32, reason: String, message: String },
+    Waiting {
+        reason: String,
+        message: String,
+    },
+    Running {
+        ready: bool,
+    },
+    Terminated {
+        exit_code: i32,
+        reason: String,
+        message: String,
+    },
 }
 
 pub fn hosts_file(state_dir: &Path, namespace: &str) -> PathBuf {
