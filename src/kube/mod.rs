@@ -1,0 +1,9 @@
+//! The one door to the Kubernetes API.
+//!
+//! `client` turns the resolved [`crate::settings::KubeSettings`] into a `kube::Client` the
+//! way helm and kubectl would: the kubeconfig files named by `KUBECONFIG` (merged), the
+//! context chosen with `--kube-context`, then helm's `--kube-*` overrides.
+
+pub mod client;
+
+pub use client::{connect, load_config, Connection};
