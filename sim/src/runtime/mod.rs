@@ -15,6 +15,7 @@ mod error;
 mod exec;
 mod images;
 mod pods;
+mod rootfs;
 mod tools;
 
 pub use error::{Context, Error, Result};
