@@ -1,0 +1,47 @@
+//! The operator's choices that shape the plan (flags of `4.44`), resolved and validated.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// The PostgreSQL 15 client image that dumps and restores inside the cluster.
+pub const DEFAULT_BACKUP_IMAGE: &str = "docker.io/bitnamilegacy/postgresql:15.1.0-debian-11-r12";
+/// Backup volume size relative to the database size (the guide's rule of thumb).
+pub const DEFAULT_BACKUP_SIZE_FACTOR: f64 = 3.0;
+/// The smallest backup volume requested, whatever the database size.
+pub const MIN_BACKUP_BYTES: u64 = 1 << 30;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Options {
+    /// `--backup-storage-class`; the cluster default when absent.
+    pub backup_storage_class: Option<String>,
+    /// `--backup-size-factor`: backup volume = factor x database size.
+    pub backup_size_factor: f64,
+    /// `--backup-image`
+    pub backup_image: String,
+    /// `--jobs`: parallel dump/restore workers.
+    pub jobs: u32,
+    /// `--local-copy`: also stream the dump to this path on the operator's machine.
+    pub local_copy: Option<PathBuf>,
+    /// `--keep-passwords`: recreate the database secrets with the new keys and old passwords.
+    pub keep_passwords: bool,
+    /// `--values-override FILE` (repeatable): extra values for install and upgrade.
+    pub values_overrides: Vec<PathBuf>,
+    /// `--set KEY=VALUE` (repeatable): extra values for install and upgrade.
+    pub set: Vec<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            backup_storage_class: None,
+            backup_size_factor: DEFAULT_BACKUP_SIZE_FACTOR,
+            backup_image: DEFAULT_BACKUP_IMAGE.to_string(),
+            jobs: 2,
+            local_copy: None,
+            keep_passwords: false,
+            values_overrides: Vec::new(),
+            set: Vec::new(),
+        }
+    }
+}

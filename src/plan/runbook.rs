@@ -1,0 +1,110 @@
+//! The plan as a runbook a person reads (`--dry-run`): what will happen, what will be
+//! deleted, and each step with the commands that would do it by hand.
+
+use std::fmt::Write;
+
+use super::quantity::human;
+use super::{Phase, Plan};
+
+pub fn render(plan: &Plan) -> String {
+    let mut out = String::new();
+    let w = &mut out;
+    let _ = writeln!(
+        w,
+        "Migration plan for release {} in namespace {}",
+        plan.release, plan.namespace
+    );
+    let _ = writeln!(
+        w,
+        "  chart:    {} -> {} ({})",
+        plan.from_version, plan.to_version, plan.chart
+    );
+    match &plan.backup {
+        Some(b) => {
+            let _ = writeln!(
+                w,
+                "  database: internal PostgreSQL 11 -> 15, dumped and restored ({})",
+                b.source.database
+            );
+            let _ = writeln!(
+                w,
+                "  backup:   volume {} of {} in storage class {}, image {}, {} parallel jobs",
+                b.claim,
+                human(b.size_bytes),
+                b.storage_class.as_deref().unwrap_or("(default)"),
+                b.image,
+                b.jobs
+            );
+        }
+        None => {
+            let _ = writeln!(
+                w,
+                "  database: external; its data stays where it is (no dump, no restore)"
+            );
+        }
+    }
+    if !plan.replicas.is_empty() {
+        let counts: Vec<String> = plan
+            .replicas
+            .iter()
+            .map(|r| format!("{} {}", r.name, r.replicas))
+            .collect();
+        let _ = writeln!(w, "  replicas: {}", counts.join(", "));
+    }
+    if let Some(a) = &plan.attachments {
+        let _ = writeln!(
+            w,
+            "  attachments: volume {} (claim {}, reclaim policy {}) is kept and rebound",
+            a.volume, a.claim, a.policy
+        );
+    }
+    let _ = writeln!(w, "  state:    ConfigMap {}", plan.state_config_map);
+    if !plan.warnings.is_empty() {
+        let _ = writeln!(w, "\nWarnings:");
+        for warning in &plan.warnings {
+            let _ = writeln!(w, "  - {warning}");
+        }
+    }
+    let _ = writeln!(w, "\nDeleted after the point of no return:");
+    for d in &plan.deletes {
+        let _ = writeln!(w, "  - {d}");
+    }
+    if !plan.keeps.is_empty() {
+        let _ = writeln!(w, "Never touched:");
+        for k in &plan.keeps {
+            let _ = writeln!(w, "  - {k}");
+        }
+    }
+    for phase in Phase::MIGRATION {
+        let mut steps = plan.steps_of(phase).peekable();
+        if steps.peek().is_none() {
+            continue;
+        }
+        let _ = writeln!(w, "\n== {} ==", phase.name());
+        for step in steps {
+            let mark = if step.destructive {
+                " (destructive)"
+            } else {
+                ""
+            };
+            let _ = writeln!(w, "[{}] {}{mark}", step.id, step.title);
+            for cmd in &step.commands {
+                // Continuation lines (heredocs) stay unindented so they paste as they are.
+                for (i, line) in cmd.lines().enumerate() {
+                    let prefix = match (i, line.starts_with('#')) {
+                        (0, true) => "  ",
+                        (0, false) => "  $ ",
+                        _ => "",
+                    };
+                    let _ = writeln!(w, "{prefix}{line}");
+                }
+            }
+        }
+    }
+    let _ = writeln!(
+        w,
+        "\nRun it: helm la-migrate 4.44 -n {} --release {}",
+        plan.namespace, plan.release
+    );
+    out
+}

@@ -1,0 +1,251 @@
+//! The shell scripts run inside the tools pods (by exec). Pure text, shown verbatim in the
+//! runbook. Connection settings and the password come from the pod's libpq environment
+//! (`PGHOST`, `PGPASSWORD`, ...), never from these scripts.
+//!
+//! Long work (dump, restore) runs detached from the exec session: a script starts it under
+//! `setsid nohup`, records its pid in the container's `/tmp` (so a replaced pod counts as "not
+//! running") and the exit code on the volume when it ends. A rerun reattaches by reading those
+//! markers instead of starting again.
+
+use crate::verify::sql;
+
+use super::{BACKUP_MOUNT, DUMP_DIR};
+
+/// What a `start_*` script printed: the state of the detached job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobState {
+    Started,
+    Running,
+    /// Finished earlier with this exit code.
+    Finished(i32),
+}
+
+/// Parses the `state=...` line printed by the start and poll scripts.
+pub fn parse_job_state(output: &str) -> Option<JobState> {
+    let line = output.lines().rev().find(|l| l.starts_with("state="))?;
+    match line.trim_start_matches("state=").trim() {
+        "started" => Some(JobState::Started),
+        "running" => Some(JobState::Running),
+        other => other
+            .strip_prefix("finished:")
+            .and_then(|c| c.trim().parse().ok())
+            .map(JobState::Finished),
+    }
+}
+
+fn detached(name: &str, reset: &str, work: &str) -> String {
+    format!(
+        r#"set -eu
+cd {BACKUP_MOUNT}
+if [ -f {name}.exit ]; then echo "state=finished:$(cat {name}.exit)"; exit 0; fi
+if [ -f /tmp/{name}.pid ] && kill -0 "$(cat /tmp/{name}.pid)" 2>/dev/null; then echo state=running; exit 0; fi
+{reset}
+S=; command -v setsid >/dev/null 2>&1 && S=setsid
+$S nohup sh -c '{work} >{BACKUP_MOUNT}/{name}.log 2>&1; echo $? >{BACKUP_MOUNT}/{name}.exit.tmp; mv {BACKUP_MOUNT}/{name}.exit.tmp {BACKUP_MOUNT}/{name}.exit' </dev/null >/dev/null 2>&1 &
+echo $! >/tmp/{name}.pid
+echo state=started"#
+    )
+}
+
+/// Starts `pg_dump` (directory format, `jobs` workers) unless it runs or ran already.
+pub fn start_dump(jobs: u32) -> String {
+    detached(
+        "dump",
+        &format!("rm -rf {DUMP_DIR} dump.log dump.sha256 dump.toc"),
+        &format!(
+            "pg_dump --format=directory --jobs={jobs} --compress=6 --no-password --verbose --file={DUMP_DIR}"
+        ),
+    )
+}
+
+/// Recreates the target database and runs `pg_restore`, stopping on the first error.
+pub fn start_restore(jobs: u32, database: &str, owner: &str) -> String {
+    let db = quote_ident(database);
+    let role = quote_ident(owner);
+    detached(
+        "restore",
+        "rm -f restore.log",
+        &format!(
+            "psql -X -d postgres -v ON_ERROR_STOP=1 -c \"DROP DATABASE IF EXISTS {db} WITH (FORCE)\" -c \"CREATE DATABASE {db} OWNER {role}\" && \
+pg_restore --dbname={database_arg} --jobs={jobs} --exit-on-error --no-owner --no-privileges --role={owner_arg} --no-password --verbose {DUMP_DIR}",
+            db = shell_escape_dq(&db),
+            role = shell_escape_dq(&role),
+            database_arg = database,
+            owner_arg = owner,
+        ),
+    )
+}
+
+/// Reports a detached job's state and the bytes it has produced so far (`du -sk`).
+pub fn poll(name: &str, measure: &str) -> String {
+    format!(
+        r#"cd {BACKUP_MOUNT}
+if [ -f {name}.exit ]; then echo "state=finished:$(cat {name}.exit)"
+elif [ -f /tmp/{name}.pid ] && kill -0 "$(cat /tmp/{name}.pid)" 2>/dev/null; then echo state=running
+else echo state=finished:255; fi
+echo "bytes=$({measure})""#
+    )
+}
+
+pub fn poll_dump() -> String {
+    poll(
+        "dump",
+        &format!("du -sk {DUMP_DIR} 2>/dev/null | cut -f1 | awk '{{print $1*1024}}'"),
+    )
+}
+
+pub fn poll_restore() -> String {
+    poll(
+        "restore",
+        "psql -XAt -c 'select pg_database_size(current_database())' 2>/dev/null || echo 0",
+    )
+}
+
+/// Parses the `bytes=` line of a poll.
+pub fn parse_bytes(output: &str) -> Option<u64> {
+    output
+        .lines()
+        .find_map(|l| l.strip_prefix("bytes="))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// The last lines of a job's log, for an error report.
+pub fn log_tail(name: &str) -> String {
+    format!("tail -n 20 {BACKUP_MOUNT}/{name}.log 2>/dev/null || true")
+}
+
+/// Checks the archive: the TOC is readable, every table's data file is there; then records
+/// a SHA-256 of every file and prints the hash of that list (the archive's checksum).
+pub fn verify_archive() -> String {
+    format!(
+        r#"set -eu
+cd {BACKUP_MOUNT}
+pg_restore --list {DUMP_DIR} >dump.toc
+entries=$(grep -c ' TABLE DATA ' dump.toc || true)
+files=$(ls {DUMP_DIR} | grep -c '^[0-9][0-9]*\.dat' || true)
+echo "entries=$entries"
+echo "files=$files"
+(cd {DUMP_DIR} && find . -type f | LC_ALL=C sort | xargs sha256sum) >dump.sha256
+echo "sha256=$(sha256sum dump.sha256 | cut -d' ' -f1)"
+echo "bytes=$(du -sk {DUMP_DIR} | cut -f1 | awk '{{print $1*1024}}')""#
+    )
+}
+
+/// Re-checks every file against the recorded list and prints the list's hash.
+pub fn check_archive() -> String {
+    format!(
+        r#"set -eu
+cd {DUMP_DIR}
+sha256sum -c --quiet {BACKUP_MOUNT}/dump.sha256
+echo "sha256=$(sha256sum {BACKUP_MOUNT}/dump.sha256 | cut -d' ' -f1)""#
+    )
+}
+
+/// `key=value` lines of a script's output.
+pub fn field<'a>(output: &'a str, key: &str) -> Option<&'a str> {
+    output.lines().find_map(|l| {
+        l.strip_prefix(key)
+            .and_then(|rest| rest.strip_prefix('='))
+            .map(str::trim)
+    })
+}
+
+/// The fingerprint query through psql with the pod's libpq environment (an argv: no shell).
+pub fn fingerprint() -> Vec<String> {
+    psql(&sql::fingerprint_query())
+}
+
+fn psql(sql: &str) -> Vec<String> {
+    [
+        "psql",
+        "-X",
+        "-A",
+        "-t",
+        "-q",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-c",
+        sql,
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// Streams the archive as tar on stdout (for `--local-copy`).
+pub fn archive_tar() -> String {
+    format!("cd {BACKUP_MOUNT} && tar -cf - dump dump.sha256")
+}
+
+/// The size of the database the pod is connected to (an argv).
+pub fn database_size() -> Vec<String> {
+    psql(sql::database_size_query())
+}
+
+/// An argv as one pasteable shell line.
+pub fn argv_line(argv: &[String]) -> String {
+    argv.iter()
+        .map(|a| {
+            if !a.is_empty()
+                && a.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_=./:,".contains(&b))
+            {
+                a.clone()
+            } else {
+                shell_quote(a)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Single-quotes a string for `sh`.
+pub fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r#"'\''"#))
+}
+
+fn shell_escape_dq(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// Quotes an SQL identifier.
+pub fn quote_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_states_parse_from_the_last_state_line() {
+        assert_eq!(
+            parse_job_state("noise\nstate=started\n"),
+            Some(JobState::Started)
+        );
+        assert_eq!(parse_job_state("state=running"), Some(JobState::Running));
+        assert_eq!(
+            parse_job_state("state=finished:0\nbytes=12"),
+            Some(JobState::Finished(0))
+        );
+        assert_eq!(
+            parse_job_state("state=finished:1"),
+            Some(JobState::Finished(1))
+        );
+        assert_eq!(parse_job_state("nothing"), None);
+        assert_eq!(parse_bytes("state=running\nbytes=4096\n"), Some(4096));
+    }
+
+    #[test]
+    fn fields_are_read_by_exact_key() {
+        let out = "entries=12\nfiles=12\nsha256=abc\nbytes=10";
+        assert_eq!(field(out, "sha256"), Some("abc"));
+        assert_eq!(field(out, "files"), Some("12"));
+        assert_eq!(field(out, "sha"), None);
+    }
+
+    #[test]
+    fn quoting_survives_single_quotes() {
+        assert_eq!(shell_quote("it's"), r#"'it'\''s'"#);
+        assert_eq!(quote_ident(r#"a"b"#), r#""a""b""#);
+    }
+}

@@ -1,0 +1,181 @@
+//! Comparing the source's fingerprint with the target's.
+
+use serde::Serialize;
+
+use super::DatabaseStats;
+
+/// One difference between source and target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Difference {
+    MissingTable {
+        table: String,
+    },
+    ExtraTable {
+        table: String,
+    },
+    RowCount {
+        table: String,
+        source: u64,
+        target: u64,
+    },
+    Content {
+        table: String,
+    },
+    SchemaVersion {
+        source: Option<String>,
+        target: Option<String>,
+    },
+}
+
+impl std::fmt::Display for Difference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Difference::MissingTable { table } => write!(f, "table {table} is missing"),
+            Difference::ExtraTable { table } => write!(f, "table {table} is not in the source"),
+            Difference::RowCount {
+                table,
+                source,
+                target,
+            } => write!(f, "table {table}: {target} rows, the source had {source}"),
+            Difference::Content { table } => {
+                write!(f, "table {table}: same row count, different contents")
+            }
+            Difference::SchemaVersion { source, target } => write!(
+                f,
+                "schema_migrations: newest version {}, the source had {}",
+                target.as_deref().unwrap_or("(none)"),
+                source.as_deref().unwrap_or("(none)")
+            ),
+        }
+    }
+}
+
+/// The outcome of a comparison.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    pub tables: usize,
+    pub rows: u64,
+    pub differences: Vec<Difference>,
+}
+
+impl Report {
+    pub fn is_equal(&self) -> bool {
+        self.differences.is_empty()
+    }
+}
+
+/// Compares table by table; `check_content` off compares row counts only (a live database).
+pub fn compare(source: &DatabaseStats, target: &DatabaseStats, check_content: bool) -> Report {
+    let mut differences = Vec::new();
+    for (table, s) in &source.tables {
+        match target.tables.get(table) {
+            None => differences.push(Difference::MissingTable {
+                table: table.clone(),
+            }),
+            Some(t) if t.rows != s.rows => differences.push(Difference::RowCount {
+                table: table.clone(),
+                source: s.rows,
+                target: t.rows,
+            }),
+            Some(t) if check_content && t.hash != s.hash => differences.push(Difference::Content {
+                table: table.clone(),
+            }),
+            Some(_) => {}
+        }
+    }
+    for table in target.tables.keys() {
+        if !source.tables.contains_key(table) {
+            differences.push(Difference::ExtraTable {
+                table: table.clone(),
+            });
+        }
+    }
+    if source.schema_version != target.schema_version {
+        differences.push(Difference::SchemaVersion {
+            source: source.schema_version.clone(),
+            target: target.schema_version.clone(),
+        });
+    }
+    Report {
+        tables: source.tables.len(),
+        rows: source.total_rows(),
+        differences,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verify::TableStats;
+
+    fn stats(tables: &[(&str, u64, &str)], version: Option<&str>) -> DatabaseStats {
+        DatabaseStats {
+            tables: tables
+                .iter()
+                .map(|(n, rows, hash)| {
+                    (
+                        n.to_string(),
+                        TableStats {
+                            rows: *rows,
+                            hash: hash.to_string(),
+                        },
+                    )
+                })
+                .collect(),
+            schema_version: version.map(String::from),
+        }
+    }
+
+    #[test]
+    fn identical_fingerprints_compare_equal() {
+        let s = stats(
+            &[("accounts", 2, "99"), ("messages", 10, "7")],
+            Some("2023"),
+        );
+        let report = compare(&s, &s.clone(), true);
+        assert!(report.is_equal());
+        assert_eq!(report.tables, 2);
+        assert_eq!(report.rows, 12);
+    }
+
+    #[test]
+    fn every_kind_of_difference_is_reported() {
+        let source = stats(
+            &[
+                ("accounts", 2, "99"),
+                ("messages", 10, "7"),
+                ("users", 1, "5"),
+            ],
+            Some("2023"),
+        );
+        let target = stats(
+            &[
+                ("accounts", 2, "98"),
+                ("messages", 9, "7"),
+                ("extra", 0, "0"),
+            ],
+            Some("2022"),
+        );
+        let report = compare(&source, &target, true);
+        let text: Vec<String> = report.differences.iter().map(|d| d.to_string()).collect();
+        assert_eq!(
+            text,
+            [
+                "table accounts: same row count, different contents",
+                "table messages: 9 rows, the source had 10",
+                "table users is missing",
+                "table extra is not in the source",
+                "schema_migrations: newest version 2022, the source had 2023",
+            ]
+        );
+    }
+
+    #[test]
+    fn without_content_checks_only_row_counts_matter() {
+        let source = stats(&[("accounts", 2, "99")], None);
+        let target = stats(&[("accounts", 2, "1")], None);
+        assert!(compare(&source, &target, false).is_equal());
+        assert!(!compare(&source, &target, true).is_equal());
+    }
+}
