@@ -12,4 +12,6 @@ pub mod helm;
 pub mod kube;
 pub mod logging;
 pub mod output;
+pub mod plan;
 pub mod settings;
+pub mod verify;
