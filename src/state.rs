@@ -1,0 +1,405 @@
+//! The in-cluster record that makes every run resumable, from any machine: a ConfigMap
+//! `la-migrate-<release>` in the release's namespace holding the plan, each completed step and
+//! the facts later steps need (replica counts, reclaim policies, backup checksum, the source's
+//! fingerprint). Never a secret value. A lock (holder + expiry, in annotations) keeps two runs
+//! from interleaving; every write carries the resourceVersion it read, so a concurrent writer
+//! gets a conflict instead of a lost update.
+//!
+//! The codec (`State` <-> ConfigMap data) and the lock decision are pure and tested here; the
+//! [`Store`] does the API calls.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, PostParams};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::exit::ExitCode;
+use crate::plan::manifests::labels;
+use crate::plan::Plan;
+use crate::verify::DatabaseStats;
+
+const PLAN_KEY: &str = "plan.json";
+const STEPS_KEY: &str = "steps.json";
+const RECORD_KEY: &str = "record.json";
+const LOCK_HOLDER: &str = "la-migrate.cognigy.com/lock-holder";
+const LOCK_EXPIRES: &str = "la-migrate.cognigy.com/lock-expires";
+/// How long a lock lasts without being renewed (every state write and every poll renews it).
+pub const LOCK_SECONDS: i64 = 15 * 60;
+
+/// A completed step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Done {
+    pub id: String,
+    /// Unix seconds.
+    pub at: i64,
+    pub by: String,
+}
+
+/// What the backup produced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupRecord {
+    /// SHA-256 of the archive's file list with per-file SHA-256s.
+    pub sha256: String,
+    pub bytes: u64,
+    pub table_data_entries: u64,
+    pub source: DatabaseStats,
+}
+
+/// Facts recorded by steps for later steps.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// Deployment -> replicas before the scale-down.
+    #[serde(default)]
+    pub replicas: BTreeMap<String, i32>,
+    /// PersistentVolume -> reclaim policy before the migration set it to Retain.
+    #[serde(default)]
+    pub reclaim_policies: BTreeMap<String, String>,
+    #[serde(default)]
+    pub backup: Option<BackupRecord>,
+    /// Whether the restore compared equal.
+    #[serde(default)]
+    pub restore_verified: bool,
+    /// Released volumes of the old PostgreSQL/Redis, found at cleanup.
+    #[serde(default)]
+    pub released_volumes: Vec<String>,
+}
+
+/// The whole record.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct State {
+    pub plan: Plan,
+    pub done: Vec<Done>,
+    pub record: Record,
+}
+
+impl State {
+    pub fn new(plan: Plan) -> State {
+        State {
+            plan,
+            done: Vec::new(),
+            record: Record::default(),
+        }
+    }
+
+    pub fn is_done(&self, id: &str) -> bool {
+        self.done.iter().any(|d| d.id == id)
+    }
+
+    pub fn mark_done(&mut self, id: &str, now: i64, by: &str) {
+        if !self.is_done(id) {
+            self.done.push(Done {
+                id: id.to_string(),
+                at: now,
+                by: by.to_string(),
+            });
+        }
+    }
+
+    /// The first step of the plan not yet done.
+    pub fn next_step(&self) -> Option<&crate::plan::Step> {
+        self.plan.steps.iter().find(|s| !self.is_done(&s.id))
+    }
+
+    /// ConfigMap data.
+    pub fn encode(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (PLAN_KEY.to_string(), json(&self.plan)),
+            (STEPS_KEY.to_string(), json(&self.done)),
+            (RECORD_KEY.to_string(), json(&self.record)),
+        ])
+    }
+
+    pub fn decode(data: &BTreeMap<String, String>) -> std::result::Result<State, String> {
+        let get = |key: &str| {
+            data.get(key)
+                .ok_or_else(|| format!("the state has no {key}"))
+        };
+        Ok(State {
+            plan: serde_json::from_str(get(PLAN_KEY)?)
+                .map_err(|e| format!("{PLAN_KEY} is unreadable: {e}"))?,
+            done: serde_json::from_str(get(STEPS_KEY)?)
+                .map_err(|e| format!("{STEPS_KEY} is unreadable: {e}"))?,
+            record: serde_json::from_str(get(RECORD_KEY)?)
+                .map_err(|e| format!("{RECORD_KEY} is unreadable: {e}"))?,
+        })
+    }
+}
+
+fn json<T: Serialize>(value: &T) -> String {
+    // Plain data without maps keyed by non-strings: serialisation cannot fail.
+    serde_json::to_string_pretty(value).unwrap_or_default()
+}
+
+/// A lock as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lock {
+    pub holder: String,
+    pub expires: i64,
+}
+
+/// Whether `me` may take the lock at `now`.
+pub fn may_lock(existing: Option<&Lock>, me: &str, now: i64) -> std::result::Result<(), Lock> {
+    match existing {
+        Some(l) if l.holder != me && l.expires > now => Err(l.clone()),
+        _ => Ok(()),
+    }
+}
+
+fn read_lock(meta: &ObjectMeta) -> Option<Lock> {
+    let a = meta.annotations.as_ref()?;
+    Some(Lock {
+        holder: a.get(LOCK_HOLDER)?.clone(),
+        expires: a.get(LOCK_EXPIRES)?.parse().ok()?,
+    })
+}
+
+/// Who this run is: `user@host:pid` (no secret; shown to a second run that finds the lock).
+pub fn holder_id() -> String {
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown".into());
+    format!("{user}@{host}:{}", std::process::id())
+}
+
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// The ConfigMap, read and written with resourceVersion checks.
+pub struct Store {
+    api: Api<ConfigMap>,
+    pub name: String,
+    namespace: String,
+    release: String,
+    pub holder: String,
+    resource_version: Option<String>,
+}
+
+impl Store {
+    pub fn new(client: kube::Client, namespace: &str, release: &str) -> Store {
+        Store {
+            api: Api::namespaced(client, namespace),
+            name: crate::plan::own_names::state(release),
+            namespace: namespace.to_string(),
+            release: release.to_string(),
+            holder: holder_id(),
+            resource_version: None,
+        }
+    }
+
+    fn where_(&self) -> String {
+        format!("ConfigMap {}/{}", self.namespace, self.name)
+    }
+
+    /// The recorded state, if a migration has started. Read-only: no lock.
+    pub async fn load(&mut self) -> Result<Option<(State, Option<Lock>)>> {
+        let cm = self.api.get_opt(&self.name).await.map_err(|e| {
+            Error::new(
+                ExitCode::Failure,
+                format!("cannot read the state {}", self.where_()),
+            )
+            .source(e)
+            .hint("check the connection to the cluster and run again")
+        })?;
+        let Some(cm) = cm else { return Ok(None) };
+        self.resource_version = cm.metadata.resource_version.clone();
+        let lock = read_lock(&cm.metadata);
+        let state = State::decode(&cm.data.unwrap_or_default()).map_err(|e| {
+            Error::new(
+                ExitCode::Precondition,
+                format!("the state {} is damaged: {e}", self.where_()),
+            )
+            .hint(format!(
+                "inspect it with `kubectl -n {} get configmap {} -o yaml`; it was not written by this version of la-migrate",
+                self.namespace, self.name
+            ))
+        })?;
+        Ok(Some((state, lock)))
+    }
+
+    fn object(&self, state: &State, lock: Option<&Lock>) -> ConfigMap {
+        let annotations = lock.map(|l| {
+            BTreeMap::from([
+                (LOCK_HOLDER.to_string(), l.holder.clone()),
+                (LOCK_EXPIRES.to_string(), l.expires.to_string()),
+            ])
+        });
+        ConfigMap {
+            metadata: ObjectMeta {
+                name: Some(self.name.clone()),
+                namespace: Some(self.namespace.clone()),
+                labels: Some(labels(&self.release)),
+                annotations,
+                resource_version: self.resource_version.clone(),
+                ..ObjectMeta::default()
+            },
+            data: Some(state.encode()),
+            ..ConfigMap::default()
+        }
+    }
+
+    fn my_lock(&self) -> Lock {
+        Lock {
+            holder: self.holder.clone(),
+            expires: now() + LOCK_SECONDS,
+        }
+    }
+
+    /// Creates the state (first run) holding the lock.
+    pub async fn create(&mut self, state: &State) -> Result<()> {
+        self.resource_version = None;
+        let lock = self.my_lock();
+        let cm = self.object(state, Some(&lock));
+        match self.api.create(&PostParams::default(), &cm).await {
+            Ok(created) => {
+                self.resource_version = created.metadata.resource_version;
+                Ok(())
+            }
+            Err(kube::Error::Api(e)) if e.code == 409 => Err(Error::new(
+                ExitCode::Locked,
+                format!("another run created {} at the same time", self.where_()),
+            )
+            .hint(
+                "wait for it to finish, or run `helm la-migrate 4.44 status` to see who holds it",
+            )),
+            Err(e) => Err(Error::new(
+                ExitCode::Failure,
+                format!("cannot create the state {}", self.where_()),
+            )
+            .source(e)
+            .hint("check that you may create ConfigMaps in the namespace, then run again")),
+        }
+    }
+
+    /// Takes (or renews) the lock on an existing state; refuses while another run holds it.
+    pub async fn lock(&mut self, state: &State, existing: Option<&Lock>) -> Result<()> {
+        if let Err(held) = may_lock(existing, &self.holder, now()) {
+            return Err(Error::new(
+                ExitCode::Locked,
+                format!(
+                    "the migration of release {:?} is locked by {} for {} more seconds",
+                    self.release,
+                    held.holder,
+                    held.expires - now()
+                ),
+            )
+            .hint(format!(
+                "wait for that run to finish; if it died, the lock expires by itself (or remove the annotation {LOCK_HOLDER} from {})",
+                self.where_()
+            )));
+        }
+        self.save(state).await
+    }
+
+    /// Writes the state, renewing the lock. A conflict means another run wrote in between.
+    pub async fn save(&mut self, state: &State) -> Result<()> {
+        let lock = self.my_lock();
+        let cm = self.object(state, Some(&lock));
+        match self
+            .api
+            .replace(&self.name, &PostParams::default(), &cm)
+            .await
+        {
+            Ok(saved) => {
+                self.resource_version = saved.metadata.resource_version;
+                Ok(())
+            }
+            Err(kube::Error::Api(e)) if e.code == 409 => Err(Error::new(
+                ExitCode::Locked,
+                format!("{} was changed by another run", self.where_()),
+            )
+            .hint(
+                "run `helm la-migrate 4.44 status` to see its progress; run again once it is done",
+            )),
+            Err(e) => Err(Error::new(
+                ExitCode::Failure,
+                format!("cannot write the state {}", self.where_()),
+            )
+            .source(e)
+            .hint("check the connection to the cluster and run again: completed steps are kept")),
+        }
+    }
+
+    /// Releases the lock (end of a run), keeping the record.
+    pub async fn unlock(&mut self, state: &State) -> Result<()> {
+        let cm = self.object(state, None);
+        self.api
+            .replace(&self.name, &PostParams::default(), &cm)
+            .await
+            .map(|saved| self.resource_version = saved.metadata.resource_version)
+            .map_err(|e| {
+                Error::new(
+                    ExitCode::Failure,
+                    format!("cannot release the lock on {}", self.where_()),
+                )
+                .source(e)
+                .hint("it expires by itself; the next run can proceed then")
+            })
+    }
+
+    /// Deletes the record (after cleanup).
+    pub async fn delete(&mut self) -> Result<()> {
+        match self.api.delete(&self.name, &Default::default()).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+            Err(e) => Err(Error::new(
+                ExitCode::Failure,
+                format!("cannot delete the state {}", self.where_()),
+            )
+            .source(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{build, fixtures::release_4_43, Options};
+
+    #[test]
+    fn the_state_survives_a_round_trip_through_configmap_data() {
+        let plan = build(&release_4_43(), &Options::default()).unwrap();
+        let mut state = State::new(plan);
+        state.mark_done("backup.save-values", 100, "ops@laptop:1");
+        state.mark_done("backup.save-values", 101, "ops@laptop:1");
+        state.record.replicas.insert("cognigy-live-agent".into(), 2);
+        state
+            .record
+            .reclaim_policies
+            .insert("pvc-attach".into(), "Delete".into());
+        let data = state.encode();
+        let back = State::decode(&data).unwrap();
+        assert_eq!(back, state);
+        assert_eq!(back.done.len(), 1);
+        assert_eq!(back.next_step().unwrap().id, "backup.record-replicas");
+    }
+
+    #[test]
+    fn damaged_data_is_reported_by_key() {
+        let mut data = BTreeMap::new();
+        data.insert(PLAN_KEY.to_string(), "{".to_string());
+        assert!(State::decode(&data).unwrap_err().contains(PLAN_KEY));
+    }
+
+    #[test]
+    fn a_live_lock_of_another_run_refuses_and_an_expired_one_does_not() {
+        let other = Lock {
+            holder: "a@b:1".into(),
+            expires: 1000,
+        };
+        assert!(may_lock(None, "me", 10).is_ok());
+        assert_eq!(may_lock(Some(&other), "me", 999), Err(other.clone()));
+        assert!(may_lock(Some(&other), "me", 1000).is_ok());
+        assert!(may_lock(Some(&other), "a@b:1", 10).is_ok());
+    }
+}
