@@ -1,0 +1,682 @@
+//! The translation: rules applied to a document as a plan of text splices, then checked.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde_norway::{Mapping, Value};
+
+use super::chart_keys::{KeySet, KEYS_CHART_VERSION};
+use super::doc::{Doc, Entry, Kind, Node, ParseError, Style};
+use super::rules::{self, Action, Rule, RULES};
+use super::splice::{newline_of, Splice};
+use super::{Change, ChangeKind, Conflict, Options, TranslateError, Translation, Warning};
+use crate::naming::{Generation, NameInputs, ObjectNames};
+
+fn parse_error(e: ParseError) -> TranslateError {
+    TranslateError::Parse {
+        line: e.line,
+        column: e.column,
+        message: e.message,
+    }
+}
+
+/// One segment of a path through mappings and lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+fn vget<'v>(v: &'v Value, path: &[&str]) -> Option<&'v Value> {
+    let mut v = v;
+    for p in path {
+        v = v.as_mapping()?.get(*p)?;
+    }
+    Some(v)
+}
+
+fn vremove(v: &mut Value, path: &[&str]) -> Option<Value> {
+    let (last, parents) = path.split_last()?;
+    let mut v = v;
+    for p in parents {
+        v = v.as_mapping_mut()?.get_mut(*p)?;
+    }
+    v.as_mapping_mut()?.remove(*last)
+}
+
+fn vset(v: &mut Value, path: &[&str], value: Value) {
+    let mut v = v;
+    for p in path {
+        if !matches!(v, Value::Mapping(_)) {
+            *v = Value::Mapping(Mapping::new());
+        }
+        let map = v.as_mapping_mut().expect("a mapping");
+        if !map.contains_key(*p) {
+            map.insert(Value::String(p.to_string()), Value::Null);
+        }
+        v = map.get_mut(*p).expect("just inserted");
+    }
+    *v = value;
+}
+
+fn vset_segs(v: &mut Value, path: &[Seg], value: Value) {
+    let mut v = v;
+    for s in path {
+        let next = match s {
+            Seg::Key(k) => v.as_mapping_mut().and_then(|m| m.get_mut(k.as_str())),
+            Seg::Index(i) => v.as_sequence_mut().and_then(|s| s.get_mut(*i)),
+        };
+        match next {
+            Some(n) => v = n,
+            None => return,
+        }
+    }
+    *v = value;
+}
+
+/// What happens to one old key found in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    Apply,
+    /// The new key already holds the same value: the old key goes (a `Copy` stays).
+    Drop,
+}
+
+struct Found<'d> {
+    rule: &'static Rule,
+    entry: &'d Entry,
+    from: Vec<&'static str>,
+    to: Vec<&'static str>,
+    value: Value,
+    fate: Fate,
+}
+
+/// A mapping created by the translation, holding moved entries.
+#[derive(Default)]
+struct NewMap<'d> {
+    items: Vec<(String, Item<'d>)>,
+}
+
+enum Item<'d> {
+    Map(NewMap<'d>),
+    Moved(&'d Entry),
+}
+
+impl<'d> NewMap<'d> {
+    fn put(&mut self, chain: &[&str], key: &str, entry: &'d Entry) {
+        match chain.split_first() {
+            None => self.items.push((key.to_string(), Item::Moved(entry))),
+            Some((first, rest)) => {
+                let pos = self.items.iter().position(|(k, _)| k == first);
+                let pos = match pos {
+                    Some(p) => p,
+                    None => {
+                        self.items
+                            .push((first.to_string(), Item::Map(NewMap::default())));
+                        self.items.len() - 1
+                    }
+                };
+                if let Item::Map(m) = &mut self.items[pos].1 {
+                    m.put(rest, key, entry);
+                }
+            }
+        }
+    }
+}
+
+/// Moved text placed under one existing mapping.
+struct Group<'d> {
+    anchor: usize,
+    indent: usize,
+    tree: NewMap<'d>,
+}
+
+fn scalar_text(value: &str, style: Style) -> Option<String> {
+    match style {
+        Style::Plain => Some(value.to_string()),
+        Style::SingleQuoted => Some(format!("'{}'", value.replace('\'', "''"))),
+        Style::DoubleQuoted => Some(format!(
+            "\"{}\"",
+            value.replace('\\', "\\\\").replace('"', "\\\"")
+        )),
+        Style::Block => None,
+    }
+}
+
+struct Planner<'d, 's> {
+    doc: &'d Doc<'s>,
+    root: &'d Node,
+    step: usize,
+    nl: &'static str,
+}
+
+impl<'d, 's> Planner<'d, 's> {
+    fn unsupported(&self, path: &[&str], line: usize, reason: &str) -> TranslateError {
+        TranslateError::Unsupported {
+            path: path.join("."),
+            line: line + 1,
+            reason: reason.to_string(),
+        }
+    }
+
+    /// The entry at `path`, refusing shapes the splicer cannot cut safely.
+    fn locate(&self, path: &[&str]) -> Result<Option<&'d Entry>, TranslateError> {
+        let mut node = self.root;
+        for (i, seg) in path.iter().enumerate() {
+            let Kind::Map(entries) = &node.kind else {
+                return Ok(None);
+            };
+            if let Some(merge) = entries.iter().find(|e| e.key == "<<") {
+                return Err(self.unsupported(
+                    &path[..i],
+                    merge.line,
+                    "it uses a merge key (<<); write the merged keys out, then run again",
+                ));
+            }
+            let Some(entry) = entries.iter().find(|e| e.key == *seg) else {
+                return Ok(None);
+            };
+            if node.flow {
+                return Err(self.unsupported(
+                    &path[..=i],
+                    entry.line,
+                    "it is inside a flow-style mapping ({...}); write that mapping in block style, then run again",
+                ));
+            }
+            if i + 1 == path.len() {
+                if !self.doc.starts_line(entry) {
+                    return Err(self.unsupported(
+                        path,
+                        entry.line,
+                        "the key does not start its line; put it on a line of its own, then run again",
+                    ));
+                }
+                return Ok(Some(entry));
+            }
+            node = &entry.value;
+        }
+        Ok(None)
+    }
+
+    /// The lines of a moved entry, re-indented to `indent`, with its key renamed.
+    fn moved_text(&self, entry: &Entry, key: &str, indent: usize, out: &mut String) {
+        let doc = self.doc;
+        let (first, last) = doc.extent(entry);
+        let col = doc.column(entry);
+        for i in first..=last {
+            let l = doc.lines[i];
+            let mut text = doc.src[l.start..l.end].to_string();
+            if i == entry.line {
+                text = format!(
+                    "{}{}{}",
+                    &doc.src[l.start..entry.key_start],
+                    key,
+                    &doc.src[entry.key_end..l.end]
+                );
+            }
+            if text.trim().is_empty() {
+                out.push_str(self.nl);
+                continue;
+            }
+            if indent >= col {
+                out.push_str(&" ".repeat(indent - col));
+                out.push_str(&text);
+            } else {
+                let strip = (col - indent).min(l.indent);
+                out.push_str(&text[strip..]);
+            }
+            out.push_str(self.nl);
+        }
+    }
+
+    fn render_map(&self, map: &NewMap, indent: usize, out: &mut String) {
+        for (key, item) in &map.items {
+            match item {
+                Item::Map(m) => {
+                    out.push_str(&" ".repeat(indent));
+                    out.push_str(key);
+                    out.push(':');
+                    out.push_str(self.nl);
+                    self.render_map(m, indent + self.step, out);
+                }
+                Item::Moved(entry) => self.moved_text(entry, key, indent, out),
+            }
+        }
+    }
+}
+
+/// Translates one values file. Returns the new text, the changes and the warnings; or an
+/// error, in which case nothing should be written.
+pub fn translate(src: &str, opts: &Options) -> Result<Translation, TranslateError> {
+    let doc = Doc::parse(src).map_err(parse_error)?;
+    let unchanged = || Translation {
+        yaml: src.to_string(),
+        changes: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let Some(root) = &doc.root else {
+        return Ok(unchanged());
+    };
+    match &root.kind {
+        Kind::Map(_) if root.flow => {
+            return Err(TranslateError::Unsupported {
+                path: "(top level)".into(),
+                line: root.line + 1,
+                reason: "the file is one flow-style mapping ({...}); write it in block style, then run again".into(),
+            })
+        }
+        Kind::Map(_) => {}
+        Kind::Scalar { .. } if root.is_empty_value() => return Ok(unchanged()),
+        Kind::Scalar { .. } => return Err(TranslateError::NotMapping { found: "a scalar" }),
+        Kind::Seq(_) => return Err(TranslateError::NotMapping { found: "a list" }),
+        Kind::Alias => return Err(TranslateError::NotMapping { found: "an alias" }),
+    }
+    let input: Value = serde_norway::from_str(src).map_err(|e| TranslateError::Parse {
+        line: e.location().map(|l| l.line()).unwrap_or(1),
+        column: e.location().map(|l| l.column()).unwrap_or(1),
+        message: e.to_string(),
+    })?;
+
+    let planner = Planner {
+        doc: &doc,
+        root,
+        step: doc.indent_step(),
+        nl: newline_of(src),
+    };
+
+    // 1. Find the old keys and decide each one's fate.
+    let mut found: Vec<Found> = Vec::new();
+    let mut conflicts = Vec::new();
+    for rule in RULES {
+        let from = rules::split(rule.from);
+        let to = rules::split(rule.to);
+        let Some(entry) = planner.locate(&from)? else {
+            continue;
+        };
+        let value = vget(&input, &from).cloned().unwrap_or(Value::Null);
+        let fate = if let Some(existing) = vget(&input, &to) {
+            if *existing == value {
+                Fate::Drop
+            } else {
+                conflicts.push(Conflict {
+                    old_path: rule.from.to_string(),
+                    old_line: entry.line + 1,
+                    new_path: rule.to.to_string(),
+                    new_line: doc.entry(&to).map(|e| e.line + 1),
+                });
+                continue;
+            }
+        } else if let Some(prev) = found
+            .iter()
+            .find(|f| f.rule.to == rule.to && f.fate == Fate::Apply)
+        {
+            if prev.value == value {
+                Fate::Drop
+            } else {
+                conflicts.push(Conflict {
+                    old_path: prev.rule.from.to_string(),
+                    old_line: prev.entry.line + 1,
+                    new_path: rule.from.to_string(),
+                    new_line: Some(entry.line + 1),
+                });
+                continue;
+            }
+        } else {
+            Fate::Apply
+        };
+        found.push(Found {
+            rule,
+            entry,
+            from,
+            to,
+            value,
+            fate,
+        });
+    }
+    if !conflicts.is_empty() {
+        return Err(TranslateError::Conflicts(conflicts));
+    }
+    found.sort_by_key(|f| f.entry.line);
+
+    // 2. Plan the splices.
+    let mut splice = Splice::new(doc.lines.len());
+    let mut expected = input.clone();
+    let mut changes = Vec::new();
+    let mut deleted: Vec<Vec<&str>> = Vec::new();
+    let mut groups: BTreeMap<(String, String), Group> = BTreeMap::new();
+    let mut receiving: HashSet<String> = HashSet::new();
+    let mut converted: HashSet<usize> = HashSet::new();
+    for f in &found {
+        let note = (!f.rule.note.is_empty()).then(|| f.rule.note.to_string());
+        let change = |kind| Change {
+            kind,
+            from: f.rule.from.to_string(),
+            to: f.rule.to.to_string(),
+            line: f.entry.line + 1,
+            old_value: None,
+            new_value: None,
+            note: note.clone(),
+        };
+        let extent = doc.extent(f.entry);
+        if f.fate == Fate::Drop {
+            if f.rule.action == Action::Move {
+                splice.delete(extent.0, extent.1);
+                deleted.push(f.from.clone());
+                vremove(&mut expected, &f.from);
+                changes.push(change(ChangeKind::Removed));
+            }
+            continue;
+        }
+        let (to_key, to_parent) = f.to.split_last().expect("non-empty path");
+        let (_, from_parent) = f.from.split_last().expect("non-empty path");
+        if f.rule.action == Action::Move {
+            vremove(&mut expected, &f.from);
+        }
+        vset(&mut expected, &f.to, f.value.clone());
+        if from_parent == to_parent && f.rule.action == Action::Move {
+            splice.replace(f.entry.key_start, f.entry.key_end, to_key.to_string());
+            changes.push(change(ChangeKind::Renamed));
+            continue;
+        }
+        if f.rule.action == Action::Move {
+            splice.delete(extent.0, extent.1);
+            deleted.push(f.from.clone());
+        }
+        changes.push(change(if f.rule.action == Action::Move {
+            ChangeKind::Moved
+        } else {
+            ChangeKind::Copied
+        }));
+
+        // The deepest mapping on the new path that exists in the file.
+        let mut node = root;
+        let mut a_len = 0;
+        let mut a_entry: Option<&Entry> = None;
+        let mut a_empty = false;
+        for (i, seg) in to_parent.iter().enumerate() {
+            let Some(e) = node.get(seg) else { break };
+            if e.value.is_empty_value() {
+                a_len = i + 1;
+                a_entry = Some(e);
+                a_empty = true;
+                break;
+            }
+            match &e.value.kind {
+                Kind::Map(_) if !e.value.flow => {
+                    if !doc.starts_line(e) {
+                        return Err(planner.unsupported(
+                            &to_parent[..=i],
+                            e.line,
+                            "the key does not start its line",
+                        ));
+                    }
+                    node = &e.value;
+                    a_len = i + 1;
+                    a_entry = Some(e);
+                }
+                _ => {
+                    return Err(planner.unsupported(
+                        &to_parent[..=i],
+                        e.line,
+                        &format!(
+                            "{} must become a mapping to hold {}, but it holds another value or a flow-style mapping",
+                            to_parent[..=i].join("."),
+                            f.rule.to
+                        ),
+                    ))
+                }
+            }
+        }
+        let a_path = &to_parent[..a_len];
+        let chain = &to_parent[a_len..];
+        let (anchor, indent) = match a_entry {
+            None => (doc.lines.len(), 0),
+            Some(e) if a_empty => {
+                if converted.insert(e.key_start) {
+                    if let Kind::Map(_) | Kind::Scalar { .. } = e.value.kind {
+                        if e.value.end > e.key_end {
+                            let colon = doc.src[e.key_end..]
+                                .find(':')
+                                .map(|i| e.key_end + i + 1)
+                                .unwrap_or(e.key_end);
+                            if e.value.end > colon {
+                                splice.replace(colon, e.value.end, String::new());
+                            }
+                        }
+                    }
+                }
+                (e.line + 1, doc.column(e) + planner.step)
+            }
+            Some(e) => {
+                let children = node.entries().unwrap_or_default();
+                let indent = children
+                    .iter()
+                    .find(|c| doc.starts_line(c))
+                    .map(|c| doc.column(c))
+                    .unwrap_or(doc.column(e) + planner.step);
+                let end = doc.extent(e).1 + 1;
+                if !chain.is_empty() && from_parent == a_path {
+                    (extent.0, indent)
+                } else {
+                    (end, indent)
+                }
+            }
+        };
+        let anchor = if a_entry.is_none() && !chain.is_empty() && from_parent.is_empty() {
+            extent.0
+        } else {
+            anchor
+        };
+        receiving.insert(a_path.join("."));
+        let key = (
+            a_path.join("."),
+            chain.first().map(|s| s.to_string()).unwrap_or_default(),
+        );
+        let group = groups.entry(key).or_insert_with(|| Group {
+            anchor,
+            indent,
+            tree: NewMap::default(),
+        });
+        group.anchor = group.anchor.min(anchor);
+        group.tree.put(chain, to_key, f.entry);
+    }
+
+    // 3. Mappings emptied by the moves go too, unless something moves into them.
+    let mut parents: Vec<Vec<&str>> = deleted
+        .iter()
+        .filter(|p| p.len() > 1)
+        .map(|p| p[..p.len() - 1].to_vec())
+        .collect();
+    while let Some(parent) = parents.pop() {
+        let joined = parent.join(".");
+        if receiving
+            .iter()
+            .any(|r| *r == joined || r.starts_with(&format!("{joined}.")))
+        {
+            continue;
+        }
+        let Some(entry) = doc.entry(&parent) else {
+            continue;
+        };
+        let Some(children) = entry.value.entries() else {
+            continue;
+        };
+        if entry.value.flow
+            || !doc.starts_line(entry)
+            || children.is_empty()
+            || !children.iter().all(|c| splice.is_deleted(c.line))
+        {
+            continue;
+        }
+        let (first, last) = doc.extent(entry);
+        if (first..=last).all(|l| splice.is_deleted(l)) {
+            continue;
+        }
+        splice.delete(first, last);
+        vremove(&mut expected, &parent);
+        if parent.len() > 1 {
+            parents.push(parent[..parent.len() - 1].to_vec());
+        }
+    }
+
+    let mut ordered: Vec<&Group> = groups.values().collect();
+    ordered.sort_by_key(|g| g.anchor);
+    for g in ordered {
+        let mut text = String::new();
+        planner.render_map(&g.tree, g.indent, &mut text);
+        splice.insert(g.anchor, text);
+    }
+
+    // 4. The app Service name, where it held the old default.
+    let mut warnings = Vec::new();
+    let names = NameInputs::from_values(&input);
+    let old_app = ObjectNames::new(&opts.release, &names, Generation::Pg11).app_service;
+    let new_app = ObjectNames::new(&opts.release, &names, Generation::Pg15).app_service;
+    let mut rename = |node: &Node,
+                      segs: Vec<Seg>,
+                      shown: String,
+                      splice: &mut Splice|
+     -> Result<bool, TranslateError> {
+        let Kind::Scalar { value, style } = &node.kind else {
+            return Ok(false);
+        };
+        if *value != old_app {
+            return Ok(false);
+        }
+        let text = scalar_text(&new_app, *style).ok_or_else(|| TranslateError::Unsupported {
+            path: shown.clone(),
+            line: node.line + 1,
+            reason: "the name is a block scalar; write it on one line".into(),
+        })?;
+        splice.replace(node.start, node.end, text);
+        vset_segs(&mut expected, &segs, Value::String(new_app.clone()));
+        changes.push(Change {
+            kind: ChangeKind::Value,
+            from: shown.clone(),
+            to: shown,
+            line: node.line + 1,
+            old_value: Some(old_app.clone()),
+            new_value: Some(new_app.clone()),
+            note: Some("the app Service is <fullname>-app from 4.44 on".into()),
+        });
+        Ok(true)
+    };
+    if let Some(e) = doc.entry(&["service", "name"]) {
+        rename(
+            &e.value,
+            vec![Seg::Key("service".into()), Seg::Key("name".into())],
+            "service.name".into(),
+            &mut splice,
+        )?;
+    }
+    let ingress_hosts = doc.entry(&["ingress", "hosts"]);
+    if let Some(hosts) = ingress_hosts {
+        if let Kind::Seq(items) = &hosts.value.kind {
+            for (hi, host) in items.iter().enumerate() {
+                let Some(paths) = host.get("paths") else {
+                    continue;
+                };
+                let Kind::Seq(paths) = &paths.value.kind else {
+                    continue;
+                };
+                for (pi, p) in paths.iter().enumerate() {
+                    let Some(name) = p
+                        .get("backend")
+                        .and_then(|b| b.value.get("service"))
+                        .and_then(|s| s.value.get("name"))
+                    else {
+                        continue;
+                    };
+                    let shown = format!("ingress.hosts[{hi}].paths[{pi}].backend.service.name");
+                    let segs = vec![
+                        Seg::Key("ingress".into()),
+                        Seg::Key("hosts".into()),
+                        Seg::Index(hi),
+                        Seg::Key("paths".into()),
+                        Seg::Index(pi),
+                        Seg::Key("backend".into()),
+                        Seg::Key("service".into()),
+                        Seg::Key("name".into()),
+                    ];
+                    if !rename(&name.value, segs, shown.clone(), &mut splice)? {
+                        if let Kind::Scalar { value, .. } = &name.value.kind {
+                            if *value != new_app {
+                                warnings.push(Warning {
+                                    path: shown.clone(),
+                                    line: Some(name.value.line + 1),
+                                    message: format!(
+                                        "{shown} is {value:?}, not this release's app Service ({old_app} before 4.44, {new_app} from 4.44 on); left unchanged"
+                                    ),
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let ingress_enabled = vget(&input, &["ingress", "enabled"])
+        .map(|v| v.as_bool().unwrap_or(true))
+        .unwrap_or(true);
+    if ingress_hosts.is_none() && ingress_enabled && new_app != "cognigy-live-agent-app" {
+        warnings.push(Warning {
+            path: "ingress.hosts".into(),
+            line: None,
+            message: format!(
+                "ingress.hosts is not set: the chart's default ingress points at cognigy-live-agent-app, but this release's app Service is {new_app}; set ingress.hosts with backend.service.name: {new_app}"
+            ),
+        });
+    }
+
+    // 5. Render and check that the text means what the plan says.
+    let yaml = splice.render(&doc).map_err(TranslateError::Verification)?;
+    let out_doc = Doc::parse(&yaml).map_err(|e| {
+        TranslateError::Verification(format!(
+            "the result is not valid YAML (line {}: {})",
+            e.line, e.message
+        ))
+    })?;
+    let actual: Value = serde_norway::from_str(&yaml)
+        .map_err(|e| TranslateError::Verification(format!("the result does not parse: {e}")))?;
+    if actual != expected {
+        return Err(TranslateError::Verification(
+            "the edited text does not hold the expected values (anchors or aliases inside moved keys?); translate this file by hand".into(),
+        ));
+    }
+
+    // 6. Warnings: keys 4.44.0 will not read, and settings that need a person.
+    for path in KeySet::chart_4_44_0().ignored(&actual) {
+        let segs = rules::split(&path);
+        let line = out_doc.entry(&segs).map(|e| e.line + 1);
+        let mut message =
+            format!("{path} is not read by chart {KEYS_CHART_VERSION}: it will be ignored");
+        if let Some(hint) = rules::hint_for(&path) {
+            message.push_str("; ");
+            message.push_str(hint);
+        }
+        warnings.push(Warning {
+            path,
+            line,
+            message,
+        });
+    }
+    if let Some(Value::String(user)) = vget(&actual, &["postgresql", "auth", "username"]) {
+        if user != "postgres" {
+            warnings.push(Warning {
+                path: "postgresql.auth.username".into(),
+                line: out_doc
+                    .entry(&["postgresql", "auth", "username"])
+                    .map(|e| e.line + 1),
+                message: format!(
+                    "postgresql.auth.username is {user:?}: chart 4.44 gives the app the admin password (auth.postgresPassword / secretKeys.adminPasswordKey) with this user; make sure that user has that password"
+                ),
+            });
+        }
+    }
+    warnings.sort_by_key(|w| w.line.unwrap_or(0));
+    changes.sort_by_key(|c| c.line);
+    Ok(Translation {
+        yaml,
+        changes,
+        warnings,
+    })
+}
