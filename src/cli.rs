@@ -112,8 +112,25 @@ pub struct MigrationArgs {
 #[derive(Debug, Subcommand)]
 pub enum MigrationCommand {
     /// Translate a <= 4.43 custom values file to the 4.44 keys (comments and layout kept)
+    #[command(after_help = VALUES_HELP)]
     Values(ValuesArgs),
 }
+
+const VALUES_HELP: &str = "\
+Outputs: without --out/--out-dir/--in-place the translation goes to stdout (one input, or
+several with -o json). A report of each change (old.path -> new.path, line) and each warning
+goes to stderr. With -o json, stdout holds one document:
+  {\"files\":[{\"input\":..,\"output\":..,\"changes\":[{\"kind\",\"from\",\"to\",\"line\",..}],
+   \"warnings\":[{\"path\",\"line\",\"message\"}],\"yaml\":..}]}
+Nothing is written unless every input translates. Exit codes: 3 invalid input (bad YAML, not a
+mapping, conflicting keys), 4 file or release not found, 5 output exists (use --force),
+11 helm failed.
+
+Examples:
+  helm la-migrate 4.44 values -f custom-values.yaml > new-values.yaml
+  helm la-migrate 4.44 values -f a.yaml -f b.yaml --out-dir translated/
+  helm la-migrate 4.44 values -f custom-values.yaml --in-place
+  helm la-migrate 4.44 values -n live-agent --out release-values-4.44.yaml";
 
 /// `4.44 values`: input files, or the release's values; where the result goes.
 #[derive(Debug, Args)]
@@ -122,4 +139,21 @@ pub struct ValuesArgs {
     /// release's user-supplied values (`helm get values`) are translated.
     #[arg(short = 'f', long = "values", value_name = "FILE")]
     pub files: Vec<PathBuf>,
+
+    /// Write the translation to FILE instead of stdout (one input only; an existing FILE
+    /// only with --force)
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["out_dir", "in_place"])]
+    pub out: Option<PathBuf>,
+
+    /// Write each translation to DIR/<input file name> (for several -f files)
+    #[arg(long, value_name = "DIR", conflicts_with = "in_place")]
+    pub out_dir: Option<PathBuf>,
+
+    /// Rewrite each -f file in place, keeping the original as FILE.bak
+    #[arg(long, requires = "files")]
+    pub in_place: bool,
+
+    /// Overwrite existing output files (and FILE.bak with --in-place)
+    #[arg(long)]
+    pub force: bool,
 }

@@ -1,6 +1,7 @@
 //! One file per command: argument plumbing and a call into the library.
 
 pub mod env;
+pub mod values;
 
 use crate::cli::{Cli, Command, MigrationCommand};
 use crate::error::Result;
@@ -31,7 +32,7 @@ pub fn run(cli: Cli) -> (Printer, Result<()>) {
     let result = match cli.command {
         Command::Env => env::run(&settings, &printer),
         Command::V444(m) => match m.command {
-            MigrationCommand::Values(_) => Ok(()),
+            MigrationCommand::Values(args) => values::run(&settings, &printer, &args),
         },
     };
     (printer, result)
