@@ -1,0 +1,300 @@
+//! Helpers for the plugin packaging tests: the release archive built from the freshly built
+//! binary, a loopback HTTP server for it, plugin directories, and isolated helm homes.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+pub const BINARY: &str = env!("CARGO_BIN_EXE_la-migrate");
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub const HELM_VERSIONS: [&str; 3] = ["3.17.3", "3.19.0", "4.3.1"];
+
+pub fn root() -> &'static Path {
+    Path::new(ROOT)
+}
+
+/// `la-migrate_<version>_<os>_<arch>.tar.gz` for this machine.
+pub fn asset_name() -> String {
+    let os = match std::env::consts::OS {
+        "macos" => "darwin",
+        other => other,
+    };
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    format!("la-migrate_{VERSION}_{os}_{arch}.tar.gz")
+}
+
+/// The release assets of the freshly built binary, made by `scripts/package-release.sh`.
+pub struct Release {
+    pub dir: tempfile::TempDir,
+}
+
+impl Release {
+    pub fn build() -> Release {
+        let dir = tempfile::Builder::new()
+            .prefix("la-migrate-release-")
+            .tempdir()
+            .unwrap();
+        let out = Command::new(root().join("scripts/package-release.sh"))
+            .arg("--binary")
+            .arg(BINARY)
+            .arg("--out")
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert_success("scripts/package-release.sh", &out);
+        Release { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn archive(&self) -> PathBuf {
+        self.path().join(asset_name())
+    }
+
+    /// `bin/la-migrate` as stored in the archive.
+    pub fn packaged_binary(&self) -> Vec<u8> {
+        let out = Command::new("tar")
+            .arg("-xzOf")
+            .arg(self.archive())
+            .arg("bin/la-migrate")
+            .output()
+            .unwrap();
+        assert_success("tar -xzOf <archive> bin/la-migrate", &out);
+        out.stdout
+    }
+
+    pub fn file_url(&self) -> String {
+        format!("file://{}", self.path().display())
+    }
+}
+
+/// A plugin directory as helm lays it out before the install hook runs: `plugin.yaml` and
+/// `install-binary.sh` from this checkout, nothing else unless a test adds it.
+pub struct PluginDir {
+    pub dir: tempfile::TempDir,
+}
+
+impl PluginDir {
+    pub fn new() -> PluginDir {
+        let dir = tempfile::Builder::new()
+            .prefix("la-migrate-plugin-")
+            .tempdir()
+            .unwrap();
+        for file in ["plugin.yaml", "install-binary.sh"] {
+            copy_preserving_mode(&root().join(file), &dir.path().join(file));
+        }
+        PluginDir { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn binary(&self) -> PathBuf {
+        self.path().join("bin/la-migrate")
+    }
+
+    /// Runs `install-binary.sh` the way helm's hook does, with `env` on top of a clean
+    /// environment (PATH included only when given).
+    pub fn run_hook(&self, env: &[(&str, &str)]) -> Output {
+        let mut cmd = Command::new(self.path().join("install-binary.sh"));
+        cmd.env_clear()
+            .env("HELM_PLUGIN_DIR", self.path())
+            .env("HOME", self.path())
+            .current_dir(self.path());
+        if !env.iter().any(|(k, _)| *k == "PATH") {
+            cmd.env("PATH", std::env::var_os("PATH").unwrap_or_default());
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    }
+}
+
+pub fn copy_preserving_mode(from: &Path, to: &Path) {
+    std::fs::copy(from, to)
+        .unwrap_or_else(|e| panic!("copy {} -> {}: {e}", from.display(), to.display()));
+}
+
+/// What `binary --version` prints, or `None` when it is absent or does not run.
+pub fn version_of(binary: &Path) -> Option<String> {
+    let out = Command::new(binary).arg("--version").output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+pub fn assert_success(what: &str, out: &Output) {
+    assert!(
+        out.status.success(),
+        "{what} failed with {}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A static file server on 127.0.0.1 for one directory; records every request path and
+/// stops when dropped.
+pub struct FileServer {
+    pub url: String,
+    requests: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+    addr: std::net::SocketAddr,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl FileServer {
+    pub fn serve(dir: &Path) -> FileServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let dir = dir.to_path_buf();
+        let (reqs, halt) = (requests.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if halt.load(Ordering::SeqCst) {
+                    break;
+                }
+                if let Ok(stream) = stream {
+                    let _ = serve_one(stream, &dir, &reqs);
+                }
+            }
+        });
+        FileServer {
+            url: format!("http://{addr}"),
+            requests,
+            stop,
+            addr,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+fn serve_one(stream: TcpStream, dir: &Path, requests: &Mutex<Vec<String>>) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line)?;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 || line.trim_end().is_empty() {
+            break;
+        }
+    }
+    let path = request_line
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("/")
+        .to_string();
+    requests.lock().unwrap().push(path.clone());
+    let file = dir.join(path.trim_start_matches('/'));
+    let mut stream = stream;
+    match (path.contains(".."), std::fs::read(&file)) {
+        (false, Ok(body)) => {
+            write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            )?;
+            stream.write_all(&body)?;
+        }
+        _ => {
+            stream.write_all(
+                b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+            )?;
+        }
+    }
+    stream.flush()
+}
+
+impl Drop for FileServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A helm binary of the test dependencies; a missing one fails the test with the fix.
+pub fn helm_binary(version: &str) -> PathBuf {
+    let path = root().join(".tools/helm").join(version).join("helm");
+    assert!(
+        path.is_file(),
+        "helm {version} is missing at {}: run scripts/install-test-deps.sh to install the test dependencies",
+        path.display()
+    );
+    path
+}
+
+/// One helm binary with its own cache, config, data and plugins directories.
+pub struct Helm {
+    pub version: &'static str,
+    pub bin: PathBuf,
+    pub home: tempfile::TempDir,
+}
+
+impl Helm {
+    pub fn isolated(version: &'static str) -> Helm {
+        let home = tempfile::Builder::new()
+            .prefix(&format!("la-migrate-helm-{version}-"))
+            .tempdir()
+            .unwrap();
+        Helm {
+            version,
+            bin: helm_binary(version),
+            home,
+        }
+    }
+
+    pub fn is_v4(&self) -> bool {
+        self.version.starts_with("4.")
+    }
+
+    /// A helm command in the isolated home. `HELM_PLUGINS` is the default place under the
+    /// data home: helm 4.3 installs there whatever `HELM_PLUGINS` says.
+    pub fn command(&self) -> Command {
+        let h = self.home.path();
+        let mut cmd = Command::new(&self.bin);
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", h)
+            .env("HELM_CACHE_HOME", h.join("cache"))
+            .env("HELM_CONFIG_HOME", h.join("config"))
+            .env("HELM_DATA_HOME", h.join("data"))
+            .env("HELM_PLUGINS", h.join("data/plugins"))
+            .stdin(std::process::Stdio::null());
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command().args(args).output().unwrap()
+    }
+}
