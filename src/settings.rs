@@ -45,6 +45,7 @@ impl Serialize for Secret {
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct KubeSettings {
     /// `--kubeconfig` / `KUBECONFIG` (may hold several paths joined by `:`)
+    #[serde(serialize_with = "serialize_os_string")]
     pub kubeconfig: Option<OsString>,
     /// `--kube-context` / `HELM_KUBECONTEXT`
     pub context: Option<String>,
@@ -62,6 +63,18 @@ pub struct KubeSettings {
     pub as_user: Option<String>,
     /// `HELM_KUBEASGROUPS`: impersonate these groups (comma separated)
     pub as_groups: Vec<String>,
+}
+
+/// A path list as the text a person typed (serde would otherwise write the platform's raw
+/// representation, such as `{"Unix": [47, 120]}`).
+fn serialize_os_string<S: serde::Serializer>(
+    value: &Option<OsString>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    match value {
+        Some(v) => s.serialize_some(&v.to_string_lossy()),
+        None => s.serialize_none(),
+    }
 }
 
 /// Where the target chart comes from.
@@ -218,13 +231,7 @@ impl Settings {
             tls_server_name: non_empty(env.var("HELM_KUBETLS_SERVER_NAME")),
             as_user: non_empty(env.var("HELM_KUBEASUSER")),
             as_groups: non_empty(env.var("HELM_KUBEASGROUPS"))
-                .map(|g| {
-                    g.split(',')
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty())
-                        .map(String::from)
-                        .collect()
-                })
+                .map(|g| parse_groups(&g))
                 .unwrap_or_default(),
         };
 
@@ -288,6 +295,18 @@ fn resolve_helm_bin(env: &dyn Env) -> Result<PathBuf> {
         // No helm at all: commands that need one fail when they call it, with this hint.
         None => Ok(path),
     }
+}
+
+/// `HELM_KUBEASGROUPS` is comma separated; helm 3.17 to 4.3 repeat every `--kube-as-group`
+/// in it (`a,b,a,b`), so duplicates are dropped, keeping the first occurrence.
+fn parse_groups(value: &str) -> Vec<String> {
+    let mut groups: Vec<String> = Vec::new();
+    for g in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if !groups.iter().any(|seen| seen == g) {
+            groups.push(g.to_string());
+        }
+    }
+    groups
 }
 
 fn validate_dns_label(what: &str, value: &str) -> Result<()> {
@@ -417,6 +436,13 @@ mod tests {
     }
 
     #[test]
+    fn impersonated_groups_repeated_by_helm_are_kept_once_in_order() {
+        let e = env(&[("HELM_KUBEASGROUPS", "ops,dev,ops,dev")]);
+        let s = Settings::resolve(&GlobalArgs::default(), None, &e).unwrap();
+        assert_eq!(s.kube.as_groups, vec!["ops", "dev"]);
+    }
+
+    #[test]
     fn flags_win_over_helm_environment() {
         let e = env(&[("HELM_NAMESPACE", "default"), ("HELM_KUBECONTEXT", "a")]);
         let global = GlobalArgs {
@@ -429,6 +455,20 @@ mod tests {
         assert_eq!(s.namespace, "live-agent");
         assert_eq!(s.kube.context.as_deref(), Some("b"));
         assert_eq!(s.kube.kubeconfig, Some(OsString::from("/k")));
+    }
+
+    #[test]
+    fn the_kubeconfig_list_is_plain_text_in_json() {
+        let e = env(&[("KUBECONFIG", "/a/config:/b/config")]);
+        let s = Settings::resolve(&GlobalArgs::default(), None, &e).unwrap();
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["kube"]["kubeconfig"], "/a/config:/b/config");
+        let e = env(&[]);
+        let s = Settings::resolve(&GlobalArgs::default(), None, &e).unwrap();
+        assert_eq!(
+            serde_json::to_value(&s).unwrap()["kube"]["kubeconfig"],
+            serde_json::Value::Null
+        );
     }
 
     #[test]

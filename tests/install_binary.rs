@@ -25,7 +25,7 @@ fn a_release_served_over_http_is_verified_and_installed() {
     let asset = asset_name();
     assert_eq!(
         server.requests(),
-        [format!("/{asset}.sha256"), format!("/{asset}")]
+        [format!("GET /{asset}.sha256"), format!("GET /{asset}")]
     );
     let err = stderr(&out);
     assert!(

@@ -155,8 +155,8 @@ pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// A static file server on 127.0.0.1 for one directory; records every request path and
-/// stops when dropped.
+/// A static file server on 127.0.0.1 for one directory; records every request
+/// (`"GET /path"`) and stops when dropped.
 pub struct FileServer {
     pub url: String,
     requests: Arc<Mutex<Vec<String>>>,
@@ -207,22 +207,28 @@ fn serve_one(stream: TcpStream, dir: &Path, requests: &Mutex<Vec<String>>) -> st
             break;
         }
     }
-    let path = request_line
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or("/")
-        .to_string();
-    requests.lock().unwrap().push(path.clone());
+    let mut words = request_line.split_whitespace();
+    let method = words.next().unwrap_or("GET").to_string();
+    let path = words.next().unwrap_or("/").to_string();
+    requests.lock().unwrap().push(format!("{method} {path}"));
     let file = dir.join(path.trim_start_matches('/'));
+    // Helm 3 picks its archive installer from the content type of a HEAD response.
+    let content_type = if path.ends_with(".tar.gz") || path.ends_with(".tgz") {
+        "application/gzip"
+    } else {
+        "text/plain"
+    };
     let mut stream = stream;
     match (path.contains(".."), std::fs::read(&file)) {
         (false, Ok(body)) => {
             write!(
                 stream,
-                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                "HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
                 body.len()
             )?;
-            stream.write_all(&body)?;
+            if method != "HEAD" {
+                stream.write_all(&body)?;
+            }
         }
         _ => {
             stream.write_all(
