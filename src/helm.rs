@@ -140,9 +140,118 @@ impl Helm {
     }
 }
 
+/// A release as `helm status -o json` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseStatus {
+    pub status: String,
+    pub chart_version: String,
+    pub revision: u32,
+}
+
+impl Helm {
+    /// `helm status`: `None` when the release does not exist.
+    pub fn status(&self, release: &str) -> Result<Option<ReleaseStatus>> {
+        let out = match self.run(&argv::status(release)) {
+            Ok(out) => out,
+            Err(e) if e.message.contains("release: not found") => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let v: serde_json::Value = serde_json::from_str(&out.stdout).map_err(|e| {
+            Error::new(
+                ExitCode::External,
+                format!("`helm status {release}` printed no JSON"),
+            )
+            .source(e)
+        })?;
+        Ok(Some(ReleaseStatus {
+            status: v["info"]["status"]
+                .as_str()
+                .unwrap_or("unknown")
+                .to_string(),
+            chart_version: v["chart"]["metadata"]["version"]
+                .as_str()
+                .unwrap_or("")
+                .to_string(),
+            revision: v["version"].as_u64().unwrap_or(0) as u32,
+        }))
+    }
+
+    /// Runs helm with `values` documents passed as private temporary files (mode 0600,
+    /// removed when done): values may hold passwords, which must never reach an argv.
+    pub fn run_with_values(&self, args: &[OsString], values: &[&str]) -> Result<HelmOutput> {
+        use std::io::Write;
+        let mut files = Vec::new();
+        let mut argv = args.to_vec();
+        for doc in values {
+            let mut file = tempfile::Builder::new()
+                .prefix("la-migrate-values-")
+                .suffix(".yaml")
+                .tempfile()
+                .map_err(|e| {
+                    Error::new(ExitCode::Failure, "cannot create a temporary values file").source(e)
+                })?;
+            file.write_all(doc.as_bytes()).map_err(|e| {
+                Error::new(ExitCode::Failure, "cannot write a temporary values file").source(e)
+            })?;
+            argv.push("--values".into());
+            argv.push(file.path().into());
+            files.push(file);
+        }
+        let result = self.run(&argv);
+        drop(files);
+        result
+    }
+}
+
 /// Pure builders of helm argument lists (without the connection flags).
 pub mod argv {
     use std::ffi::OsString;
+
+    pub fn status(release: &str) -> Vec<OsString> {
+        vec![
+            "status".into(),
+            release.into(),
+            "--output".into(),
+            "json".into(),
+        ]
+    }
+
+    pub fn uninstall(release: &str) -> Vec<OsString> {
+        vec!["uninstall".into(), release.into(), "--wait".into()]
+    }
+
+    /// `helm install|upgrade <release> <chart> [--version v] [--set k=v ...]`; values files
+    /// are appended by `Helm::run_with_values`. `--set` values win over every values file.
+    pub fn deploy(
+        verb: &str,
+        release: &str,
+        chart: &OsString,
+        version: Option<&str>,
+        sets: &[String],
+    ) -> Vec<OsString> {
+        let mut out: Vec<OsString> = vec![verb.into(), release.into(), chart.clone()];
+        if let Some(v) = version {
+            out.push("--version".into());
+            out.push(v.into());
+        }
+        for s in sets {
+            out.push("--set".into());
+            out.push(s.into());
+        }
+        out
+    }
+
+    /// `helm template` of the target chart, to list the images it pulls.
+    pub fn template(
+        release: &str,
+        chart: &OsString,
+        version: Option<&str>,
+        sets: &[String],
+    ) -> Vec<OsString> {
+        let mut out = deploy("template", release, chart, version, sets);
+        out.push("--skip-tests".into());
+        out
+    }
 
     pub fn get_values(release: &str) -> Vec<OsString> {
         vec![

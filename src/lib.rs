@@ -13,6 +13,7 @@ pub mod kube;
 pub mod logging;
 pub mod naming;
 pub mod output;
+pub mod phases;
 pub mod plan;
 pub mod settings;
 pub mod state;

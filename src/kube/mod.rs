@@ -5,5 +5,8 @@
 //! context chosen with `--kube-context`, then helm's `--kube-*` overrides.
 
 pub mod client;
+pub mod exec;
+pub mod ops;
+pub mod wait;
 
 pub use client::{connect, load_config, Connection};

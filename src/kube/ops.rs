@@ -1,0 +1,447 @@
+//! Every Kubernetes action of the migration, each a small method with an error that names
+//! the object. No decisions here: the plan decides, these carry it out.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+};
+use k8s_openapi::api::core::v1::{
+    PersistentVolume, PersistentVolumeClaim, Pod, ResourceQuota, Secret,
+};
+use k8s_openapi::api::storage::v1::StorageClass;
+use k8s_openapi::ByteString;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::Resource;
+use serde_json::json;
+
+use super::wait;
+use crate::error::{Error, Result};
+use crate::exit::ExitCode;
+
+/// The client and the release's namespace.
+#[derive(Clone)]
+pub struct Kube {
+    pub client: kube::Client,
+    pub namespace: String,
+}
+
+fn api_error(e: kube::Error, what: String) -> Error {
+    let code = match &e {
+        kube::Error::Api(s) if s.code == 403 => ExitCode::PermissionDenied,
+        kube::Error::Api(s) if s.code == 404 => ExitCode::NotFound,
+        _ => ExitCode::Failure,
+    };
+    Error::new(code, what)
+        .source(e)
+        .hint("fix the cause, then run the same command again: it resumes where it stopped")
+}
+
+fn is_not_found(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 404)
+}
+
+impl Kube {
+    pub fn new(client: kube::Client, namespace: &str) -> Kube {
+        Kube {
+            client,
+            namespace: namespace.to_string(),
+        }
+    }
+
+    fn ns<K>(&self) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        <K as Resource>::DynamicType: Default,
+    {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    fn cluster<K>(&self) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::ClusterResourceScope>,
+        <K as Resource>::DynamicType: Default,
+    {
+        Api::all(self.client.clone())
+    }
+
+    pub async fn namespace_exists(&self) -> Result<bool> {
+        let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(self.client.clone());
+        api.get_opt(&self.namespace)
+            .await
+            .map(|n| n.is_some())
+            .map_err(|e| api_error(e, format!("cannot read namespace {}", self.namespace)))
+    }
+
+    pub async fn deployment(&self, name: &str) -> Result<Option<Deployment>> {
+        self.ns::<Deployment>().get_opt(name).await.map_err(|e| {
+            api_error(
+                e,
+                format!("cannot read Deployment {}/{name}", self.namespace),
+            )
+        })
+    }
+
+    pub async fn scale(&self, name: &str, replicas: i32) -> Result<()> {
+        let patch = json!({ "spec": { "replicas": replicas } });
+        self.ns::<Deployment>()
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                api_error(
+                    e,
+                    format!(
+                        "cannot scale Deployment {}/{name} to {replicas}",
+                        self.namespace
+                    ),
+                )
+            })
+    }
+
+    pub async fn pods(&self, selector: &str) -> Result<Vec<Pod>> {
+        self.ns::<Pod>()
+            .list(&ListParams::default().labels(selector))
+            .await
+            .map(|l| l.items)
+            .map_err(|e| {
+                api_error(
+                    e,
+                    format!("cannot list pods {selector:?} in {}", self.namespace),
+                )
+            })
+    }
+
+    pub async fn wait_pods_gone(&self, selector: &str, timeout: Duration) -> Result<()> {
+        wait::until(&format!("pods {selector} to be gone"), timeout, || async {
+            Ok(self.pods(selector).await?.is_empty().then_some(()))
+        })
+        .await
+    }
+
+    pub async fn pod(&self, name: &str) -> Result<Option<Pod>> {
+        self.ns::<Pod>()
+            .get_opt(name)
+            .await
+            .map_err(|e| api_error(e, format!("cannot read pod {}/{name}", self.namespace)))
+    }
+
+    pub async fn wait_pod_ready(&self, name: &str, timeout: Duration) -> Result<()> {
+        let ns = self.namespace.clone();
+        wait::until(&format!("pod {ns}/{name} to be ready"), timeout, || async {
+            match self.pod(name).await? {
+                Some(p) if wait::pod_ended(&p) => Err(Error::new(
+                    ExitCode::Failure,
+                    format!("pod {ns}/{name} ended before it became ready"),
+                )
+                .hint(format!(
+                    "see `kubectl -n {ns} logs {name}` and `kubectl -n {ns} describe pod {name}`"
+                ))),
+                Some(p) => Ok(wait::pod_ready(&p).then_some(())),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    pub async fn wait_deployment_ready(&self, name: &str, timeout: Duration) -> Result<()> {
+        wait::until(
+            &format!("Deployment {}/{name} to be ready", self.namespace),
+            timeout,
+            || async {
+                Ok(self
+                    .deployment(name)
+                    .await?
+                    .filter(wait::deployment_ready)
+                    .map(|_| ()))
+            },
+        )
+        .await
+    }
+
+    /// Creates the pod unless one of that name exists; a pod that ended is replaced.
+    pub async fn ensure_pod(&self, pod: &Pod) -> Result<()> {
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        if let Some(existing) = self.pod(&name).await? {
+            if !wait::pod_ended(&existing) {
+                return Ok(());
+            }
+            self.delete_pod(&name).await?;
+        }
+        self.ns::<Pod>()
+            .create(&PostParams::default(), pod)
+            .await
+            .map(|_| ())
+            .map_err(|e| api_error(e, format!("cannot create pod {}/{name}", self.namespace)))
+    }
+
+    pub async fn delete_pod(&self, name: &str) -> Result<()> {
+        match self
+            .ns::<Pod>()
+            .delete(name, &DeleteParams::default())
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if is_not_found(&e) => return Ok(()),
+            Err(e) => {
+                return Err(api_error(
+                    e,
+                    format!("cannot delete pod {}/{name}", self.namespace),
+                ))
+            }
+        }
+        wait::until(
+            &format!("pod {}/{name} to be deleted", self.namespace),
+            Duration::from_secs(120),
+            || async { Ok(self.pod(name).await?.is_none().then_some(())) },
+        )
+        .await
+    }
+
+    pub async fn claim(&self, name: &str) -> Result<Option<PersistentVolumeClaim>> {
+        self.ns::<PersistentVolumeClaim>()
+            .get_opt(name)
+            .await
+            .map_err(|e| {
+                api_error(
+                    e,
+                    format!(
+                        "cannot read PersistentVolumeClaim {}/{name}",
+                        self.namespace
+                    ),
+                )
+            })
+    }
+
+    pub async fn ensure_claim(&self, claim: &PersistentVolumeClaim) -> Result<()> {
+        let name = claim.metadata.name.clone().unwrap_or_default();
+        if self.claim(&name).await?.is_some() {
+            return Ok(());
+        }
+        self.ns::<PersistentVolumeClaim>()
+            .create(&PostParams::default(), claim)
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                api_error(
+                    e,
+                    format!(
+                        "cannot create PersistentVolumeClaim {}/{name}",
+                        self.namespace
+                    ),
+                )
+            })
+    }
+
+    /// Deletes claims (missing ones are fine) and waits until they are gone.
+    pub async fn delete_claims(&self, names: &[String]) -> Result<()> {
+        for name in names {
+            match self
+                .ns::<PersistentVolumeClaim>()
+                .delete(name, &DeleteParams::default())
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => {
+                    return Err(api_error(
+                        e,
+                        format!(
+                            "cannot delete PersistentVolumeClaim {}/{name}",
+                            self.namespace
+                        ),
+                    ))
+                }
+            }
+        }
+        for name in names {
+            wait::until(
+                &format!(
+                    "PersistentVolumeClaim {}/{name} to be deleted",
+                    self.namespace
+                ),
+                Duration::from_secs(300),
+                || async { Ok(self.claim(name).await?.is_none().then_some(())) },
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    pub async fn volume(&self, name: &str) -> Result<Option<PersistentVolume>> {
+        self.cluster::<PersistentVolume>()
+            .get_opt(name)
+            .await
+            .map_err(|e| api_error(e, format!("cannot read PersistentVolume {name}")))
+    }
+
+    pub async fn volumes(&self) -> Result<Vec<PersistentVolume>> {
+        self.cluster::<PersistentVolume>()
+            .list(&ListParams::default())
+            .await
+            .map(|l| l.items)
+            .map_err(|e| api_error(e, "cannot list PersistentVolumes".to_string()))
+    }
+
+    pub async fn set_reclaim_policy(&self, volume: &str, policy: &str) -> Result<()> {
+        let patch = json!({ "spec": { "persistentVolumeReclaimPolicy": policy } });
+        self.cluster::<PersistentVolume>()
+            .patch(volume, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                api_error(
+                    e,
+                    format!("cannot set PersistentVolume {volume} to {policy}"),
+                )
+            })
+    }
+
+    /// Reserves a volume for a claim that does not exist yet (no uid: any claim of that
+    /// name binds to it).
+    pub async fn reserve_volume(&self, volume: &str, claim: &str) -> Result<()> {
+        let patch = json!({ "spec": { "claimRef": {
+            "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "namespace": self.namespace, "name": claim, "uid": null, "resourceVersion": null
+        } } });
+        self.cluster::<PersistentVolume>()
+            .patch(volume, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                api_error(
+                    e,
+                    format!(
+                        "cannot reserve PersistentVolume {volume} for claim {}/{claim}",
+                        self.namespace
+                    ),
+                )
+            })
+    }
+
+    pub async fn delete_volume(&self, name: &str) -> Result<()> {
+        match self
+            .cluster::<PersistentVolume>()
+            .delete(name, &DeleteParams::default())
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(api_error(
+                e,
+                format!("cannot delete PersistentVolume {name}"),
+            )),
+        }
+    }
+
+    pub async fn secret(&self, name: &str) -> Result<Option<Secret>> {
+        self.ns::<Secret>()
+            .get_opt(name)
+            .await
+            .map_err(|e| api_error(e, format!("cannot read Secret {}/{name}", self.namespace)))
+    }
+
+    pub async fn delete_secret(&self, name: &str) -> Result<()> {
+        match self
+            .ns::<Secret>()
+            .delete(name, &DeleteParams::default())
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(api_error(
+                e,
+                format!("cannot delete Secret {}/{name}", self.namespace),
+            )),
+        }
+    }
+
+    /// Creates or replaces a Secret with `data` (values never logged).
+    pub async fn put_secret(
+        &self,
+        name: &str,
+        labels: BTreeMap<String, String>,
+        data: BTreeMap<String, Vec<u8>>,
+    ) -> Result<()> {
+        let secret = Secret {
+            metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+                name: Some(name.to_string()),
+                namespace: Some(self.namespace.clone()),
+                labels: Some(labels),
+                ..Default::default()
+            },
+            data: Some(data.into_iter().map(|(k, v)| (k, ByteString(v))).collect()),
+            type_: Some("Opaque".to_string()),
+            ..Secret::default()
+        };
+        let api = self.ns::<Secret>();
+        let result = match api.get_opt(name).await {
+            Ok(Some(_)) => api
+                .replace(name, &PostParams::default(), &secret)
+                .await
+                .map(|_| ()),
+            Ok(None) => api
+                .create(&PostParams::default(), &secret)
+                .await
+                .map(|_| ()),
+            Err(e) => Err(e),
+        };
+        result.map_err(|e| api_error(e, format!("cannot write Secret {}/{name}", self.namespace)))
+    }
+
+    pub async fn storage_classes(&self) -> Result<Vec<StorageClass>> {
+        self.cluster::<StorageClass>()
+            .list(&ListParams::default())
+            .await
+            .map(|l| l.items)
+            .map_err(|e| api_error(e, "cannot list StorageClasses".to_string()))
+    }
+
+    pub async fn quotas(&self) -> Result<Vec<ResourceQuota>> {
+        self.ns::<ResourceQuota>()
+            .list(&ListParams::default())
+            .await
+            .map(|l| l.items)
+            .map_err(|e| {
+                api_error(
+                    e,
+                    format!("cannot list ResourceQuotas in {}", self.namespace),
+                )
+            })
+    }
+
+    /// Asks the API server whether the current identity may do `verb` on `resource`.
+    pub async fn can_i(
+        &self,
+        verb: &str,
+        group: &str,
+        resource: &str,
+        namespaced: bool,
+    ) -> Result<bool> {
+        let review = SelfSubjectAccessReview {
+            spec: SelfSubjectAccessReviewSpec {
+                resource_attributes: Some(ResourceAttributes {
+                    verb: Some(verb.to_string()),
+                    group: Some(group.to_string()),
+                    resource: Some(resource.to_string()),
+                    namespace: namespaced.then(|| self.namespace.clone()),
+                    ..ResourceAttributes::default()
+                }),
+                ..SelfSubjectAccessReviewSpec::default()
+            },
+            ..SelfSubjectAccessReview::default()
+        };
+        let api: Api<SelfSubjectAccessReview> = Api::all(self.client.clone());
+        api.create(&PostParams::default(), &review)
+            .await
+            .map(|r| r.status.map(|s| s.allowed).unwrap_or(false))
+            .map_err(|e| {
+                api_error(
+                    e,
+                    format!("cannot check the permission to {verb} {resource}"),
+                )
+            })
+    }
+}

@@ -1,0 +1,105 @@
+//! Readiness as pure predicates on objects (tested on inline data); the only I/O is the poll.
+
+use std::future::Future;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
+
+use crate::error::{Error, Result};
+use crate::exit::ExitCode;
+
+pub fn pod_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// A pod that ended (`Succeeded`/`Failed`) will never become ready.
+pub fn pod_ended(pod: &Pod) -> bool {
+    matches!(
+        pod.status.as_ref().and_then(|s| s.phase.as_deref()),
+        Some("Succeeded") | Some("Failed")
+    )
+}
+
+/// All wanted replicas updated and available, for the current generation.
+pub fn deployment_ready(d: &Deployment) -> bool {
+    let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    let Some(status) = &d.status else {
+        return false;
+    };
+    let observed = status.observed_generation.unwrap_or(0) >= d.metadata.generation.unwrap_or(0);
+    observed
+        && status.updated_replicas.unwrap_or(0) >= want
+        && status.available_replicas.unwrap_or(0) >= want
+        && status.replicas.unwrap_or(0) == want
+}
+
+pub fn claim_bound(c: &PersistentVolumeClaim) -> bool {
+    c.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Bound")
+}
+
+/// Polls `check` until it returns `Some`, or fails after `timeout` naming `what`.
+pub async fn until<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>>>,
+{
+    let start = tokio::time::Instant::now();
+    let mut interval = Duration::from_millis(250);
+    loop {
+        if let Some(v) = check().await? {
+            return Ok(v);
+        }
+        if start.elapsed() >= timeout {
+            return Err(Error::new(
+                ExitCode::Failure,
+                format!("timed out after {}s waiting for {what}", timeout.as_secs()),
+            )
+            .hint("look at the objects with kubectl (events, pod logs), fix the cause, then run the same command again"));
+        }
+        tokio::time::sleep(interval).await;
+        interval = (interval * 2).min(Duration::from_secs(3));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from_yaml<T: serde::de::DeserializeOwned>(y: &str) -> T {
+        serde_norway::from_str(y).unwrap()
+    }
+
+    #[test]
+    fn a_pod_is_ready_only_with_a_true_ready_condition() {
+        let ready: Pod = from_yaml(
+            "metadata: {name: p}\nstatus:\n  phase: Running\n  conditions:\n  - {type: Ready, status: 'True'}\n",
+        );
+        let starting: Pod = from_yaml(
+            "metadata: {name: p}\nstatus:\n  phase: Running\n  conditions:\n  - {type: Ready, status: 'False'}\n",
+        );
+        let failed: Pod = from_yaml("metadata: {name: p}\nstatus: {phase: Failed}\n");
+        assert!(pod_ready(&ready));
+        assert!(!pod_ready(&starting));
+        assert!(!pod_ready(&failed) && pod_ended(&failed));
+    }
+
+    #[test]
+    fn a_deployment_is_ready_when_the_current_generation_is_fully_available() {
+        let ready: Deployment = from_yaml(
+            "metadata: {name: d, generation: 2}\nspec: {replicas: 2, selector: {}, template: {}}\nstatus: {observedGeneration: 2, replicas: 2, updatedReplicas: 2, availableReplicas: 2}\n",
+        );
+        let stale: Deployment = from_yaml(
+            "metadata: {name: d, generation: 3}\nspec: {replicas: 2, selector: {}, template: {}}\nstatus: {observedGeneration: 2, replicas: 2, updatedReplicas: 2, availableReplicas: 2}\n",
+        );
+        let scaled_to_zero: Deployment = from_yaml(
+            "metadata: {name: d, generation: 1}\nspec: {replicas: 0, selector: {}, template: {}}\nstatus: {observedGeneration: 1}\n",
+        );
+        assert!(deployment_ready(&ready));
+        assert!(!deployment_ready(&stale));
+        assert!(deployment_ready(&scaled_to_zero));
+    }
+}

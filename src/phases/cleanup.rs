@@ -1,0 +1,35 @@
+//! Cleanup (separate, confirmed): the backup pods, claim and saved values; the old database
+//! volumes left Released; optionally the attachments volume's original reclaim policy.
+
+use super::Runner;
+use crate::error::Result;
+use crate::plan::ObjectRef;
+
+pub async fn remove_backup(r: &mut Runner<'_>, objects: &[ObjectRef]) -> Result<String> {
+    r.confirm("deleting the backup (pods, volume, saved values)")?;
+    for o in objects {
+        match o.kind.as_str() {
+            "Pod" => r.kube.delete_pod(&o.name).await?,
+            "PersistentVolumeClaim" => r.kube.delete_claims(std::slice::from_ref(&o.name)).await?,
+            "Secret" => r.kube.delete_secret(&o.name).await?,
+            _ => {}
+        }
+    }
+    Ok(format!("removed {} objects", objects.len()))
+}
+
+pub async fn delete_released(r: &mut Runner<'_>, volumes: &[String]) -> Result<String> {
+    if volumes.is_empty() {
+        return Ok("no Released volumes of the old PostgreSQL or Redis".to_string());
+    }
+    r.confirm(&format!("deleting the volumes {}", volumes.join(", ")))?;
+    for v in volumes {
+        r.kube.delete_volume(v).await?;
+    }
+    Ok(format!("deleted volumes {}", volumes.join(", ")))
+}
+
+pub async fn restore_policy(r: &mut Runner<'_>, volume: &str, policy: &str) -> Result<String> {
+    r.kube.set_reclaim_policy(volume, policy).await?;
+    Ok(format!("volume {volume} back to {policy}"))
+}

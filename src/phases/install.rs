@@ -1,0 +1,146 @@
+//! Install (app off, empty PostgreSQL 15 and Redis 7) and upgrade (app back on): the target
+//! chart through `$HELM_BIN`, with the saved translated values in a private temporary file.
+
+use std::time::Duration;
+
+use super::Runner;
+use crate::error::{Error, Result};
+use crate::exit::ExitCode;
+use crate::helm::argv;
+use crate::plan::commands;
+use crate::plan::facts::WorkloadFacts;
+
+/// The translated values saved by `backup.save-values`.
+async fn saved_values(r: &Runner<'_>) -> Result<String> {
+    let name = &r.state.plan.values_secret;
+    let secret = r.kube.secret(name).await?.ok_or_else(|| {
+        Error::new(
+            ExitCode::Precondition,
+            format!(
+                "the saved values (Secret {}/{name}) are missing",
+                r.settings.namespace
+            ),
+        )
+        .hint("they are written by the backup phase; restore the Secret, or run the backup phase again before the uninstall")
+    })?;
+    let bytes = secret
+        .data
+        .and_then(|d| d.get("translated.yaml").map(|b| b.0.clone()))
+        .unwrap_or_default();
+    String::from_utf8(bytes).map_err(|e| {
+        Error::new(
+            ExitCode::InvalidInput,
+            format!("Secret {name} holds no UTF-8 values"),
+        )
+        .source(e)
+    })
+}
+
+fn deploy(r: &Runner<'_>, verb: &str, phase_sets: Vec<String>, values: &str) -> Result<()> {
+    let target = r.settings.target();
+    let chart = target.chart.as_helm_arg();
+    let version = target.chart.is_remote().then_some(target.version.as_str());
+    let overrides = super::preflight::override_files(&r.options)?;
+    // Later `--set`s win: the phase's own settings go last during install, the user's last
+    // during upgrade (so `--set app.replica=N` chooses the final count).
+    let mut sets = Vec::new();
+    if verb == "install" {
+        sets.extend(r.options.set.iter().cloned());
+        sets.extend(phase_sets);
+    } else {
+        sets.extend(phase_sets);
+        sets.extend(r.options.set.iter().cloned());
+    }
+    let mut docs = vec![values];
+    docs.extend(overrides.iter().map(String::as_str));
+    tokio::task::block_in_place(|| {
+        r.helm.run_with_values(
+            &argv::deploy(verb, &r.settings.release, &chart, version, &sets),
+            &docs,
+        )
+    })?;
+    Ok(())
+}
+
+pub async fn helm_install(r: &mut Runner<'_>) -> Result<String> {
+    let release = r.settings.release.clone();
+    if let Some(status) = tokio::task::block_in_place(|| r.helm.status(&release))? {
+        if status.chart_version == r.state.plan.to_version {
+            return Ok(format!(
+                "release {release} is installed already ({})",
+                status.status
+            ));
+        }
+        return Err(Error::new(
+            ExitCode::Precondition,
+            format!(
+                "release {release} exists with chart {}, expected none before the install",
+                status.chart_version
+            ),
+        ));
+    }
+    let values = saved_values(r).await?;
+    deploy(r, "install", commands::install_sets(), &values)?;
+    Ok(format!(
+        "installed chart {} with app and worker at 0, odata and migration off",
+        r.state.plan.to_version
+    ))
+}
+
+pub async fn wait_databases(r: &mut Runner<'_>, pods: &[String]) -> Result<String> {
+    for pod in pods {
+        r.kube.wait_pod_ready(pod, Duration::from_secs(900)).await?;
+    }
+    Ok(format!("{} ready", pods.join(", ")))
+}
+
+/// Replica counts for the upgrade: as recorded before the scale-down.
+fn recorded(r: &Runner<'_>) -> Vec<WorkloadFacts> {
+    r.state
+        .plan
+        .replicas
+        .iter()
+        .map(|w| WorkloadFacts {
+            replicas: *r.state.record.replicas.get(&w.name).unwrap_or(&w.replicas),
+            ..w.clone()
+        })
+        .collect()
+}
+
+pub async fn helm_upgrade(r: &mut Runner<'_>) -> Result<String> {
+    if r.state.plan.backup.is_some() && !r.state.record.restore_verified {
+        return Err(Error::new(
+            ExitCode::Precondition,
+            "the restored database is not verified: refusing to start the app on it",
+        )
+        .hint(format!(
+            "run `helm la-migrate 4.44 restore -n {}` first",
+            r.settings.namespace
+        )));
+    }
+    let values = saved_values(r).await?;
+    let replicas = recorded(r);
+    deploy(
+        r,
+        "upgrade",
+        commands::upgrade_sets(&replicas, r.state.plan.odata_enabled),
+        &values,
+    )?;
+    let counts: Vec<String> = replicas
+        .iter()
+        .map(|w| format!("{:?} {}", w.role, w.replicas).to_lowercase())
+        .collect();
+    Ok(format!(
+        "upgraded with the migration on; {}",
+        counts.join(", ")
+    ))
+}
+
+pub async fn wait_app(r: &mut Runner<'_>, deployments: &[String]) -> Result<String> {
+    for d in deployments {
+        r.kube
+            .wait_deployment_ready(d, Duration::from_secs(900))
+            .await?;
+    }
+    Ok(format!("{} ready", deployments.join(", ")))
+}

@@ -1,0 +1,119 @@
+//! Restore: the archive into a fresh PostgreSQL 15 database, then the proof that nothing was
+//! lost (every table's rows and contents, and the schema version, as recorded at backup).
+
+use std::time::Duration;
+
+use super::backup::follow_job;
+use super::Runner;
+use crate::error::{Error, Result};
+use crate::exit::ExitCode;
+use crate::kube::exec;
+use crate::plan::manifests::{self, Direction};
+use crate::plan::quantity::human;
+use crate::plan::scripts;
+use crate::verify::{compare, sql};
+
+pub async fn restore(r: &mut Runner<'_>) -> Result<String> {
+    let b = r
+        .state
+        .plan
+        .backup
+        .clone()
+        .ok_or_else(|| Error::new(ExitCode::Precondition, "the plan has no backup"))?;
+    let record = r.state.record.backup.clone().ok_or_else(|| {
+        Error::new(ExitCode::Precondition, "no verified backup is recorded")
+            .hint("run the backup phase first")
+    })?;
+    let ns = r.settings.namespace.clone();
+    let release = r.settings.release.clone();
+    // One pod at a time on the ReadWriteOnce volume; the restore pod reads the new Secret.
+    r.kube.delete_pod(&b.dump_pod).await?;
+    r.kube
+        .ensure_pod(&manifests::tools_pod(&b, Direction::Restore, &ns, &release))
+        .await?;
+    r.kube
+        .wait_pod_ready(&b.restore_pod, Duration::from_secs(600))
+        .await?;
+    let check = exec::checked(
+        &r.kube.client,
+        &ns,
+        &b.restore_pod,
+        "checking the archive against its recorded checksums",
+        &["sh".into(), "-c".into(), scripts::check_archive()],
+    )
+    .await?;
+    if scripts::field(&check, "sha256") != Some(record.sha256.as_str()) {
+        return Err(Error::new(
+            ExitCode::VerificationFailed,
+            format!("the archive on {} changed since it was verified", b.claim),
+        )
+        .hint("do not go on: inspect the backup volume; the old database volume is retained"));
+    }
+    let total = None;
+    let started = std::time::Instant::now();
+    let bytes = follow_job(
+        r,
+        &b.restore_pod,
+        "restore",
+        &scripts::start_restore(b.jobs, &b.target.database, &b.source.user),
+        &scripts::poll_restore(),
+        total,
+    )
+    .await?;
+    Ok(format!(
+        "pg_restore ({} jobs) into {} finished in {:.0?}; database is {}",
+        b.jobs,
+        b.target.database,
+        started.elapsed(),
+        human(bytes)
+    ))
+}
+
+pub async fn verify(r: &mut Runner<'_>) -> Result<String> {
+    let b = r
+        .state
+        .plan
+        .backup
+        .clone()
+        .ok_or_else(|| Error::new(ExitCode::Precondition, "the plan has no backup"))?;
+    let record = r
+        .state
+        .record
+        .backup
+        .clone()
+        .ok_or_else(|| Error::new(ExitCode::Precondition, "no verified backup is recorded"))?;
+    let out = exec::checked(
+        &r.kube.client,
+        &r.settings.namespace,
+        &b.restore_pod,
+        "fingerprinting the restored database",
+        &scripts::fingerprint(),
+    )
+    .await?;
+    let target = sql::parse_fingerprint(&out)
+        .map_err(|e| Error::new(ExitCode::External, format!("target fingerprint: {e}")))?;
+    let report = compare(&record.source, &target, true);
+    if !report.is_equal() {
+        let lines: Vec<String> = report
+            .differences
+            .iter()
+            .map(|d| format!("  - {d}"))
+            .collect();
+        return Err(Error::new(
+            ExitCode::VerificationFailed,
+            format!(
+                "the restored database differs from the backup in {} ways:\n{}",
+                report.differences.len(),
+                lines.join("\n")
+            ),
+        )
+        .hint("the migration stopped before the upgrade; the app stays off. Inspect the restore log (/backup/restore.log in the restore pod); the dump and the old volume are kept"));
+    }
+    r.state.record.restore_verified = true;
+    Ok(format!(
+        "{} tables, {} rows, contents and schema version {} equal to the backup",
+        report.tables,
+        report.rows,
+        target.schema_version.as_deref().unwrap_or("(none)")
+    ))
+}

@@ -1,0 +1,101 @@
+//! Verify: the migrated release as a whole. Deployments ready, the attachments claim bound to
+//! the original volume, and the live database's row counts equal to the backup's.
+
+use super::Runner;
+use crate::error::{Error, Result};
+use crate::exit::ExitCode;
+use crate::kube::{exec, wait};
+use crate::plan::scripts;
+use crate::plan::Action;
+use crate::verify::{compare, sql};
+
+pub async fn report(r: &mut Runner<'_>) -> Result<String> {
+    let mut problems = Vec::new();
+    let mut lines = Vec::new();
+    let deployments: Vec<String> = r
+        .state
+        .plan
+        .steps
+        .iter()
+        .find_map(|s| match &s.action {
+            Action::WaitApp { deployments } => Some(deployments.clone()),
+            _ => None,
+        })
+        .unwrap_or_default();
+    for d in &deployments {
+        match r.kube.deployment(d).await? {
+            Some(dep) if wait::deployment_ready(&dep) => {
+                lines.push(format!("Deployment {d} ready"))
+            }
+            Some(_) => problems.push(format!("Deployment {d} is not ready")),
+            None => problems.push(format!("Deployment {d} does not exist")),
+        }
+    }
+    if let Some(a) = r.state.plan.attachments.clone() {
+        match r.kube.claim(&a.claim).await? {
+            Some(c)
+                if wait::claim_bound(&c)
+                    && c.spec.as_ref().and_then(|s| s.volume_name.as_deref())
+                        == Some(a.volume.as_str()) =>
+            {
+                lines.push(format!(
+                    "claim {} bound to the original volume {}",
+                    a.claim, a.volume
+                ))
+            }
+            Some(c) => problems.push(format!(
+                "claim {} is bound to {:?}, not the original volume {}",
+                a.claim,
+                c.spec.and_then(|s| s.volume_name),
+                a.volume
+            )),
+            None => problems.push(format!("claim {} does not exist", a.claim)),
+        }
+    }
+    if let (Some(b), Some(record)) = (r.state.plan.backup.clone(), r.state.record.backup.clone()) {
+        // The app is running now: row counts only (it may have written since).
+        let pod = &b.restore_pod;
+        if r.kube.pod(pod).await?.is_some() {
+            let out = exec::checked(
+                &r.kube.client,
+                &r.settings.namespace,
+                pod,
+                "counting rows",
+                &scripts::fingerprint(),
+            )
+            .await?;
+            let live = sql::parse_fingerprint(&out)
+                .map_err(|e| Error::new(ExitCode::External, format!("live fingerprint: {e}")))?;
+            let report = compare(&record.source, &live, false);
+            let lost: Vec<String> = report
+                .differences
+                .iter()
+                .filter(|d| matches!(d, crate::verify::Difference::MissingTable { .. })
+                    || matches!(d, crate::verify::Difference::RowCount { source, target, .. } if target < source))
+                .map(|d| d.to_string())
+                .collect();
+            if lost.is_empty() {
+                lines.push(format!(
+                    "{} tables, no table has fewer rows than the backup ({} rows)",
+                    report.tables, report.rows
+                ));
+            } else {
+                problems.extend(lost);
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Error::new(
+            ExitCode::VerificationFailed,
+            format!("verification found problems:\n  - {}", problems.join("\n  - ")),
+        )
+        .hint(format!(
+            "inspect with `kubectl -n {} get deploy,pvc,pods`, then run `helm la-migrate 4.44 verify` again",
+            r.settings.namespace
+        )));
+    }
+    for l in &lines {
+        r.note(l);
+    }
+    Ok(lines.join("; "))
+}
