@@ -4,4 +4,9 @@
 //! store, with controllers that turn Deployments, StatefulSets, Jobs and claims into pods and
 //! volumes, and a runtime that turns pods into real processes (PostgreSQL, Redis) by image.
 
+pub mod api;
+pub mod cluster;
+pub mod controllers;
 pub mod runtime;
+pub mod seed;
+pub mod store;
