@@ -98,13 +98,16 @@ struct NewMap<'d> {
 
 enum Item<'d> {
     Map(NewMap<'d>),
-    Moved(&'d Entry),
+    /// An entry from elsewhere in the file; `bool`: with the comment lines above it
+    Moved(&'d Entry, bool),
 }
 
 impl<'d> NewMap<'d> {
-    fn put(&mut self, chain: &[&str], key: &str, entry: &'d Entry) {
+    fn put(&mut self, chain: &[&str], key: &str, entry: &'d Entry, comments: bool) {
         match chain.split_first() {
-            None => self.items.push((key.to_string(), Item::Moved(entry))),
+            None => self
+                .items
+                .push((key.to_string(), Item::Moved(entry, comments))),
             Some((first, rest)) => {
                 let pos = self.items.iter().position(|(k, _)| k == first);
                 let pos = match pos {
@@ -116,7 +119,7 @@ impl<'d> NewMap<'d> {
                     }
                 };
                 if let Item::Map(m) = &mut self.items[pos].1 {
-                    m.put(rest, key, entry);
+                    m.put(rest, key, entry, comments);
                 }
             }
         }
@@ -198,9 +201,17 @@ impl<'d, 's> Planner<'d, 's> {
     }
 
     /// The lines of a moved entry, re-indented to `indent`, with its key renamed.
-    fn moved_text(&self, entry: &Entry, key: &str, indent: usize, out: &mut String) {
+    fn moved_text(
+        &self,
+        entry: &Entry,
+        key: &str,
+        indent: usize,
+        comments: bool,
+        out: &mut String,
+    ) {
         let doc = self.doc;
         let (first, last) = doc.extent(entry);
+        let first = if comments { first } else { entry.line };
         let col = doc.column(entry);
         for i in first..=last {
             let l = doc.lines[i];
@@ -238,7 +249,7 @@ impl<'d, 's> Planner<'d, 's> {
                     out.push_str(self.nl);
                     self.render_map(m, indent + self.step, out);
                 }
-                Item::Moved(entry) => self.moved_text(entry, key, indent, out),
+                Item::Moved(entry, comments) => self.moved_text(entry, key, indent, *comments, out),
             }
         }
     }
@@ -248,10 +259,15 @@ impl<'d, 's> Planner<'d, 's> {
 /// error, in which case nothing should be written.
 pub fn translate(src: &str, opts: &Options) -> Result<Translation, TranslateError> {
     let doc = Doc::parse(src).map_err(parse_error)?;
-    let unchanged = || Translation {
-        yaml: src.to_string(),
-        changes: Vec::new(),
-        warnings: Vec::new(),
+    let unchanged = || {
+        // Nothing to translate: the file keeps the chart defaults, which can still matter.
+        let mut warnings = Vec::new();
+        advise(&Value::Null, None, &mut warnings);
+        Translation {
+            yaml: src.to_string(),
+            changes: Vec::new(),
+            warnings,
+        }
     };
     let Some(root) = &doc.root else {
         return Ok(unchanged());
@@ -477,7 +493,10 @@ pub fn translate(src: &str, opts: &Options) -> Result<Translation, TranslateErro
             tree: NewMap::default(),
         });
         group.anchor = group.anchor.min(anchor);
-        group.tree.put(chain, to_key, f.entry);
+        // A copy leaves the comments with the key that stays.
+        group
+            .tree
+            .put(chain, to_key, f.entry, f.rule.action == Action::Move);
     }
 
     // 3. Mappings emptied by the moves go too, unless something moves into them.
@@ -644,9 +663,22 @@ pub fn translate(src: &str, opts: &Options) -> Result<Translation, TranslateErro
     }
 
     // 6. Warnings: keys 4.44.0 will not read, and settings that need a person.
-    for path in KeySet::chart_4_44_0().ignored(&actual) {
+    advise(&actual, Some(&out_doc), &mut warnings);
+    warnings.sort_by_key(|w| w.line.unwrap_or(0));
+    changes.sort_by_key(|c| c.line);
+    Ok(Translation {
+        yaml,
+        changes,
+        warnings,
+    })
+}
+
+/// Warnings about the translated values: keys 4.44.0 will not read, and settings that need
+/// a person.
+fn advise(actual: &Value, out_doc: Option<&Doc>, warnings: &mut Vec<Warning>) {
+    for path in KeySet::chart_4_44_0().ignored(actual) {
         let segs = rules::split(&path);
-        let line = out_doc.entry(&segs).map(|e| e.line + 1);
+        let line = out_doc.and_then(|d| d.entry(&segs)).map(|e| e.line + 1);
         let mut message =
             format!("{path} is not read by chart {KEYS_CHART_VERSION}: it will be ignored");
         if let Some(hint) = rules::hint_for(&path) {
@@ -659,12 +691,12 @@ pub fn translate(src: &str, opts: &Options) -> Result<Translation, TranslateErro
             message,
         });
     }
-    if let Some(Value::String(user)) = vget(&actual, &["postgresql", "auth", "username"]) {
+    if let Some(Value::String(user)) = vget(actual, &["postgresql", "auth", "username"]) {
         if user != "postgres" {
             warnings.push(Warning {
                 path: "postgresql.auth.username".into(),
                 line: out_doc
-                    .entry(&["postgresql", "auth", "username"])
+                    .and_then(|d| d.entry(&["postgresql", "auth", "username"]))
                     .map(|e| e.line + 1),
                 message: format!(
                     "postgresql.auth.username is {user:?}: chart 4.44 gives the app the admin password (auth.postgresPassword / secretKeys.adminPasswordKey) with this user; make sure that user has that password"
@@ -672,11 +704,26 @@ pub fn translate(src: &str, opts: &Options) -> Result<Translation, TranslateErro
             });
         }
     }
-    warnings.sort_by_key(|w| w.line.unwrap_or(0));
-    changes.sort_by_key(|c| c.line);
-    Ok(Translation {
-        yaml,
-        changes,
-        warnings,
-    })
+    // The 4.43 chart's values set a fixed admin password; 4.44.0 comments it out, so
+    // Bitnami generates one. A file that never set it changes password silently.
+    let internal_db =
+        vget(actual, &["postgresql", "enabled"]).and_then(Value::as_bool) != Some(false);
+    let pg_set = |keys: &[&str]| {
+        keys.iter()
+            .any(|k| vget(actual, &rules::split(k)).is_some())
+    };
+    if internal_db
+        && !pg_set(&[
+            "postgresql.auth.postgresPassword",
+            "postgresql.auth.existingSecret",
+            "global.postgresql.auth.postgresPassword",
+            "global.postgresql.auth.existingSecret",
+        ])
+    {
+        warnings.push(Warning {
+            path: "postgresql.auth.postgresPassword".into(),
+            line: None,
+            message: "no PostgreSQL password is set: the 4.43 chart's default values set a fixed one, chart 4.44.0 generates a random one (kept in the chart's PostgreSQL Secret); set postgresql.auth.postgresPassword if anything outside the app uses the password".into(),
+        });
+    }
 }
