@@ -84,6 +84,8 @@ pub enum ColorChoice {
     Never,
 }
 
+// Parsed once per run: the size difference between variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// The Live Agent 4.44 migration (PostgreSQL 11 -> 15, Redis 6 -> 7) and its phases
@@ -105,12 +107,94 @@ pub struct MigrationArgs {
     #[arg(long = "version", value_name = "VERSION", default_value = DEFAULT_TARGET_VERSION)]
     pub target_version: String,
 
+    #[command(flatten)]
+    pub run: RunArgs,
+
+    /// Without a subcommand: the whole migration (resumes where a previous run stopped)
     #[command(subcommand)]
-    pub command: MigrationCommand,
+    pub command: Option<MigrationCommand>,
+}
+
+/// How the migration runs: flags shared by the migration and each phase.
+#[derive(Debug, Args, Clone, Default)]
+pub struct RunArgs {
+    /// Print the plan as a runbook (or JSON with -o json) and change nothing
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+
+    /// Confirm destructive steps without asking
+    #[arg(long, global = true)]
+    pub yes: bool,
+
+    /// Never ask: a destructive step without --yes is refused (exit 6), not a hang
+    #[arg(long, global = true)]
+    pub no_input: bool,
+
+    /// Storage class of the backup volume [default: the cluster's default class]
+    #[arg(long, global = true, value_name = "CLASS")]
+    pub backup_storage_class: Option<String>,
+
+    /// Backup volume size as a multiple of the database size
+    #[arg(long, global = true, value_name = "FACTOR", default_value_t = crate::plan::options::DEFAULT_BACKUP_SIZE_FACTOR)]
+    pub backup_size_factor: f64,
+
+    /// Image with the PostgreSQL 15 client tools for dump and restore (air-gapped registries)
+    #[arg(long, global = true, value_name = "IMAGE", default_value = crate::plan::options::DEFAULT_BACKUP_IMAGE)]
+    pub backup_image: String,
+
+    /// Parallel pg_dump/pg_restore workers
+    #[arg(long, global = true, value_name = "N", default_value_t = 2)]
+    pub jobs: u32,
+
+    /// Also copy the dump to this file on this machine (a tar archive)
+    #[arg(long, global = true, value_name = "PATH")]
+    pub local_copy: Option<PathBuf>,
+
+    /// Recreate the database secrets with the 4.44 keys and the old passwords instead of
+    /// deleting them
+    #[arg(long, global = true)]
+    pub keep_passwords: bool,
+
+    /// Extra values file for install and upgrade (repeatable), e.g. image overrides
+    #[arg(long = "values-override", global = true, value_name = "FILE")]
+    pub values_overrides: Vec<PathBuf>,
+
+    /// Extra value for install and upgrade (repeatable), e.g.
+    /// postgresql.image.repository=bitnamilegacy/postgresql
+    #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+
+    /// Cleanup: also delete the Released volumes of the old PostgreSQL and Redis
+    #[arg(long, global = true)]
+    pub delete_old_volumes: bool,
+
+    /// Cleanup: set the attachments volume's reclaim policy back to its original value
+    #[arg(long, global = true)]
+    pub restore_reclaim_policy: bool,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum MigrationCommand {
+    /// Show the plan (preflight checks; changes nothing)
+    Plan,
+    /// Save values, scale the app to 0, dump the database in the cluster and verify it
+    Backup,
+    /// Point of no return: retain volumes, uninstall, delete the old database claims and secrets
+    Uninstall,
+    /// Install the target chart with the app off; wait for PostgreSQL 15 and Redis 7
+    Install,
+    /// Restore the dump and compare every table with the backup's record
+    Restore,
+    /// Upgrade with the migration on and the app back at its recorded replicas
+    Upgrade,
+    /// Remove the onboarding flag from Redis
+    Finalize,
+    /// Check deployments, the attachments volume and row counts
+    Verify,
+    /// Remove the backup (and, when asked, the old volumes); confirmed
+    Cleanup,
+    /// Show the recorded progress of the migration
+    Status,
     /// Translate a <= 4.43 custom values file to the 4.44 keys (comments and layout kept)
     #[command(after_help = VALUES_HELP)]
     Values(ValuesArgs),

@@ -1,6 +1,7 @@
 //! One file per command: argument plumbing and a call into the library.
 
 pub mod env;
+pub mod migrate;
 pub mod values;
 
 use crate::cli::{Cli, Command, MigrationCommand};
@@ -32,7 +33,8 @@ pub fn run(cli: Cli) -> (Printer, Result<()>) {
     let result = match cli.command {
         Command::Env => env::run(&settings, &printer),
         Command::V444(m) => match m.command {
-            MigrationCommand::Values(args) => values::run(&settings, &printer, &args),
+            Some(MigrationCommand::Values(args)) => values::run(&settings, &printer, &args),
+            command => migrate::run(&settings, &printer, &m.run, command.as_ref()),
         },
     };
     (printer, result)

@@ -4,6 +4,7 @@
 //! each one done. Nothing decides twice.
 
 mod build;
+pub mod cleanup;
 pub mod commands;
 pub mod facts;
 #[cfg(test)]

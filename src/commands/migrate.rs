@@ -1,0 +1,241 @@
+//! `helm la-migrate 4.44 [phase]`: resolves options, reads or starts the in-cluster state,
+//! and hands the plan to the executor. The work is in `plan` and `phases`.
+
+use serde_json::json;
+
+use crate::cli::{MigrationCommand, RunArgs};
+use crate::error::{Context, Error, Result};
+use crate::exit::ExitCode;
+use crate::helm::Helm;
+use crate::kube::ops::Kube;
+use crate::output::Printer;
+use crate::phases::{preflight, Confirmation, Runner};
+use crate::plan::cleanup::{self, CleanupOptions};
+use crate::plan::{runbook, Options, Phase, Plan};
+use crate::settings::Settings;
+use crate::state::{State, Store};
+
+pub fn options(args: &RunArgs) -> Options {
+    Options {
+        backup_storage_class: args.backup_storage_class.clone(),
+        backup_size_factor: args.backup_size_factor,
+        backup_image: args.backup_image.clone(),
+        jobs: args.jobs.max(1),
+        local_copy: args.local_copy.clone(),
+        keep_passwords: args.keep_passwords,
+        values_overrides: args.values_overrides.clone(),
+        set: args.set.clone(),
+    }
+}
+
+fn phase_of(command: Option<&MigrationCommand>) -> Option<Phase> {
+    match command? {
+        MigrationCommand::Backup => Some(Phase::Backup),
+        MigrationCommand::Uninstall => Some(Phase::Uninstall),
+        MigrationCommand::Install => Some(Phase::Install),
+        MigrationCommand::Restore => Some(Phase::Restore),
+        MigrationCommand::Upgrade => Some(Phase::Upgrade),
+        MigrationCommand::Finalize => Some(Phase::Finalize),
+        MigrationCommand::Verify => Some(Phase::Verify),
+        MigrationCommand::Cleanup => Some(Phase::Cleanup),
+        _ => None,
+    }
+}
+
+pub fn run(
+    settings: &Settings,
+    printer: &Printer,
+    args: &RunArgs,
+    command: Option<&MigrationCommand>,
+) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context(ExitCode::Failure, || {
+            "cannot start the async runtime".into()
+        })?;
+    runtime.block_on(run_async(settings, printer, args, command))
+}
+
+fn print_plan(printer: &Printer, plan: &Plan) -> Result<()> {
+    if printer.is_json() {
+        printer.json(&json!({ "plan": plan }))
+    } else {
+        printer.result(&runbook::render(plan))
+    }
+    .context(ExitCode::Failure, || "cannot write to stdout".into())
+}
+
+async fn run_async(
+    settings: &Settings,
+    printer: &Printer,
+    args: &RunArgs,
+    command: Option<&MigrationCommand>,
+) -> Result<()> {
+    let options = options(args);
+    let connection = crate::kube::connect(settings).await?;
+    let kube = Kube::new(connection.client.clone(), &settings.namespace);
+    let helm = Helm::from_settings(settings);
+    let mut store = Store::new(
+        connection.client.clone(),
+        &settings.namespace,
+        &settings.release,
+    );
+    let existing = store.load().await?;
+
+    if matches!(command, Some(MigrationCommand::Status)) {
+        return status(printer, settings, existing.as_ref().map(|(s, _)| s));
+    }
+    let phase = phase_of(command);
+    let plan_only = args.dry_run || matches!(command, Some(MigrationCommand::Plan));
+
+    let (mut state, lock) = match existing {
+        Some((state, lock)) => (state, lock),
+        None => {
+            if phase.is_some_and(|p| p != Phase::Backup) {
+                return Err(Error::new(
+                    ExitCode::Precondition,
+                    format!(
+                        "no migration of release {:?} has started in namespace {:?}",
+                        settings.release, settings.namespace
+                    ),
+                )
+                .hint("start with `helm la-migrate 4.44 backup` (or the whole migration: `helm la-migrate 4.44`)"));
+            }
+            printer.note("Preflight: reading the release, its volumes, secrets and permissions...");
+            let facts = preflight::gather(settings, &kube, &helm, &options).await?;
+            let plan = crate::plan::build(&facts, &options)?;
+            if plan_only {
+                return print_plan(printer, &plan);
+            }
+            let state = State::new(plan);
+            store.create(&state).await?;
+            (state, None)
+        }
+    };
+    if plan_only {
+        return print_plan(printer, &state.plan);
+    }
+    if phase == Some(Phase::Cleanup) {
+        state.plan.steps = cleanup_steps(&kube, &state, args).await?;
+    }
+    store.lock(&state, lock.as_ref()).await?;
+    let mut runner = Runner {
+        settings,
+        printer,
+        kube,
+        helm,
+        options,
+        confirmation: Confirmation::from_flags(args.yes, args.no_input),
+        store,
+        state,
+    };
+    let result = runner.run(phase).await;
+    let unlock = runner.store.unlock(&runner.state).await;
+    let done = runner.state.done.len();
+    let total = runner.state.plan.steps.len();
+    match &result {
+        Ok(()) => {
+            if printer.is_json() {
+                let _ = printer.json(&json!({
+                    "event": "summary", "status": "ok", "release": settings.release,
+                    "namespace": settings.namespace, "steps_done": done, "steps": total,
+                    "record": runner.state.record,
+                }));
+            } else {
+                let next = match phase {
+                    None | Some(Phase::Verify) => format!(
+                        "Migration complete. When satisfied: helm la-migrate 4.44 cleanup -n {}",
+                        settings.namespace
+                    ),
+                    Some(Phase::Cleanup) => "Cleanup complete.".to_string(),
+                    Some(p) => format!("Phase {} complete ({done}/{total} steps done).", p.name()),
+                };
+                printer.note(&next);
+            }
+        }
+        Err(_) if printer.is_json() => {
+            let _ = printer.json(&json!({
+                "event": "summary", "status": "failed", "steps_done": done, "steps": total,
+            }));
+        }
+        Err(_) => {}
+    }
+    result.and(unlock)
+}
+
+async fn cleanup_steps(
+    kube: &Kube,
+    state: &State,
+    args: &RunArgs,
+) -> Result<Vec<crate::plan::Step>> {
+    let attachments = state.plan.attachments.as_ref().map(|a| a.volume.clone());
+    let mut released = Vec::new();
+    for pv in kube.volumes().await? {
+        let name = pv.metadata.name.clone().unwrap_or_default();
+        let is_released = pv.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Released");
+        if is_released
+            && state.record.reclaim_policies.contains_key(&name)
+            && attachments.as_deref() != Some(name.as_str())
+        {
+            released.push(name);
+        }
+    }
+    let original = attachments
+        .as_ref()
+        .and_then(|a| state.record.reclaim_policies.get(a))
+        .map(String::as_str);
+    Ok(cleanup::steps(
+        &state.plan,
+        &released,
+        original,
+        CleanupOptions {
+            delete_old_volumes: args.delete_old_volumes,
+            restore_reclaim_policy: args.restore_reclaim_policy,
+        },
+    ))
+}
+
+fn status(printer: &Printer, settings: &Settings, state: Option<&State>) -> Result<()> {
+    let Some(state) = state else {
+        let text = format!(
+            "No migration of release {} recorded in namespace {}.\nStart one: helm la-migrate 4.44 -n {} --dry-run\n",
+            settings.release, settings.namespace, settings.namespace
+        );
+        return if printer.is_json() {
+            printer.json(&json!({ "status": "not-started" }))
+        } else {
+            printer.result(&text)
+        }
+        .context(ExitCode::Failure, || "cannot write to stdout".into());
+    };
+    if printer.is_json() {
+        return printer
+            .json(&json!({ "status": if state.next_step().is_none() { "complete" } else { "in-progress" },
+                "done": state.done, "next": state.next_step().map(|s| &s.id), "record": state.record }))
+            .context(ExitCode::Failure, || "cannot write to stdout".into());
+    }
+    let mut out = format!(
+        "Migration of release {} in namespace {}: {} -> {}\n",
+        state.plan.release, state.plan.namespace, state.plan.from_version, state.plan.to_version
+    );
+    for step in &state.plan.steps {
+        let mark = if state.is_done(&step.id) {
+            "done"
+        } else {
+            "    "
+        };
+        out.push_str(&format!("  [{mark}] {} {}\n", step.id, step.title));
+    }
+    match state.next_step() {
+        Some(s) => out.push_str(&format!(
+            "Next: {} (run `helm la-migrate 4.44 -n {}` to resume)\n",
+            s.id, state.plan.namespace
+        )),
+        None => out.push_str("Complete.\n"),
+    }
+    printer
+        .result(&out)
+        .context(ExitCode::Failure, || "cannot write to stdout".into())
+}
