@@ -21,13 +21,13 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
-# Debian starts the packaged servers; the tests run their own.
-for svc in redis-server postgresql; do
-  if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
-    systemctl stop "$svc" || true
-  fi
-done
-pkill -x redis-server 2>/dev/null || true
+# Debian may start the packaged servers on install; the tests run their own on other addresses,
+# so a packaged server only needs stopping when this script just installed it.
+if [ ${#need_apt[@]} -gt 0 ]; then
+  for svc in redis-server postgresql; do
+    [ -x "/etc/init.d/$svc" ] && "/etc/init.d/$svc" stop >/dev/null 2>&1 || true
+  done
+fi
 
 pg11="$tools/pg11"
 if [ ! -x "$pg11/bin/postgres" ]; then
