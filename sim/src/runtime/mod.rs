@@ -11,11 +11,17 @@
 //!   inode). The runtime makes it the pod's `/etc/hosts`.
 //! - Container logs are appended to [`log_file`]`(state_dir, namespace, pod, container)`.
 
+mod container;
 mod error;
 mod exec;
 mod images;
 mod pods;
+mod programs;
+mod readiness;
 mod rootfs;
+mod sandbox;
+mod spawner;
+mod standin;
 mod tools;
 
 pub use error::{Context, Error, Result};

@@ -150,11 +150,12 @@ fn insert(top: &mut Node, request: &Request, host: &dyn HostFs) -> Result<(), St
         node = child_dir(node, part, host, &request.target)?;
     }
     reveal_host_child(node, last, host);
-    let exists = match node.children.get(*last).map(|n| &n.kind) {
-        Some(Kind::Host { implied: true, .. }) => true,
-        Some(Kind::Private { .. }) | Some(Kind::Mount { .. }) => true,
-        _ => false,
-    };
+    let exists = matches!(
+        node.children.get(*last).map(|n| &n.kind),
+        Some(Kind::Host { implied: true, .. })
+            | Some(Kind::Private { .. })
+            | Some(Kind::Mount { .. })
+    );
     if !exists {
         make_writable(node, host);
     }

@@ -1,0 +1,153 @@
+//! PostgreSQL pods as real servers: Bitnami initialisation, md5 auth on the pod IP, name
+//! resolution and volumes inside pods, PostgreSQL 15 refusing a PostgreSQL 11 volume, and
+//! nothing left running after stop.
+
+mod runtime_support;
+
+use std::net::Ipv4Addr;
+
+use la_sim::runtime::ContainerState;
+use runtime_support::*;
+
+const PG11: &str = "docker.io/bitnami/postgresql:11.14.0-debian-10-r28";
+const PG15: &str = "docker.io/bitnami/postgresql:15.1.0-debian-11-r12";
+
+#[test]
+fn a_bitnami_postgresql_11_pod_serves_md5_on_its_ip_and_postgresql_15_refuses_its_volume() {
+    let sim = Sim::new("pgrt");
+    let db_ip = Ipv4Addr::new(127, 201, 0, 10);
+    let backup_ip = Ipv4Addr::new(127, 201, 0, 11);
+    let data = sim.volume("data-cognigy-live-agent-postgresql-0");
+    let backup = sim.volume("postgres-backup");
+    std::fs::write(backup.join("note.txt"), "kept on the volume\n").unwrap();
+    sim.hosts("live-agent", &[(db_ip, "cognigy-live-agent-postgresql")]);
+
+    let env = bitnami_10_env("s3cret pass");
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let db = sim.pod(
+        "cognigy-live-agent-postgresql-0",
+        db_ip,
+        vec![container(
+            "cognigy-live-agent-postgresql",
+            PG11,
+            &env,
+            &[(&data, "/bitnami/postgresql")],
+        )],
+    );
+    sim.runtime.start_pod(&db).unwrap();
+    sim.wait_ready(&db, "cognigy-live-agent-postgresql");
+
+    let version = psql(
+        db_ip,
+        "s3cret pass",
+        "live_agent_production",
+        "show server_version",
+    );
+    assert!(
+        version.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&version.stderr),
+        sim.log(&db, "cognigy-live-agent-postgresql")
+    );
+    assert!(String::from_utf8_lossy(&version.stdout).starts_with("11."));
+    let wrong = psql(db_ip, "wrong", "live_agent_production", "select 1");
+    assert!(!wrong.status.success());
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr).contains("password authentication failed"),
+        "{}",
+        String::from_utf8_lossy(&wrong.stderr)
+    );
+    let created = psql(
+        db_ip,
+        "s3cret pass",
+        "live_agent_production",
+        "create table accounts (id int); insert into accounts values (1), (2)",
+    );
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+
+    // The guide's backup pod: dumps through the service name, writes to its volume.
+    let backup_pod = sim.pod(
+        "postgres-backup-0",
+        backup_ip,
+        vec![container(
+            "postgres-backup",
+            "postgres:11-alpine",
+            &[
+                ("POSTGRES_PASSWORD", "postgres"),
+                ("PGPASSWORD", "s3cret pass"),
+                ("POSTGRES_USER", "postgres"),
+            ],
+            &[(&backup, "/mnt/postgres-backup")],
+        )],
+    );
+    sim.runtime.start_pod(&backup_pod).unwrap();
+    sim.wait_ready(&backup_pod, "postgres-backup");
+    let (code, out, err) = exec(
+        &sim,
+        &backup_pod,
+        "postgres-backup",
+        &[
+            "sh",
+            "-c",
+            "cat /mnt/postgres-backup/note.txt && pg_dump --user $POSTGRES_USER --host cognigy-live-agent-postgresql \
+             -d live_agent_production > /mnt/postgres-backup/dump.sql && hostname",
+        ],
+    );
+    assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
+    assert_eq!(out, format!("kept on the volume\n{}\n", backup_pod.name));
+    let dump = std::fs::read_to_string(backup.join("dump.sql")).unwrap();
+    assert!(dump.contains("CREATE TABLE public.accounts"), "{dump}");
+    assert!(!backup
+        .join("dump.sql")
+        .symlink_metadata()
+        .unwrap()
+        .file_type()
+        .is_symlink());
+
+    // Inside the database pod, the socket works without -h, with the password (md5 locally).
+    let (code, out, err) = exec(&sim, &db, "cognigy-live-agent-postgresql", &["sh", "-c", "PGPASSWORD=\"$POSTGRES_PASSWORD\" psql -U postgres -d live_agent_production -tAc 'select count(*) from accounts'"]);
+    assert_eq!((code, out.as_str()), (0, "2\n"), "{err}");
+    let (code, _, err) = exec(
+        &sim,
+        &db,
+        "cognigy-live-agent-postgresql",
+        &["psql", "-U", "postgres", "-w", "-c", "select 1"],
+    );
+    assert_ne!(code, 0, "local connections must need the password");
+    assert!(err.contains("password"), "{err}");
+
+    sim.runtime.stop_pod(&db.namespace, &db.name);
+    assert!(sim.runtime.pod_state(&db.namespace, &db.name).is_empty());
+    assert!(data.join("data/PG_VERSION").exists());
+
+    let pg15 = sim.pod(
+        "cognigy-live-agent-postgresql-0",
+        db_ip,
+        vec![container(
+            "cognigy-live-agent-postgresql",
+            PG15,
+            &env,
+            &[(&data, "/bitnami/postgresql")],
+        )],
+    );
+    sim.runtime.start_pod(&pg15).unwrap();
+    sim.wait_for(
+        &pg15,
+        "cognigy-live-agent-postgresql",
+        "crash-looping",
+        |s| matches!(s, ContainerState::Waiting { reason, .. } if reason == "CrashLoopBackOff"),
+    );
+    let log = sim.log(&pg15, "cognigy-live-agent-postgresql");
+    assert!(
+        log.contains("database files are incompatible with server")
+            && log.contains("initialized by PostgreSQL version 11, which is not compatible with this version 15"),
+        "{log}"
+    );
+
+    sim.runtime.shutdown();
+    assert_eq!(sim.leftover_processes(), Vec::<String>::new());
+}
