@@ -204,6 +204,18 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// The end of a collection: after its closing bracket for flow style (the event span may
+    /// run on over a trailing comment), where the next token starts for block style.
+    fn flow_end(&self, flow: bool, end_start: usize, end: usize) -> usize {
+        if !flow {
+            return end_start;
+        }
+        match self.src.as_bytes().get(end_start) {
+            Some(b'}' | b']') => end_start + 1,
+            _ => end,
+        }
+    }
+
     /// The end of a scalar's text starting at `start`, for the styles we may rewrite.
     fn scalar_end(&self, start: usize, style: Style, span_end: usize) -> usize {
         let b = self.src.as_bytes();
@@ -301,7 +313,7 @@ impl<'a> Builder<'a> {
                         return Ok(Node {
                             kind: Kind::Map(entries),
                             start,
-                            end: if flow { end } else { end_start },
+                            end: self.flow_end(flow, end_start, end),
                             line: self.line_of(start),
                             flow,
                             anchored: anchor != 0,
@@ -342,7 +354,7 @@ impl<'a> Builder<'a> {
                         return Ok(Node {
                             kind: Kind::Seq(items),
                             start,
-                            end: if flow { end } else { end_start },
+                            end: self.flow_end(flow, end_start, end),
                             line: self.line_of(start),
                             flow,
                             anchored: anchor != 0,

@@ -727,3 +727,110 @@ fn advise(actual: &Value, out_doc: Option<&Doc>, warnings: &mut Vec<Warning>) {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(src: &str) -> Result<Translation, TranslateError> {
+        translate(
+            src,
+            &Options {
+                release: "cognigy-live-agent".into(),
+            },
+        )
+    }
+
+    #[test]
+    fn keys_move_into_an_existing_mapping_with_its_indentation() {
+        let src =
+            "postgresql:\n    auth:\n        username: postgres\n    postgresqlDatabase: db\n";
+        let t = run(src).unwrap();
+        assert_eq!(
+            t.yaml,
+            "postgresql:\n    auth:\n        username: postgres\n        database: db\n"
+        );
+    }
+
+    #[test]
+    fn an_empty_target_mapping_is_filled_in_place() {
+        let src = "postgresql:\n  auth: {}  # later\n  postgresqlDatabase: db\n";
+        let t = run(src).unwrap();
+        assert_eq!(t.yaml, "postgresql:\n  auth:  # later\n    database: db\n");
+    }
+
+    #[test]
+    fn windows_line_breaks_are_kept() {
+        let src = "postgresql:\r\n  postgresqlDatabase: db\r\n  postgresSSLMode: disable\r\n";
+        let t = run(src).unwrap();
+        assert_eq!(
+            t.yaml,
+            "postgresql:\r\n  auth:\r\n    database: db\r\n  SSLMode: disable\r\n"
+        );
+    }
+
+    #[test]
+    fn a_file_without_a_final_line_break_gets_one_only_where_text_was_added() {
+        let t = run("postgresql:\n  postgresqlPort: 5433").unwrap();
+        assert_eq!(t.yaml, "postgresql:\n  port: 5433");
+        let t = run("redis:\n  master:\n    containerPort: 1").unwrap();
+        assert_eq!(
+            t.yaml,
+            "redis:\n  master:\n    containerPorts:\n      redis: 1\n"
+        );
+    }
+
+    #[test]
+    fn flow_style_and_merge_keys_are_refused_with_the_line() {
+        let err = run("postgresql: {postgresqlDatabase: db}\n").unwrap_err();
+        assert!(
+            matches!(&err, TranslateError::Unsupported { line: 1, reason, .. } if reason.contains("flow-style")),
+            "{err}"
+        );
+        let err =
+            run("base: &b\n  postgresqlDatabase: db\npostgresql:\n  <<: *b\n  enabled: true\n")
+                .unwrap_err();
+        assert!(err.to_string().contains("merge key"), "{err}");
+    }
+
+    #[test]
+    fn a_non_mapping_document_is_refused_and_null_is_empty() {
+        assert_eq!(
+            run("just a string\n").unwrap_err(),
+            TranslateError::NotMapping { found: "a scalar" }
+        );
+        assert_eq!(run("null\n").unwrap().yaml, "null\n");
+    }
+
+    #[test]
+    fn the_old_service_name_changes_only_when_it_was_this_releases_default() {
+        let opts = Options {
+            release: "prod".into(),
+        };
+        let t = translate("service:\n  name: prod-live-agent\n", &opts).unwrap();
+        assert_eq!(t.yaml, "service:\n  name: prod-live-agent-app\n");
+        let t = translate("service:\n  name: cognigy-live-agent\n", &opts).unwrap();
+        assert_eq!(t.yaml, "service:\n  name: cognigy-live-agent\n");
+    }
+
+    #[test]
+    fn conflicts_name_both_keys_and_lines_but_never_the_values() {
+        let err = run("postgresql:\n  postgresqlPassword: one-secret\n  auth:\n    postgresPassword: other-secret\n")
+            .unwrap_err();
+        let text = err.to_string();
+        assert_eq!(
+            text,
+            "postgresql.postgresqlPassword (line 2) and postgresql.auth.postgresPassword (line 4) are both set, to different values"
+        );
+    }
+
+    #[test]
+    fn everything_outside_the_changed_keys_is_byte_identical() {
+        let src = "a: 'x'   # c\n\npostgresql:\n  enabled: true  # on\n  postgresqlUsername: u\n  z: [1, 2]\nb: |\n  text\n";
+        let t = run(src).unwrap();
+        assert_eq!(
+            t.yaml,
+            "a: 'x'   # c\n\npostgresql:\n  enabled: true  # on\n  auth:\n    username: u\n  z: [1, 2]\nb: |\n  text\n"
+        );
+    }
+}
