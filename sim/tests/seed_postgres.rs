@@ -180,6 +180,31 @@ fn loading_into_a_database_that_already_holds_the_schema_fails_and_changes_nothi
     assert_same(&before, &seed::snapshot(&db).unwrap());
 }
 
+#[test]
+fn seeding_a_database_prepared_by_the_migration_job_replaces_its_schema_markers() {
+    let pg = PgServer::start(Major::Pg15);
+    let db = pg.create_database(DATABASE);
+    // What the chart's migration Job leaves in an empty database.
+    db.query(
+        "prepare",
+        "CREATE TABLE schema_migrations (version character varying PRIMARY KEY); \
+         CREATE TABLE ar_internal_metadata (key character varying PRIMARY KEY, value character varying, \
+           created_at timestamp(6) NOT NULL, updated_at timestamp(6) NOT NULL); \
+         INSERT INTO schema_migrations VALUES ('20221208000000'), ('20230112103216'); \
+         INSERT INTO ar_internal_metadata VALUES ('environment', 'production', now(), now());",
+    )
+    .unwrap();
+    let report = seed::load_into(&db, &SeedOptions::new(1_000_000, 8)).unwrap();
+    let snap = seed::snapshot(&db).unwrap();
+    assert_eq!(snap.schema_version.as_deref(), Some(seed::SCHEMA_VERSION));
+    assert_eq!(
+        snap.tables["schema_migrations"].rows,
+        seed::SCHEMA_MIGRATIONS.len() as u64
+    );
+    assert_eq!(snap.tables["ar_internal_metadata"].rows, 1);
+    assert_eq!(snap.tables["messages"].rows, report.stats.rows["messages"]);
+}
+
 /// Generation and load throughput. Run with
 /// `SEED_BENCH_SIZE=500MB cargo test -p la-sim --release --test seed_postgres -- --ignored --nocapture`.
 #[test]

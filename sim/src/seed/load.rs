@@ -41,8 +41,8 @@ impl fmt::Display for LoadReport {
     }
 }
 
-/// Creates the schema in `target` (an empty database) and loads the dataset, in one
-/// transaction: on failure nothing is left behind.
+/// Creates the schema in `target` and loads the dataset (see [`super::write_sql`] for what the
+/// database may already hold), in one transaction: on failure nothing is left behind.
 pub fn load_into(target: &PgTarget, opts: &SeedOptions) -> Result<LoadReport, SeedError> {
     let started = Instant::now();
     let mut psql = target.spawn_script(true)?;

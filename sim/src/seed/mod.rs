@@ -77,8 +77,10 @@ impl SeedOptions {
 }
 
 /// Writes the dataset as a psql script (like a plain `pg_dump`) into `out`. The script
-/// expects an empty database and a role allowed to create the `pg_trgm` and `pgcrypto`
-/// extensions (the chart's `postgres` user).
+/// expects an empty database, or one holding only the Rails schema markers
+/// (`schema_migrations`, `ar_internal_metadata`) the migration Job creates, which it replaces;
+/// and a role allowed to create the `pg_trgm` and `pgcrypto` extensions (the chart's
+/// `postgres` user).
 pub fn write_sql(opts: &SeedOptions, out: impl Write) -> io::Result<Stats> {
     generate::write_plan(&opts.plan(), out)
 }

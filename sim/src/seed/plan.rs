@@ -6,7 +6,7 @@ use std::ops::Range;
 
 /// Average bytes of `COPY` text one conversation brings with its messages, contact and the
 /// rest (measured on the generator's own output; see the size test in `generate.rs`).
-pub const BYTES_PER_CONVERSATION: u64 = 13_500;
+pub const BYTES_PER_CONVERSATION: u64 = 8_700;
 
 /// Label titles; tags (acts-as-taggable) are shared across accounts by name.
 pub const LABEL_TITLES: &[&str] = &[

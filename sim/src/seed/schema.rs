@@ -125,6 +125,12 @@ SET row_security = off;
 
 /// Extensions, trigger functions and tables (no indexes or constraints besides NOT NULL).
 pub const PRE_DATA: &str = r#"
+-- On an empty database the Live Agent migration Job (`rails db:chatwoot_prepare`) leaves only
+-- the Rails schema markers; the seed brings its own. Any other existing table makes the
+-- CREATE TABLEs below fail, so real data is never touched.
+DROP TABLE IF EXISTS public.schema_migrations;
+DROP TABLE IF EXISTS public.ar_internal_metadata;
+
 CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public;
 CREATE EXTENSION IF NOT EXISTS pgcrypto WITH SCHEMA public;
 

@@ -279,10 +279,10 @@ pub fn push_message(rng: &mut Rng, out: &mut String) {
     let roll = rng.below(100);
     let (sentences, words) = if roll < 70 {
         (rng.range(1, 2), rng.range(2, 14))
-    } else if roll < 95 {
+    } else if roll < 97 {
         (rng.range(2, 8), rng.range(6, 18))
     } else {
-        (rng.range(20, 120), rng.range(8, 20))
+        (rng.range(10, 60), rng.range(8, 20))
     };
     for s in 0..sentences {
         if s > 0 {
