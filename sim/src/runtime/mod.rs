@@ -10,6 +10,18 @@
 //!   in the short, `svc.ns` and `svc.ns.svc.cluster.local` forms), rewriting it in place (same
 //!   inode). The runtime makes it the pod's `/etc/hosts`.
 //! - Container logs are appended to [`log_file`]`(state_dir, namespace, pod, container)`.
+//!
+//! Layout: `images.rs` (image -> behaviour, pure), `programs.rs` (behaviour -> argv, env, user,
+//! setup, readiness), `rootfs.rs` (the container's filesystem view as data, pure),
+//! `sandbox.rs` (namespaces, mounts, `pivot_root`, user, between fork and exec),
+//! `container.rs` (scratch space, PostgreSQL initialisation, spawning), `pods.rs`
+//! ([`Runtime`]: supervisors, restart policy, stop), `exec.rs`, `readiness.rs`, `standin.rs`
+//! (the `db:chatwoot_prepare` stand-in), `spawner.rs`, `tools.rs`.
+//!
+//! Network: pods share the host's network namespace, each server bound to its pod IP (a
+//! loopback address). Inside a pod `127.0.0.1` is therefore the host's loopback, not the pod:
+//! PostgreSQL also listens on its Unix socket (`/tmp` and `/run/postgresql`, where the client
+//! tools look), so `psql` without `-h` reaches the pod's own server.
 
 mod container;
 mod error;
