@@ -5,8 +5,11 @@
 //! volumes, and a runtime that turns pods into real processes (PostgreSQL, Redis) by image.
 
 pub mod api;
+pub mod cli;
 pub mod cluster;
+pub mod control;
 pub mod controllers;
+pub mod daemon;
 pub mod runtime;
 pub mod seed;
 pub mod store;

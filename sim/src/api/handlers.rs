@@ -74,6 +74,22 @@ pub fn parse_body(rr: &ResourceRequest, body: &[u8]) -> Result<Value, ApiError> 
     if body.is_empty() {
         return Ok(Value::Null);
     }
+    if rr.content_type.contains("protobuf") {
+        return super::protobuf::decode(body).map_err(|e| {
+            ApiError::new(
+                415,
+                "UnsupportedMediaType",
+                format!("decoding the protobuf request body: {e}"),
+            )
+        });
+    }
+    if rr.content_type.contains("cbor") {
+        return Err(ApiError::new(
+            415,
+            "UnsupportedMediaType",
+            format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/apply-patch+yaml (got {})", rr.content_type),
+        ));
+    }
     if rr.content_type.contains("yaml") {
         return serde_norway::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")));

@@ -10,6 +10,7 @@ pub mod handlers;
 pub mod kubeconfig;
 pub mod logs;
 pub mod patch;
+pub mod protobuf;
 pub mod resources;
 pub mod review;
 pub mod router;

@@ -40,9 +40,13 @@ pub enum Action {
 pub fn apply(store: &Store, actions: Vec<Action>) {
     for a in actions {
         let r = match &a {
-            Action::Create(rt, obj) => store
-                .create(rt, meta::namespace(obj), obj.clone())
-                .map(|_| ()),
+            Action::Create(rt, obj) => {
+                let mut obj = obj.clone();
+                crate::api::defaults::on_create(rt, &mut obj, store);
+                store
+                    .create(rt, meta::namespace(&obj), obj.clone())
+                    .map(|_| ())
+            }
             Action::Delete(rt, ns, name, p) => store.delete(rt, ns, name, *p, None).map(|_| ()),
             Action::RemoveDir(dir) => {
                 if let Err(e) = std::fs::remove_dir_all(dir) {

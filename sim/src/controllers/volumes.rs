@@ -138,8 +138,14 @@ pub fn reconcile(snap: &Snapshot, state_dir: &Path) -> Vec<Action> {
         } else {
             pvs.iter()
                 .find(|pv| {
-                    pv_matches(pv, pvc)
-                        && pv.pointer("/spec/claimRef").is_some_and(|r| !r.is_null())
+                    pv.pointer("/spec/claimRef/uid").and_then(Value::as_str) == Some(meta::uid(pvc))
+                        && !meta::is_deleting(pv)
+                })
+                .or_else(|| {
+                    pvs.iter().find(|pv| {
+                        pv_matches(pv, pvc)
+                            && pv.pointer("/spec/claimRef").is_some_and(|r| !r.is_null())
+                    })
                 })
                 .or_else(|| {
                     let mut cands: Vec<&Value> = pvs
