@@ -224,10 +224,17 @@ fn benchmark_generate_and_load() {
         stats.total_rows()
     );
     for major in [Major::Pg15, Major::Pg11] {
-        let (_server, _db, report) = seeded(major, opts);
+        let (_server, db, report) = seeded(major, opts);
         eprintln!(
             "generate + load into {major:?}: {:.1} MB/s",
             report.mb_per_s()
+        );
+        let started = Instant::now();
+        let snap = seed::snapshot(&db).unwrap();
+        eprintln!(
+            "snapshot of {major:?} ({} rows): {:.1} s",
+            snap.total_rows(),
+            started.elapsed().as_secs_f64()
         );
     }
     let dir = tempfile::tempdir().unwrap();

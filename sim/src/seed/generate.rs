@@ -19,7 +19,7 @@ use super::text::{self, push_json_str};
 /// What a generation wrote.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
-    /// Rows per table, in [`schema::TABLES`] order of writing.
+    /// Rows per table (every table of [`schema::TABLES`]).
     pub rows: BTreeMap<String, u64>,
     /// Bytes of SQL written.
     pub bytes: u64,
