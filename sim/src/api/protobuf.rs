@@ -9,8 +9,6 @@ use serde_json::{json, Map, Value};
 #[derive(Clone, Copy)]
 enum F {
     Str,
-    /// bytes, shown as base64 like JSON does
-    Bytes,
     I64,
     Bool,
     Time,
@@ -209,12 +207,6 @@ fn decode_msg(b: &[u8], schema: Schema) -> Result<Value, String> {
         match *f {
             F::Str => {
                 out.insert(name, json!(utf8(r.bytes()?)));
-            }
-            F::Bytes => {
-                out.insert(
-                    name,
-                    json!(base64::engine::general_purpose::STANDARD.encode(r.bytes()?)),
-                );
             }
             F::I64 => {
                 out.insert(name, json!(r.varint()? as i64));

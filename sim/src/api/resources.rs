@@ -50,6 +50,7 @@ impl ResourceType {
     }
 }
 
+#[allow(clippy::too_many_arguments)] // one row of the table below
 const fn rt(
     group: &'static str,
     version: &'static str,
@@ -473,7 +474,7 @@ mod tests {
             by_kind("apps/v1", "StatefulSet").unwrap().plural,
             "statefulsets"
         );
-        assert_eq!(by_kind("v1", "PersistentVolume").unwrap().namespaced, false);
+        assert!(!by_kind("v1", "PersistentVolume").unwrap().namespaced);
         assert!(find("", "v1", "pods")
             .unwrap()
             .subresources

@@ -85,9 +85,10 @@ pub fn on_update(rt: &ResourceType, old: &Value, new: &Value) -> Result<(), ApiE
         )
     };
     match (rt.group, rt.kind) {
-        ("apps", "StatefulSet") => {
-            if without(&old["spec"], STS_MUTABLE) != without(&new["spec"], STS_MUTABLE) {
-                return Err(ApiError::invalid(
+        ("apps", "StatefulSet")
+            if without(&old["spec"], STS_MUTABLE) != without(&new["spec"], STS_MUTABLE) =>
+        {
+            return Err(ApiError::invalid(
                     rt,
                     name,
                     &[(
@@ -95,17 +96,12 @@ pub fn on_update(rt: &ResourceType, old: &Value, new: &Value) -> Result<(), ApiE
                         "Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden".into(),
                     )],
                 ));
-            }
         }
-        ("apps", "Deployment") => {
-            if old["spec"]["selector"] != new["spec"]["selector"] {
-                return Err(immutable("spec.selector", &new["spec"]["selector"]));
-            }
+        ("apps", "Deployment") if old["spec"]["selector"] != new["spec"]["selector"] => {
+            return Err(immutable("spec.selector", &new["spec"]["selector"]));
         }
-        ("batch", "Job") => {
-            if old["spec"]["template"] != new["spec"]["template"] {
-                return Err(immutable("spec.template", &new["spec"]["template"]));
-            }
+        ("batch", "Job") if old["spec"]["template"] != new["spec"]["template"] => {
+            return Err(immutable("spec.template", &new["spec"]["template"]));
         }
         ("", "PersistentVolumeClaim") => {
             let strip = |s: &Value| {

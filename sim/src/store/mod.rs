@@ -45,6 +45,9 @@ pub struct Event {
 
 type Key = (String, String, String);
 
+/// Events to send first, the live receiver, and the resourceVersion they start from.
+pub type WatchStart = (Vec<Arc<Event>>, broadcast::Receiver<Arc<Event>>, u64);
+
 #[derive(Default)]
 struct Inner {
     rv: u64,
@@ -473,7 +476,7 @@ impl Store {
         &self,
         rt: &'static ResourceType,
         from: Option<u64>,
-    ) -> Result<(Vec<Arc<Event>>, broadcast::Receiver<Arc<Event>>, u64), ApiError> {
+    ) -> Result<WatchStart, ApiError> {
         let inner = self.lock();
         let rx = self.events.subscribe();
         let backlog = match from {

@@ -1,0 +1,346 @@
+//! Acceptance: authentication, authorization and the guide's kubectl commands against the sim.
+
+mod cluster_support;
+
+use std::time::Duration;
+
+use cluster_support::{chart, helm, kubectl, SimProcess};
+
+#[test]
+fn a_wrong_token_gets_401_and_kubectl_says_unauthorized() {
+    let sim = SimProcess::start_without_runtime();
+    let cfg = std::fs::read_to_string(&sim.kubeconfig).unwrap();
+    let token = cfg
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("token: "))
+        .expect("token line")
+        .to_string();
+    let bad = sim.state_dir().join("bad-kubeconfig");
+    std::fs::write(&bad, cfg.replace(&token, "not-a-valid-token")).unwrap();
+    let out = sim.run_as(&bad, &kubectl(), &["get", "pods"], None);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("You must be logged in to the server"), "{err}");
+}
+
+#[test]
+fn a_restricted_identity_gets_403_and_honest_access_reviews() {
+    let sim = SimProcess::start_without_runtime();
+    sim.kubectl(&["create", "namespace", "live-agent"]);
+    let rules = sim.state_dir().join("reader.json");
+    std::fs::write(&rules, r#"[{"verbs":["get","list","watch"],"apiGroups":[""],"resources":["pods","secrets"],"namespaces":["live-agent"]}]"#).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_la-sim"))
+        .args(["identity", "--state-dir"])
+        .arg(sim.state_dir())
+        .args(["--name", "reader", "--rules"])
+        .arg(&rules)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cfg = std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    let ok = sim.run_as(&cfg, &kubectl(), &["get", "pods", "-n", "live-agent"], None);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let denied = sim.run_as(
+        &cfg,
+        &kubectl(),
+        &["delete", "secret", "x", "-n", "live-agent"],
+        None,
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&denied.stderr).trim(),
+        "Error from server (Forbidden): secrets \"x\" is forbidden: User \"reader\" cannot delete resource \"secrets\" in API group \"\" in the namespace \"live-agent\""
+    );
+    let pv = sim.run_as(&cfg, &kubectl(), &["get", "pv"], None);
+    assert!(String::from_utf8_lossy(&pv.stderr).contains(
+        "cannot list resource \"persistentvolumes\" in API group \"\" at the cluster scope"
+    ));
+    let yes = sim.run_as(
+        &cfg,
+        &kubectl(),
+        &["auth", "can-i", "list", "secrets", "-n", "live-agent"],
+        None,
+    );
+    assert_eq!(String::from_utf8_lossy(&yes.stdout).trim(), "yes");
+    let no = sim.run_as(
+        &cfg,
+        &kubectl(),
+        &["auth", "can-i", "create", "pods/exec", "-n", "live-agent"],
+        None,
+    );
+    assert_eq!(String::from_utf8_lossy(&no.stdout).trim(), "no");
+}
+
+const BACKUP_MANIFEST: &str = r#"
+apiVersion: storage.k8s.io/v1
+allowVolumeExpansion: true
+kind: StorageClass
+metadata:
+  name: postgres-backup
+provisioner: ebs.csi.aws.com
+volumeBindingMode: WaitForFirstConsumer
+parameters:
+  type: gp3
+  encrypted: 'true'
+  fsType: ext4
+reclaimPolicy: Retain
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  labels:
+    app: postgres-backup
+  name: postgres-backup
+  namespace: live-agent
+spec:
+  serviceName: postgres-backup
+  replicas: 1
+  selector:
+    matchLabels:
+      app: postgres-backup
+  template:
+    metadata:
+      name: postgres-backup
+      labels:
+        app: postgres-backup
+    spec:
+      containers:
+        - image: postgres:11-alpine
+          name: postgres-backup
+          env:
+            - name: POSTGRES_PASSWORD
+              value: postgres
+            - name: PGPASSWORD
+              value: postgres
+            - name: POSTGRES_USER
+              value: postgres
+          ports:
+            - containerPort: 5432
+          resources: {}
+          volumeMounts:
+            - mountPath: /mnt/postgres-backup
+              name: postgres-backup-claim
+      restartPolicy: Always
+  volumeClaimTemplates:
+    - metadata:
+        name: postgres-backup-claim
+      spec:
+        accessModes: ['ReadWriteOnce']
+        storageClassName: 'postgres-backup'
+        resources:
+          requests:
+            storage: 100Gi
+---
+apiVersion: v1
+kind: Service
+metadata:
+  labels:
+    app: postgres-backup
+  name: postgres-backup
+  namespace: live-agent
+spec:
+  ports:
+    - name: 'postgres-backup'
+      port: 5432
+      targetPort: 5432
+  selector:
+    app: postgres-backup
+  clusterIP: None
+"#;
+
+#[test]
+fn the_guides_kubectl_commands_work_on_a_4_43_1_install() {
+    let sim = SimProcess::start_without_runtime();
+    sim.ok(
+        &helm("3.19.0"),
+        &[
+            "install",
+            "cognigy-live-agent",
+            chart("4.43.1").to_str().unwrap(),
+            "-n",
+            "live-agent",
+            "--create-namespace",
+            "--wait",
+            "--timeout",
+            "120s",
+        ],
+    );
+    let manifest = sim.state_dir().join("backup-pod.yaml");
+    std::fs::write(&manifest, BACKUP_MANIFEST).unwrap();
+    let applied = sim.kubectl(&[
+        "apply",
+        "-n",
+        "live-agent",
+        "-f",
+        manifest.to_str().unwrap(),
+    ]);
+    assert!(
+        applied.contains("storageclass.storage.k8s.io/postgres-backup created"),
+        "{applied}"
+    );
+    assert!(
+        applied.contains("statefulset.apps/postgres-backup created"),
+        "{applied}"
+    );
+    sim.wait_for(
+        &[
+            "get",
+            "pvc",
+            "postgres-backup-claim-postgres-backup-0",
+            "-n",
+            "live-agent",
+            "-o",
+            "jsonpath={.status.phase}",
+        ],
+        "the backup claim to bind",
+        Duration::from_secs(30),
+        |o| o == "Bound",
+    );
+
+    // Step 1: scale the app off.
+    for d in [
+        "cognigy-live-agent",
+        "cognigy-live-agent-worker",
+        "cognigy-live-agent-odata",
+    ] {
+        let out = sim.kubectl(&[
+            "scale",
+            "--replicas=0",
+            "-n",
+            "live-agent",
+            &format!("deployment/{d}"),
+        ]);
+        assert_eq!(out.trim(), format!("deployment.apps/{d} scaled"));
+    }
+    sim.wait_for(
+        &[
+            "get",
+            "pods",
+            "-n",
+            "live-agent",
+            "-l",
+            "app.kubernetes.io/name=live-agent",
+            "-o",
+            "name",
+        ],
+        "app pods to go",
+        Duration::from_secs(30),
+        |o| o.trim().is_empty(),
+    );
+
+    // Step 3: keep the attachments volume, uninstall, free it, delete the database claims.
+    let pv = sim.kubectl(&[
+        "get",
+        "pvc",
+        "live-agent",
+        "-n",
+        "live-agent",
+        "-o",
+        "jsonpath={.spec.volumeName}",
+    ]);
+    let listing = sim.kubectl(&["get", "pv"]);
+    assert!(
+        listing.contains("RECLAIM POLICY") && listing.contains(&pv) && listing.contains("Delete"),
+        "{listing}"
+    );
+    sim.kubectl(&[
+        "patch",
+        "pv",
+        &pv,
+        "-p",
+        r#"{"spec":{"persistentVolumeReclaimPolicy":"Retain"}}"#,
+    ]);
+    sim.ok(
+        &helm("3.19.0"),
+        &["delete", "-n", "live-agent", "cognigy-live-agent"],
+    );
+    sim.wait_for(
+        &["get", "pv", &pv, "-o", "jsonpath={.status.phase}"],
+        "the attachments volume to be Released",
+        Duration::from_secs(30),
+        |o| o == "Released",
+    );
+    sim.kubectl(&["patch", "pv", &pv, "-p", r#"{"spec":{"claimRef": null}}"#]);
+    sim.wait_for(
+        &["get", "pv", &pv, "-o", "jsonpath={.status.phase}"],
+        "the attachments volume to be Available",
+        Duration::from_secs(30),
+        |o| o == "Available",
+    );
+    for pvc in [
+        "data-cognigy-live-agent-postgresql-0",
+        "redis-data-cognigy-live-agent-redis-master-0",
+        "redis-data-cognigy-live-agent-redis-replicas-0",
+    ] {
+        let out = sim.kubectl(&["delete", "pvc", "-n", "live-agent", pvc]);
+        assert!(
+            out.starts_with(&format!("persistentvolumeclaim \"{pvc}\" deleted")),
+            "{out}"
+        );
+    }
+    // Step 4: the database secrets.
+    for s in ["cognigy-live-agent-postgresql", "cognigy-live-agent-redis"] {
+        let out = sim.run(&kubectl(), &["delete", "secret", "-n", "live-agent", s]);
+        // Uninstall removed them already: NotFound, worded like the real server.
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr).trim(),
+            format!("Error from server (NotFound): secrets \"{s}\" not found")
+        );
+    }
+    // A new `live-agent` claim binds to the retained volume once it is Available.
+    let claim = sim.state_dir().join("claim.yaml");
+    std::fs::write(&claim, "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: live-agent\n  namespace: live-agent\nspec:\n  accessModes: [ReadWriteOnce]\n  resources:\n    requests:\n      storage: 10Gi\n").unwrap();
+    sim.kubectl(&["apply", "-f", claim.to_str().unwrap()]);
+    let bound = sim.wait_for(
+        &[
+            "get",
+            "pvc",
+            "live-agent",
+            "-n",
+            "live-agent",
+            "-o",
+            "jsonpath={.status.phase} {.spec.volumeName}",
+        ],
+        "the new claim to bind",
+        Duration::from_secs(30),
+        |o| o.starts_with("Bound"),
+    );
+    assert_eq!(bound, format!("Bound {pv}"));
+    // Step 9: clean up the backup objects.
+    sim.kubectl(&[
+        "delete",
+        "statefulset",
+        "-n",
+        "live-agent",
+        "postgres-backup",
+    ]);
+    sim.kubectl(&["delete", "service", "-n", "live-agent", "postgres-backup"]);
+    sim.kubectl(&["delete", "sc", "postgres-backup"]);
+    sim.kubectl(&[
+        "delete",
+        "pvc",
+        "-n",
+        "live-agent",
+        "postgres-backup-claim-postgres-backup-0",
+    ]);
+    // Its class retains: the volume stays, Released.
+    let pvs = sim.wait_for(
+        &[
+            "get",
+            "pv",
+            "-o",
+            "jsonpath={range .items[*]}{.spec.storageClassName}={.status.phase}{\"\\n\"}{end}",
+        ],
+        "the backup volume to be Released",
+        Duration::from_secs(30),
+        |o| o.contains("postgres-backup=Released"),
+    );
+    assert!(pvs.contains("postgres-backup=Released"), "{pvs}");
+}
