@@ -13,7 +13,8 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
@@ -219,7 +220,13 @@ async fn session<S>(
     let mut msg = vec![3u8];
     msg.extend(status);
     let _ = tx.send(Message::Binary(msg.into())).await;
-    let _ = tx.send(Message::Close(None)).await;
+    // A normal closure (1000): clients read it as the end of every stream.
+    let _ = tx
+        .send(Message::Close(Some(CloseFrame {
+            code: CloseCode::Normal,
+            reason: "".into(),
+        })))
+        .await;
     drop(tx);
     let _ = writer.await;
 }
