@@ -642,6 +642,7 @@ struct Kubelet {
     runtime: Arc<dyn PodRuntime>,
     state_dir: PathBuf,
     ips: HashMap<String, Ipv4Addr>,
+    addresses: super::pod_network::AddressBlock,
     next_ip: u32,
     /// Pods handed to the runtime (namespace, name, uid)
     started: HashSet<(String, String, String)>,
@@ -660,12 +661,7 @@ impl Kubelet {
             } else {
                 self.next_ip + 1
             };
-            let ip = Ipv4Addr::new(
-                127,
-                1,
-                (self.next_ip / 250) as u8,
-                (self.next_ip % 250 + 1) as u8,
-            );
+            let ip = self.addresses.address(self.next_ip);
             if !used.contains(&ip) {
                 self.ips.insert(uid.to_string(), ip);
                 return ip;
@@ -784,11 +780,20 @@ pub async fn run(
     state_dir: PathBuf,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let addresses =
+        match super::pod_network::AddressBlock::claim(&super::pod_network::default_lock_dir()) {
+            Ok(block) => block,
+            Err(e) => {
+                tracing::error!("kubelet cannot start: {e}");
+                return;
+            }
+        };
     let mut k = Kubelet {
         store: store.clone(),
         runtime: runtime.clone(),
         state_dir,
         ips: HashMap::new(),
+        addresses,
         next_ip: 0,
         started: HashSet::new(),
         stopping: Arc::default(),

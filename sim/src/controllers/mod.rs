@@ -6,6 +6,7 @@ pub mod gc;
 pub mod jobs;
 pub mod kubelet;
 pub mod namespaces;
+pub mod pod_network;
 pub mod services;
 pub mod snapshot;
 pub mod volumes;
