@@ -153,7 +153,10 @@ fn insert(top: &mut Node, request: &Request, host: &dyn HostFs) -> Result<(), St
     let exists = matches!(
         node.children.get(*last).map(|n| &n.kind),
         Some(Kind::Host { implied: true, .. })
-            | Some(Kind::Private { .. })
+            | Some(Kind::Private {
+                tmpfs_over: true,
+                ..
+            })
             | Some(Kind::Mount { .. })
     );
     if !exists {
