@@ -140,7 +140,7 @@ impl Helm {
     }
 }
 
-/// A release as `helm status -o json` reports it.
+/// A release as `helm list -o json` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReleaseStatus {
     pub status: String,
@@ -148,32 +148,48 @@ pub struct ReleaseStatus {
     pub revision: u32,
 }
 
+/// The version in helm's `<chart name>-<version>` (the first `-` followed by a digit starts
+/// the version: chart names may hold dashes, versions start with a digit).
+pub fn chart_version_of(chart: &str) -> &str {
+    let bytes = chart.as_bytes();
+    (0..bytes.len())
+        .find(|&i| bytes[i] == b'-' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit))
+        .map(|i| &chart[i + 1..])
+        .unwrap_or("")
+}
+
+/// The row for `release` in `helm list -o json` output, if any.
+pub fn parse_list(stdout: &str, release: &str) -> Option<ReleaseStatus> {
+    let rows: Vec<serde_json::Value> = serde_json::from_str(stdout).ok()?;
+    let row = rows.iter().find(|r| r["name"].as_str() == Some(release))?;
+    // helm 3 prints the revision as a string, other versions may print a number.
+    let revision = match &row["revision"] {
+        serde_json::Value::String(s) => s.parse().unwrap_or(0),
+        v => v.as_u64().unwrap_or(0) as u32,
+    };
+    Some(ReleaseStatus {
+        status: row["status"].as_str().unwrap_or("unknown").to_string(),
+        chart_version: chart_version_of(row["chart"].as_str().unwrap_or("")).to_string(),
+        revision,
+    })
+}
+
 impl Helm {
-    /// `helm status`: `None` when the release does not exist.
+    /// The release as `helm list` shows it (every state, not only deployed): `None` when it
+    /// does not exist. `helm status -o json` carries no chart version, `helm list` does.
     pub fn status(&self, release: &str) -> Result<Option<ReleaseStatus>> {
-        let out = match self.run(&argv::status(release)) {
-            Ok(out) => out,
-            Err(e) if e.message.contains("release: not found") => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let v: serde_json::Value = serde_json::from_str(&out.stdout).map_err(|e| {
+        let out = self.run(&argv::list(release))?;
+        if out.stdout.trim().is_empty() {
+            return Ok(None);
+        }
+        serde_json::from_str::<serde_json::Value>(&out.stdout).map_err(|e| {
             Error::new(
                 ExitCode::External,
-                format!("`helm status {release}` printed no JSON"),
+                format!("`helm list` printed no JSON for release {release:?}"),
             )
             .source(e)
         })?;
-        Ok(Some(ReleaseStatus {
-            status: v["info"]["status"]
-                .as_str()
-                .unwrap_or("unknown")
-                .to_string(),
-            chart_version: v["chart"]["metadata"]["version"]
-                .as_str()
-                .unwrap_or("")
-                .to_string(),
-            revision: v["version"].as_u64().unwrap_or(0) as u32,
-        }))
+        Ok(parse_list(&out.stdout, release))
     }
 
     /// Runs helm with `values` documents passed as private temporary files (mode 0600,
@@ -207,13 +223,29 @@ impl Helm {
 pub mod argv {
     use std::ffi::OsString;
 
-    pub fn status(release: &str) -> Vec<OsString> {
+    /// `helm list` of one release in any state (`--all`), as JSON.
+    pub fn list(release: &str) -> Vec<OsString> {
         vec![
-            "status".into(),
-            release.into(),
+            "list".into(),
+            "--all".into(),
+            "--filter".into(),
+            format!("^{}$", regex_escape(release)).into(),
             "--output".into(),
             "json".into(),
         ]
+    }
+
+    /// Escapes a release name for helm's `--filter` regular expression.
+    fn regex_escape(s: &str) -> String {
+        s.chars()
+            .flat_map(|c| {
+                let special = "\\.+*?()|[]{}^$".contains(c);
+                special
+                    .then_some('\\')
+                    .into_iter()
+                    .chain(std::iter::once(c))
+            })
+            .collect()
     }
 
     pub fn uninstall(release: &str) -> Vec<OsString> {
@@ -321,6 +353,30 @@ mod tests {
             .env
             .iter()
             .any(|(k, v)| k == "HELM_KUBETOKEN" && v == "tok-123"));
+    }
+
+    #[test]
+    fn the_chart_version_is_read_from_helm_list() {
+        let out = r#"[{"name":"cognigy-live-agent","namespace":"live-agent","revision":"3","status":"deployed","chart":"live-agent-4.43.1","app_version":"4.43.1-59889"}]"#;
+        assert_eq!(
+            parse_list(out, "cognigy-live-agent"),
+            Some(ReleaseStatus {
+                status: "deployed".into(),
+                chart_version: "4.43.1".into(),
+                revision: 3
+            })
+        );
+        assert_eq!(parse_list(out, "other"), None);
+        assert_eq!(parse_list("[]", "cognigy-live-agent"), None);
+        assert_eq!(chart_version_of("live-agent-4.44.0-rc.1"), "4.44.0-rc.1");
+    }
+
+    #[test]
+    fn the_release_filter_matches_the_name_exactly() {
+        assert_eq!(
+            argv::list("a.b"),
+            ["list", "--all", "--filter", "^a\\.b$", "--output", "json"].map(OsString::from)
+        );
     }
 
     #[test]

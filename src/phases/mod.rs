@@ -173,7 +173,9 @@ impl Runner<'_> {
             Action::VerifyRestore => restore::verify(self).await,
             Action::HelmUpgrade => install::helm_upgrade(self).await,
             Action::WaitApp { deployments } => install::wait_app(self, deployments).await,
-            Action::ClearOnboarding { pod } => finalize::clear_onboarding(self, pod).await,
+            Action::ClearOnboarding { pod, host } => {
+                finalize::clear_onboarding(self, pod, host).await
+            }
             Action::Verify => verify::report(self).await,
             Action::RemoveBackup { objects } => cleanup::remove_backup(self, objects).await,
             Action::DeleteReleasedVolumes { volumes } => {

@@ -153,6 +153,7 @@ pub async fn gather(
         postgres_claim: old.postgresql_pvc.clone(),
         postgres_secret: old.postgresql_secret.clone(),
         redis_master_pod: old.redis_master_pod.clone(),
+        redis_master_service: old.redis_master.clone(),
         redis_secret: old.redis_secret.clone(),
         attachments_claim: old.attachments_pvc.to_string(),
         migration_job: new.migration_job.clone(),
@@ -383,7 +384,8 @@ pub async fn gather(
 }
 
 /// `pg_database_size` and the server version, asked inside the PostgreSQL pod with its own
-/// credentials from the container environment.
+/// credentials from the container environment, over the Unix socket (the pod's own server,
+/// whatever its network looks like).
 async fn database_size(kube: &Kube, pod: &str, database: &str) -> Result<(u64, String)> {
     kube.wait_pod_ready(pod, Duration::from_secs(60))
         .await
@@ -397,7 +399,7 @@ async fn database_size(kube: &Kube, pod: &str, database: &str) -> Result<(u64, S
         })?;
     let script = format!(
         "PGPASSWORD=\"${{POSTGRES_PASSWORD:-$(cat \"${{POSTGRES_PASSWORD_FILE:-/dev/null}}\" 2>/dev/null)}}\" \
-psql -X -A -t -h 127.0.0.1 -U \"${{POSTGRES_USER:-postgres}}\" -d {} -c \"select pg_database_size(current_database()) || ' ' || current_setting('server_version')\"",
+psql -X -A -t -U \"${{POSTGRES_USER:-postgres}}\" -d {} -c \"select pg_database_size(current_database()) || ' ' || current_setting('server_version')\"",
         crate::plan::scripts::shell_quote(database)
     );
     let out = exec::checked(

@@ -316,6 +316,7 @@ pub fn build(facts: &Facts, options: &Options) -> Result<Plan> {
             false,
             Action::ClearOnboarding {
                 pod: names.redis_master_pod.clone(),
+                host: names.redis_master_service.clone(),
             },
         );
     } else {

@@ -219,10 +219,13 @@ pub fn for_action(plan: &Plan, action: &Action) -> Vec<String> {
             .iter()
             .map(|d| kubectl(plan, &format!("rollout status deployment/{d} --timeout=15m")))
             .collect(),
-        Action::ClearOnboarding { pod } => vec![exec(
+        Action::ClearOnboarding { pod, host } => vec![exec(
             plan,
             pod,
-            &format!("REDISCLI_AUTH=\"$REDIS_PASSWORD\" redis-cli DEL {}", ONBOARDING_KEY),
+            &format!(
+                "REDISCLI_AUTH=\"$REDIS_PASSWORD\" redis-cli -h {host} DEL {}",
+                ONBOARDING_KEY
+            ),
         )],
         Action::Verify => {
             let mut out = vec![kubectl(plan, "get deployment,statefulset,pvc")];

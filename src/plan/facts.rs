@@ -61,6 +61,8 @@ pub struct Names {
     pub postgres_claim: String,
     pub postgres_secret: String,
     pub redis_master_pod: String,
+    /// The Redis master Service: in-pod commands reach the server by this name.
+    pub redis_master_service: String,
     pub redis_secret: String,
     pub attachments_claim: String,
     pub migration_job: String,

@@ -13,6 +13,7 @@ pub fn names(release: &str) -> Names {
         postgres_claim: format!("data-{release}-postgresql-0"),
         postgres_secret: format!("{release}-postgresql"),
         redis_master_pod: format!("{release}-redis-master-0"),
+        redis_master_service: format!("{release}-redis-master"),
         redis_secret: format!("{release}-redis"),
         attachments_claim: "live-agent".to_string(),
         migration_job: format!("{release}-migrate"),

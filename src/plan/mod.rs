@@ -202,6 +202,8 @@ pub enum Action {
     /// Delete the onboarding key in Redis.
     ClearOnboarding {
         pod: String,
+        /// The master Service: `127.0.0.1` is not the server on every network setup.
+        host: String,
     },
     /// Deployments ready, attachments bound to the original volume, row counts equal.
     Verify,
