@@ -1,0 +1,646 @@
+//! A simulated cluster for the migration tests: the real `la-sim` binary on a private state
+//! directory, a Live Agent release installed from the real chart archive with real helm, a
+//! seeded database and attachment files, and the test's own record of what the release held
+//! before the migration. Everything started here stops on drop (also on panic).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use la_sim::seed::{self, DbSnapshot, Manifest, PgTarget, SeedOptions};
+use serde_json::Value;
+
+pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+pub const PLUGIN: &str = env!("CARGO_BIN_EXE_la-migrate");
+pub const NAMESPACE: &str = "live-agent";
+pub const RELEASE: &str = "cognigy-live-agent";
+pub const DATABASE: &str = "live_agent_production";
+pub const ONBOARDING_KEY: &str = "alfred:CHATWOOT_INSTALLATION_ONBOARDING";
+
+/// A chart archive from the shared charts directory beside the workspace.
+pub fn chart(version: &str) -> PathBuf {
+    let p = Path::new(ROOT)
+        .join("../shared/charts")
+        .join(format!("live-agent-{version}.tgz"));
+    assert!(p.is_file(), "chart archive {} is missing", p.display());
+    p
+}
+
+/// A helm binary of the test dependencies; a missing one fails with the fix.
+pub fn helm(version: &str) -> PathBuf {
+    let p = Path::new(ROOT)
+        .join(".tools/helm")
+        .join(version)
+        .join("helm");
+    assert!(
+        p.is_file(),
+        "helm {version} is missing at {}: run scripts/install-test-deps.sh to install the test dependencies",
+        p.display()
+    );
+    p
+}
+
+pub fn kubectl_bin() -> PathBuf {
+    let p = Path::new(ROOT).join(".tools/helm/3.19.0/kubectl");
+    assert!(
+        p.is_file(),
+        "kubectl is missing at {}: run scripts/install-test-deps.sh to install the test dependencies",
+        p.display()
+    );
+    p
+}
+
+fn require_tool(path: &str) {
+    assert!(
+        Path::new(path).exists(),
+        "{path} is missing: run scripts/install-test-deps.sh to install the test dependencies"
+    );
+}
+
+/// The `la-sim` binary next to the plugin's, built once per test process (a no-op when
+/// `cargo build`/`nextest` built the workspace already).
+fn la_sim() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let dir = Path::new(PLUGIN).parent().expect("target dir");
+        let profile = match dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") => "dev".to_string(),
+            Some(other) => other.to_string(),
+            None => "dev".to_string(),
+        };
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .args([
+                "build",
+                "-q",
+                "-p",
+                "la-sim",
+                "--bin",
+                "la-sim",
+                "--profile",
+            ])
+            .arg(&profile)
+            .current_dir(ROOT)
+            .status()
+            .expect("running cargo build -p la-sim");
+        assert!(status.success(), "cargo build -p la-sim failed");
+        dir.join("la-sim")
+    })
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// How a release is installed before the migration.
+#[derive(Debug, Clone)]
+pub struct ReleaseSpec {
+    pub helm_version: &'static str,
+    /// The operator's values file for chart 4.43.1.
+    pub values: String,
+    /// Objects applied before `helm install` (e.g. an existing database Secret).
+    pub pre_objects: Option<String>,
+    /// The database password the seed connects with.
+    pub db_password: String,
+    pub redis_password: String,
+    /// `false`: PostgreSQL is external (no seed, no database pod).
+    pub internal_postgres: bool,
+    pub seed_size: &'static str,
+}
+
+impl ReleaseSpec {
+    /// A custom values file as an operator keeps it: passwords, a Redis password, a
+    /// PostgreSQL volume size and comments.
+    pub fn custom(helm_version: &'static str) -> ReleaseSpec {
+        ReleaseSpec {
+            helm_version,
+            values: "\
+# Live Agent production values
+postgresql:
+  postgresqlPassword: pg-Secret-42
+  persistence:
+    size: 4Gi
+redis:
+  auth:
+    password: redis-Secret-42
+app:
+  replica: 2
+worker:
+  replica: 1
+"
+            .to_string(),
+            pre_objects: None,
+            db_password: "pg-Secret-42".into(),
+            redis_password: "redis-Secret-42".into(),
+            internal_postgres: true,
+            seed_size: "8MB",
+        }
+    }
+
+    /// The database password lives in a Secret the operator created (`existingSecret`).
+    pub fn existing_secret(helm_version: &'static str) -> ReleaseSpec {
+        ReleaseSpec {
+            helm_version,
+            values: "\
+postgresql:
+  existingSecret: live-agent-db-credentials
+  existingSecretPasswordKey: db-password
+redis:
+  auth:
+    password: redis-Secret-7
+"
+            .to_string(),
+            pre_objects: Some(format!(
+                "apiVersion: v1\nkind: Secret\nmetadata:\n  name: live-agent-db-credentials\n  namespace: {NAMESPACE}\ntype: Opaque\nstringData:\n  db-password: ex1sting-Pass\n"
+            )),
+            db_password: "ex1sting-Pass".into(),
+            redis_password: "redis-Secret-7".into(),
+            internal_postgres: true,
+            seed_size: "6MB",
+        }
+    }
+
+    /// PostgreSQL outside the cluster: the chart's database is off.
+    pub fn external_postgres(helm_version: &'static str) -> ReleaseSpec {
+        ReleaseSpec {
+            helm_version,
+            values: "\
+postgresql:
+  enabled: false
+  postgresqlHost: db.example.internal
+  postgresqlPort: 5432
+  postgresqlPassword: ext-Secret-1
+redis:
+  auth:
+    password: redis-Secret-9
+"
+            .to_string(),
+            pre_objects: None,
+            db_password: "ext-Secret-1".into(),
+            redis_password: "redis-Secret-9".into(),
+            internal_postgres: false,
+            seed_size: "0",
+        }
+    }
+}
+
+/// What the release held before the migration, recorded by the test itself.
+#[derive(Debug, Clone)]
+pub struct Before {
+    pub db: Option<DbSnapshot>,
+    pub attachments: Manifest,
+    pub attachments_volume: String,
+    pub kept_secrets: BTreeMap<String, Value>,
+    pub replicas: BTreeMap<String, i64>,
+}
+
+pub struct Sim {
+    pub dir: tempfile::TempDir,
+    pub kubeconfig: PathBuf,
+    pub spec: ReleaseSpec,
+    running: bool,
+}
+
+impl Sim {
+    /// Starts a sim, installs chart 4.43.1 with the spec's values and seeds it.
+    pub fn with_release(spec: ReleaseSpec) -> (Sim, Before) {
+        require_tool(seed::DEFAULT_PSQL);
+        require_tool(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/.tools/pg11/bin/postgres"
+        ));
+        let sim = Sim::start(spec);
+        sim.install();
+        let before = sim.seed_and_record();
+        (sim, before)
+    }
+
+    pub fn start(spec: ReleaseSpec) -> Sim {
+        // Not under /tmp: every pod gets a private /tmp, and the state directory must stay
+        // visible inside the pods.
+        let dir = tempfile::Builder::new()
+            .prefix("migrate-sim-")
+            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .expect("state dir");
+        let out = Command::new(la_sim())
+            .args(["start", "--background", "--state-dir"])
+            .arg(dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .expect("running la-sim start");
+        let mut sim = Sim {
+            kubeconfig: dir.path().join("kubeconfig"),
+            dir,
+            spec,
+            running: true,
+        };
+        if !out.status.success() {
+            sim.running = false;
+            panic!("la-sim start failed: {}", text(&out.stderr));
+        }
+        sim
+    }
+
+    pub fn state_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn install(&self) {
+        let values = self.state_dir().join("operator-values.yaml");
+        std::fs::write(&values, &self.spec.values).unwrap();
+        if let Some(objects) = &self.spec.pre_objects {
+            self.kubectl(&["create", "namespace", NAMESPACE]);
+            let file = self.state_dir().join("pre-objects.yaml");
+            std::fs::write(&file, objects).unwrap();
+            self.kubectl(&["apply", "-f", file.to_str().unwrap()]);
+        }
+        let started = Instant::now();
+        let out = Command::new(la_sim())
+            .args(["install", "--timeout-seconds", "120", "--state-dir"])
+            .arg(self.state_dir())
+            .arg("--chart")
+            .arg(chart("4.43.1"))
+            .arg("--values")
+            .arg(&values)
+            .arg("--helm")
+            .arg(helm(self.spec.helm_version))
+            .stdin(Stdio::null())
+            .output()
+            .expect("running la-sim install");
+        assert!(
+            out.status.success(),
+            "la-sim install of chart 4.43.1 failed: {}{}\npods:\n{}",
+            text(&out.stdout),
+            text(&out.stderr),
+            text(&self.kubectl_unchecked(&["get", "pods"]).stdout)
+        );
+        eprintln!(
+            "installed 4.43.1 with helm {} in {:.1}s",
+            self.spec.helm_version,
+            started.elapsed().as_secs_f64()
+        );
+    }
+
+    /// Loads the generated database and attachment files, then records [`Before`].
+    fn seed_and_record(&self) -> Before {
+        let opts = SeedOptions::new(seed::parse_size(self.spec.seed_size).unwrap(), 7);
+        let attachments_volume = self.claim_volume("live-agent");
+        let root = self.volume_dir(&attachments_volume);
+        let db = if self.spec.internal_postgres {
+            let target = self.database();
+            let started = Instant::now();
+            seed::load_into(&target, &opts).expect("seeding the database");
+            seed::write_attachments(&root, &opts).expect("writing attachment files");
+            eprintln!(
+                "seeded {} in {:.1}s",
+                self.spec.seed_size,
+                started.elapsed().as_secs_f64()
+            );
+            Some(seed::snapshot(&target).expect("snapshot before"))
+        } else {
+            seed::write_attachments(&root, &SeedOptions::new(200_000, 7))
+                .expect("writing attachment files");
+            None
+        };
+        let attachments = seed::read_manifest(&root).expect("attachments manifest");
+        assert!(
+            !attachments.files.is_empty(),
+            "no attachment file was written"
+        );
+        Before {
+            db,
+            attachments,
+            attachments_volume,
+            kept_secrets: self.kept_secrets(),
+            replicas: self.replicas(),
+        }
+    }
+
+    /// The release's database, reached at the PostgreSQL pod's address.
+    pub fn database(&self) -> PgTarget {
+        let ip = self.kubectl(&[
+            "get",
+            "pod",
+            &format!("{RELEASE}-postgresql-0"),
+            "-o",
+            "jsonpath={.status.podIP}",
+        ]);
+        PgTarget::new(ip.trim(), 5432, "postgres", DATABASE)
+            .with_password(self.spec.db_password.clone())
+    }
+
+    pub fn claim_volume(&self, claim: &str) -> String {
+        self.kubectl(&["get", "pvc", claim, "-o", "jsonpath={.spec.volumeName}"])
+            .trim()
+            .to_string()
+    }
+
+    /// The directory on disk behind a PersistentVolume.
+    pub fn volume_dir(&self, volume: &str) -> PathBuf {
+        let pv: Value = serde_json::from_str(&self.kubectl(&["get", "pv", volume, "-o", "json"]))
+            .expect("pv json");
+        for p in ["/spec/hostPath/path", "/spec/local/path"] {
+            if let Some(path) = pv.pointer(p).and_then(Value::as_str) {
+                return PathBuf::from(path);
+            }
+        }
+        self.state_dir().join("volumes").join(volume)
+    }
+
+    /// The data of the Secrets the chart keeps on uninstall.
+    pub fn kept_secrets(&self) -> BTreeMap<String, Value> {
+        [
+            format!("{RELEASE}-cookies-integrity"),
+            format!("{RELEASE}-cognigy-platform-app-token"),
+        ]
+        .into_iter()
+        .map(|name| {
+            let s: Value =
+                serde_json::from_str(&self.kubectl(&["get", "secret", &name, "-o", "json"]))
+                    .expect("secret json");
+            (name, s["data"].clone())
+        })
+        .collect()
+    }
+
+    /// Replicas of the app and worker Deployments (either chart's names).
+    pub fn replicas(&self) -> BTreeMap<String, i64> {
+        let list: Value =
+            serde_json::from_str(&self.kubectl(&["get", "deployments", "-o", "json"])).unwrap();
+        let mut out = BTreeMap::new();
+        for d in list["items"].as_array().unwrap() {
+            let name = d["metadata"]["name"].as_str().unwrap();
+            let role = match name.strip_prefix(RELEASE) {
+                Some("") | Some("-app") => "app",
+                Some("-worker") => "worker",
+                Some("-odata") => "odata",
+                _ => continue,
+            };
+            out.insert(
+                role.to_string(),
+                d["spec"]["replicas"].as_i64().unwrap_or(1),
+            );
+        }
+        out
+    }
+
+    /// `redis-cli EXISTS key` against the Redis master pod's address.
+    pub fn redis_exists(&self, key: &str, password: &str) -> bool {
+        let ip = self.kubectl(&[
+            "get",
+            "pod",
+            &format!("{RELEASE}-redis-master-0"),
+            "-o",
+            "jsonpath={.status.podIP}",
+        ]);
+        let out = Command::new("redis-cli")
+            .args(["-h", ip.trim(), "--no-auth-warning", "EXISTS", key])
+            .env("REDISCLI_AUTH", password)
+            .output()
+            .expect("redis-cli is missing: run scripts/install-test-deps.sh");
+        let answer = text(&out.stdout);
+        assert!(
+            out.status.success() && !answer.contains("ERR") && !answer.contains("NOAUTH"),
+            "redis-cli EXISTS failed: {answer}{}",
+            text(&out.stderr)
+        );
+        answer.trim() == "1"
+    }
+
+    pub fn redis_set(&self, key: &str, password: &str) {
+        let ip = self.kubectl(&[
+            "get",
+            "pod",
+            &format!("{RELEASE}-redis-master-0"),
+            "-o",
+            "jsonpath={.status.podIP}",
+        ]);
+        let out = Command::new("redis-cli")
+            .args(["-h", ip.trim(), "--no-auth-warning", "SET", key, "true"])
+            .env("REDISCLI_AUTH", password)
+            .output()
+            .expect("redis-cli is missing: run scripts/install-test-deps.sh");
+        assert_eq!(text(&out.stdout).trim(), "OK", "{}", text(&out.stderr));
+    }
+
+    pub fn kubectl_unchecked(&self, args: &[&str]) -> Output {
+        Command::new(kubectl_bin())
+            .args(args)
+            .args(["-n", NAMESPACE])
+            .env("KUBECONFIG", &self.kubeconfig)
+            .stdin(Stdio::null())
+            .output()
+            .expect("running kubectl")
+    }
+
+    /// kubectl in the release's namespace; panics with its output on failure.
+    pub fn kubectl(&self, args: &[&str]) -> String {
+        let out = self.kubectl_unchecked(args);
+        assert!(
+            out.status.success(),
+            "kubectl {} failed: {}",
+            args.join(" "),
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    }
+
+    /// helm (the spec's version) against this sim, in a home inside the state directory.
+    pub fn helm(&self, args: &[&str]) -> String {
+        let out = Command::new(helm(self.spec.helm_version))
+            .args(args)
+            .args(["-n", NAMESPACE])
+            .envs(self.helm_home_env())
+            .env("KUBECONFIG", &self.kubeconfig)
+            .stdin(Stdio::null())
+            .output()
+            .expect("running helm");
+        assert!(
+            out.status.success(),
+            "helm {} failed: {}",
+            args.join(" "),
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    }
+
+    fn helm_home_env(&self) -> Vec<(String, PathBuf)> {
+        let h = self.state_dir().join("helm-home");
+        vec![
+            ("HOME".into(), h.clone()),
+            ("HELM_CACHE_HOME".into(), h.join("cache")),
+            ("HELM_CONFIG_HOME".into(), h.join("config")),
+            ("HELM_DATA_HOME".into(), h.join("data")),
+            ("HELM_PLUGINS".into(), h.join("data/plugins")),
+        ]
+    }
+
+    /// Every object the migration could touch, as JSON, without fields that change on their
+    /// own (status, timestamps of the pods' processes): two dumps are equal when nothing
+    /// was changed through the API.
+    pub fn dump_objects(&self) -> String {
+        let kinds = "deployments,statefulsets,services,secrets,configmaps,persistentvolumeclaims,pods,jobs,serviceaccounts,ingresses";
+        let ns = self.kubectl(&["get", kinds, "-o", "json"]);
+        let pv = self.kubectl(&["get", "pv,storageclasses", "-o", "json"]);
+        let mut out = String::new();
+        for doc in [ns, pv] {
+            let v: Value = serde_json::from_str(&doc).unwrap();
+            for item in v["items"].as_array().unwrap() {
+                out.push_str(&format!(
+                    "{}/{} rv={} {}\n",
+                    item["kind"].as_str().unwrap_or(""),
+                    item["metadata"]["name"].as_str().unwrap_or(""),
+                    item["metadata"]["resourceVersion"].as_str().unwrap_or(""),
+                    serde_json::to_string(&item["spec"]).unwrap()
+                ));
+            }
+        }
+        out
+    }
+
+    /// Makes an identity limited to `rules` (JSON) and returns its kubeconfig.
+    pub fn identity(&self, name: &str, rules: &str) -> PathBuf {
+        let file = self.state_dir().join(format!("{name}-rules.json"));
+        std::fs::write(&file, rules).unwrap();
+        let out = Command::new(la_sim())
+            .args(["identity", "--name", name, "--rules"])
+            .arg(&file)
+            .arg("--state-dir")
+            .arg(self.state_dir())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "la-sim identity: {}",
+            text(&out.stderr)
+        );
+        PathBuf::from(text(&out.stdout).trim())
+    }
+
+    /// The plugin binary, run as helm runs it (`HELM_BIN`, `HELM_NAMESPACE`, `KUBECONFIG`).
+    pub fn plugin(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(PLUGIN);
+        cmd.args(args)
+            .envs(self.helm_home_env())
+            .env("HELM_BIN", helm(self.spec.helm_version))
+            .env("HELM_NAMESPACE", NAMESPACE)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("NO_COLOR", "1")
+            .env_remove("HELM_DEBUG")
+            .current_dir(self.state_dir())
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs `la-migrate <args>` to the end.
+    pub fn run_plugin(&self, args: &[&str]) -> Output {
+        let started = Instant::now();
+        let out = self.plugin(args).output().expect("running la-migrate");
+        eprintln!(
+            "la-migrate {} -> {} in {:.1}s",
+            args.join(" "),
+            out.status,
+            started.elapsed().as_secs_f64()
+        );
+        out
+    }
+
+    /// The state ConfigMap's record of completed steps, empty when none.
+    pub fn steps_done(&self) -> String {
+        let out = self.kubectl_unchecked(&[
+            "get",
+            "configmap",
+            &format!("la-migrate-{RELEASE}"),
+            "-o",
+            "jsonpath={.data.steps\\.json}",
+        ]);
+        text(&out.stdout)
+    }
+
+    /// Polls until `pred` holds, or fails after `timeout` naming `what`.
+    pub fn wait_until(&self, what: &str, timeout: Duration, mut pred: impl FnMut() -> bool) {
+        let deadline = Instant::now() + timeout;
+        while !pred() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn stop(&mut self) {
+        if !self.running {
+            return;
+        }
+        self.running = false;
+        let _ = Command::new(la_sim())
+            .args(["stop", "--state-dir"])
+            .arg(self.state_dir())
+            .stdin(Stdio::null())
+            .output();
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The checks the issue asks for after a completed migration, made by the test itself.
+pub fn assert_migrated(sim: &Sim, before: &Before) {
+    let list = sim.helm(&["list", "-o", "json"]);
+    let rows: Value = serde_json::from_str(&list).unwrap();
+    let row = &rows[0];
+    assert_eq!(row["name"], RELEASE, "{list}");
+    assert_eq!(row["status"], "deployed", "{list}");
+    assert_eq!(row["chart"], "live-agent-4.44.0", "{list}");
+
+    if let Some(db_before) = &before.db {
+        let image = sim.kubectl(&[
+            "get",
+            "pod",
+            &format!("{RELEASE}-postgresql-0"),
+            "-o",
+            "jsonpath={.spec.containers[0].image}",
+        ]);
+        assert!(image.contains(":15."), "PostgreSQL image is {image}");
+        let target = sim.database();
+        let version = target
+            .query("server version", "show server_version_num")
+            .expect("server version");
+        assert!(
+            version[0][0].starts_with("15"),
+            "server version {:?}",
+            version
+        );
+        let after = seed::snapshot(&target).expect("snapshot after");
+        assert_eq!(
+            db_before.diff(&after),
+            Vec::<String>::new(),
+            "the database differs after the migration"
+        );
+        assert_eq!(db_before.tables, after.tables);
+        assert_eq!(db_before.schema_version, after.schema_version);
+    }
+
+    assert_eq!(
+        sim.claim_volume("live-agent"),
+        before.attachments_volume,
+        "the attachments claim is bound to another volume"
+    );
+    let root = sim.volume_dir(&before.attachments_volume);
+    let after = seed::read_manifest(&root).expect("attachments after");
+    assert_eq!(
+        before.attachments.missing_or_changed(&after),
+        Vec::<String>::new()
+    );
+    assert_eq!(before.attachments.bytes, after.bytes);
+
+    assert_eq!(
+        sim.kept_secrets(),
+        before.kept_secrets,
+        "kept secrets changed"
+    );
+    assert_eq!(sim.replicas(), before.replicas, "replicas differ");
+}
