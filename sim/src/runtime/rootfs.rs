@@ -150,15 +150,15 @@ fn insert(top: &mut Node, request: &Request, host: &dyn HostFs) -> Result<(), St
         node = child_dir(node, part, host, &request.target)?;
     }
     reveal_host_child(node, last, host);
-    let exists = matches!(
-        node.children.get(*last).map(|n| &n.kind),
-        Some(Kind::Host { implied: true, .. })
-            | Some(Kind::Private {
-                tmpfs_over: true,
-                ..
-            })
-            | Some(Kind::Mount { .. })
-    );
+    // The node this mount replaces stops being emitted, so the mount point exists only if
+    // something else makes it: a parent's bind (implied host entries, a tmpfs over one) or
+    // an earlier mount at the same path whose mount point was itself there.
+    let exists = match node.children.get(*last).map(|n| &n.kind) {
+        Some(Kind::Host { implied, .. }) => *implied,
+        Some(Kind::Private { tmpfs_over, .. }) => *tmpfs_over,
+        Some(Kind::Mount { exists, .. }) => *exists,
+        None => false,
+    };
     if !exists {
         make_writable(node, host);
     }
@@ -467,6 +467,31 @@ mod tests {
                 Op::Bind { target, .. } => private.retain(|p| p != target),
             }
         }
+    }
+
+    #[test]
+    fn a_volume_at_tmp_replaces_the_private_tmp_and_gets_its_mount_point() {
+        let ops = plan(Path::new("/r"), &[req("/state/empty/tmp", "/tmp")], &host()).unwrap();
+        let text = render(&ops);
+        let mkdir = text.find("mkdir /r/tmp 755").expect(&text);
+        let bind = text.find("bind -r /state/empty/tmp /r/tmp").expect(&text);
+        assert!(mkdir < bind, "{text}");
+        assert!(!text.contains("mkdir /r/tmp 1777"), "{text}");
+    }
+
+    #[test]
+    fn two_mounts_at_one_path_still_get_the_mount_point() {
+        let ops = plan(
+            Path::new("/r"),
+            &[req("/a", "/opt/x"), req("/b", "/opt/x")],
+            &host(),
+        )
+        .unwrap();
+        let text = render(&ops);
+        assert!(
+            text.contains("mkdir /r/opt/x 755\nbind -r /b /r/opt/x\n"),
+            "{text}"
+        );
     }
 
     #[test]
