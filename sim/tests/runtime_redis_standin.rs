@@ -154,7 +154,7 @@ fn redis_needs_the_chart_password_and_the_stand_in_seeds_only_an_empty_database(
     );
     assert_eq!(
         String::from_utf8_lossy(&versions.stdout),
-        "20230112103216\n",
+        format!("{}\n", la_sim::seed::SCHEMA_VERSION),
         "{}",
         String::from_utf8_lossy(&versions.stderr)
     );

@@ -11,14 +11,12 @@
 //!   schema versions, `ar_internal_metadata`) and sets the onboarding key to `true` in DB 0;
 //! - otherwise: leaves the database alone (every row count stays as it was).
 
-/// `schema_migrations` versions the stand-in writes: the newest Live Agent 4.4x versions of
-/// the seeded schema, ending at its `max(version)`.
-pub const SCHEMA_VERSIONS: &[&str] = &["20221208000000", "20230105000000", "20230112103216"];
-
 /// The stand-in as a POSIX shell script (no secret on any command line: `PGPASSWORD` and
 /// `REDISCLI_AUTH` travel in the environment).
 pub fn script() -> String {
-    let values = SCHEMA_VERSIONS
+    // Every version, as `db:schema:load` records them, so `max(version)` is the seeded
+    // schema's.
+    let values = crate::seed::SCHEMA_MIGRATIONS
         .iter()
         .map(|v| format!("('{v}')"))
         .collect::<Vec<_>>()
