@@ -78,82 +78,8 @@ fn a_restricted_identity_gets_403_and_honest_access_reviews() {
     assert_eq!(String::from_utf8_lossy(&no.stdout).trim(), "no");
 }
 
-const BACKUP_MANIFEST: &str = r#"
-apiVersion: storage.k8s.io/v1
-allowVolumeExpansion: true
-kind: StorageClass
-metadata:
-  name: postgres-backup
-provisioner: ebs.csi.aws.com
-volumeBindingMode: WaitForFirstConsumer
-parameters:
-  type: gp3
-  encrypted: 'true'
-  fsType: ext4
-reclaimPolicy: Retain
----
-apiVersion: apps/v1
-kind: StatefulSet
-metadata:
-  labels:
-    app: postgres-backup
-  name: postgres-backup
-  namespace: live-agent
-spec:
-  serviceName: postgres-backup
-  replicas: 1
-  selector:
-    matchLabels:
-      app: postgres-backup
-  template:
-    metadata:
-      name: postgres-backup
-      labels:
-        app: postgres-backup
-    spec:
-      containers:
-        - image: postgres:11-alpine
-          name: postgres-backup
-          env:
-            - name: POSTGRES_PASSWORD
-              value: postgres
-            - name: PGPASSWORD
-              value: postgres
-            - name: POSTGRES_USER
-              value: postgres
-          ports:
-            - containerPort: 5432
-          resources: {}
-          volumeMounts:
-            - mountPath: /mnt/postgres-backup
-              name: postgres-backup-claim
-      restartPolicy: Always
-  volumeClaimTemplates:
-    - metadata:
-        name: postgres-backup-claim
-      spec:
-        accessModes: ['ReadWriteOnce']
-        storageClassName: 'postgres-backup'
-        resources:
-          requests:
-            storage: 100Gi
----
-apiVersion: v1
-kind: Service
-metadata:
-  labels:
-    app: postgres-backup
-  name: postgres-backup
-  namespace: live-agent
-spec:
-  ports:
-    - name: 'postgres-backup'
-      port: 5432
-      targetPort: 5432
-  selector:
-    app: postgres-backup
-  clusterIP: None
-"#;
+/// The guide's backup StatefulSet, Service and StorageClass.
+const BACKUP_MANIFEST: &str = include_str!("fixtures/backup-pod.yaml");
 
 #[test]
 fn the_guides_kubectl_commands_work_on_a_4_43_1_install() {
