@@ -223,11 +223,15 @@ impl Helm {
 pub mod argv {
     use std::ffi::OsString;
 
-    /// `helm list` of one release in any state (`--all`), as JSON.
+    /// `helm list` of one release in any current state, as JSON. Helm 4 dropped `--all`;
+    /// the state flags work on every version.
     pub fn list(release: &str) -> Vec<OsString> {
         vec![
             "list".into(),
-            "--all".into(),
+            "--deployed".into(),
+            "--failed".into(),
+            "--pending".into(),
+            "--uninstalling".into(),
             "--filter".into(),
             format!("^{}$", regex_escape(release)).into(),
             "--output".into(),
@@ -375,7 +379,18 @@ mod tests {
     fn the_release_filter_matches_the_name_exactly() {
         assert_eq!(
             argv::list("a.b"),
-            ["list", "--all", "--filter", "^a\\.b$", "--output", "json"].map(OsString::from)
+            [
+                "list",
+                "--deployed",
+                "--failed",
+                "--pending",
+                "--uninstalling",
+                "--filter",
+                "^a\\.b$",
+                "--output",
+                "json"
+            ]
+            .map(OsString::from)
         );
     }
 

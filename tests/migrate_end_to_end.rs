@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::sim::{assert_migrated, chart, text, ReleaseSpec, Sim, ONBOARDING_KEY};
+use common::pg::{PgServer, PG15_BIN};
+use common::sim::{assert_migrated, chart, text, ReleaseSpec, Sim, DATABASE, ONBOARDING_KEY};
+use la_sim::seed::{self, PgTarget, SeedOptions};
 
 fn migrate(sim: &Sim) {
     let target = chart("4.44.0");
@@ -23,5 +25,53 @@ fn a_release_with_custom_values_migrates_under_helm_3_17_with_every_row_and_file
     let (sim, before) = Sim::with_release(ReleaseSpec::custom("3.17.3"));
     migrate(&sim);
     assert_migrated(&sim, &before);
+    assert!(!sim.redis_exists(ONBOARDING_KEY, &sim.spec.redis_password));
+}
+
+#[test]
+fn a_release_with_custom_values_migrates_under_helm_4_3() {
+    let (sim, before) = Sim::with_release(ReleaseSpec::custom("4.3.1"));
+    migrate(&sim);
+    assert_migrated(&sim, &before);
+    assert!(!sim.redis_exists(ONBOARDING_KEY, &sim.spec.redis_password));
+}
+
+#[test]
+fn a_release_whose_password_is_in_an_existing_secret_migrates_under_helm_3_19() {
+    let (sim, before) = Sim::with_release(ReleaseSpec::existing_secret("3.19.0"));
+    migrate(&sim);
+    assert_migrated(&sim, &before);
+    // The operator's Secret is the database's credential before and after: never deleted.
+    let secret = sim.kubectl(&[
+        "get",
+        "secret",
+        "live-agent-db-credentials",
+        "-o",
+        "jsonpath={.data.postgresql-password}",
+    ]);
+    assert_eq!(secret.trim(), "ZXgxc3RpbmctUGFzcw==");
+    assert!(!sim.redis_exists(ONBOARDING_KEY, &sim.spec.redis_password));
+}
+
+#[test]
+fn a_release_on_external_postgresql_migrates_without_touching_the_database() {
+    let db = PgServer::start(PG15_BIN, "external");
+    db.psql("postgres", "CREATE DATABASE live_agent_production");
+    let target = PgTarget::new("127.0.0.1", db.port, "postgres", DATABASE);
+    seed::load_into(
+        &target,
+        &SeedOptions::new(seed::parse_size("3MB").unwrap(), 3),
+    )
+    .expect("seeding the external database");
+    let db_before = seed::snapshot(&target).unwrap();
+    let (sim, before) = Sim::with_release(ReleaseSpec::external_postgres("3.19.0", db.port));
+    migrate(&sim);
+    assert_migrated(&sim, &before);
+    assert_eq!(db_before, seed::snapshot(&target).unwrap());
+    let pods = sim.kubectl(&["get", "pods", "-o", "name"]);
+    assert!(
+        !pods.contains("postgresql") && !pods.contains("la-migrate"),
+        "no database or backup pod is expected: {pods}"
+    );
     assert!(!sim.redis_exists(ONBOARDING_KEY, &sim.spec.redis_password));
 }

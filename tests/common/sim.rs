@@ -146,14 +146,14 @@ worker:
             values: "\
 postgresql:
   existingSecret: live-agent-db-credentials
-  existingSecretPasswordKey: db-password
+  existingSecretPasswordKey: postgresql-password
 redis:
   auth:
     password: redis-Secret-7
 "
             .to_string(),
             pre_objects: Some(format!(
-                "apiVersion: v1\nkind: Secret\nmetadata:\n  name: live-agent-db-credentials\n  namespace: {NAMESPACE}\ntype: Opaque\nstringData:\n  db-password: ex1sting-Pass\n"
+                "apiVersion: v1\nkind: Secret\nmetadata:\n  name: live-agent-db-credentials\n  namespace: {NAMESPACE}\ntype: Opaque\nstringData:\n  postgresql-password: ex1sting-Pass\n"
             )),
             db_password: "ex1sting-Pass".into(),
             redis_password: "redis-Secret-7".into(),
@@ -162,26 +162,31 @@ redis:
         }
     }
 
-    /// PostgreSQL outside the cluster: the chart's database is off.
-    pub fn external_postgres(helm_version: &'static str) -> ReleaseSpec {
+    /// PostgreSQL outside the cluster (a server on the host's loopback, which pods reach as
+    /// `127.0.0.1`): the chart's database is off, the password in an existing Secret.
+    pub fn external_postgres(helm_version: &'static str, port: u16) -> ReleaseSpec {
         ReleaseSpec {
             helm_version,
-            values: "\
+            values: format!(
+                "\
 postgresql:
   enabled: false
-  postgresqlHost: db.example.internal
-  postgresqlPort: 5432
-  postgresqlPassword: ext-Secret-1
+  postgresqlHost: 127.0.0.1
+  postgresqlPort: {port}
+  existingSecret: external-db
+  existingSecretPasswordKey: password
 redis:
   auth:
     password: redis-Secret-9
 "
-            .to_string(),
-            pre_objects: None,
+            ),
+            pre_objects: Some(format!(
+                "apiVersion: v1\nkind: Secret\nmetadata:\n  name: external-db\n  namespace: {NAMESPACE}\ntype: Opaque\nstringData:\n  password: ext-Secret-1\n"
+            )),
             db_password: "ext-Secret-1".into(),
             redis_password: "redis-Secret-9".into(),
             internal_postgres: false,
-            seed_size: "0",
+            seed_size: "none",
         }
     }
 }
@@ -285,10 +290,10 @@ impl Sim {
 
     /// Loads the generated database and attachment files, then records [`Before`].
     fn seed_and_record(&self) -> Before {
-        let opts = SeedOptions::new(seed::parse_size(self.spec.seed_size).unwrap(), 7);
         let attachments_volume = self.claim_volume("live-agent");
         let root = self.volume_dir(&attachments_volume);
         let db = if self.spec.internal_postgres {
+            let opts = SeedOptions::new(seed::parse_size(self.spec.seed_size).unwrap(), 7);
             let target = self.database();
             let started = Instant::now();
             seed::load_into(&target, &opts).expect("seeding the database");
