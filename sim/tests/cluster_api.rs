@@ -270,3 +270,84 @@ fn the_guides_kubectl_commands_work_on_a_4_43_1_install() {
     );
     assert!(pvs.contains("postgres-backup=Released"), "{pvs}");
 }
+
+#[test]
+fn kubectl_exec_streams_pg_dump_out_and_psql_in_and_reports_the_exit_code() {
+    let sim = SimProcess::start_with_runtime();
+    sim.ok(
+        &helm("3.19.0"),
+        &[
+            "install",
+            "cognigy-live-agent",
+            chart("4.43.1").to_str().unwrap(),
+            "-n",
+            "live-agent",
+            "--create-namespace",
+            "--wait",
+            "--timeout",
+            "120s",
+        ],
+    );
+    let pod = "cognigy-live-agent-postgresql-0";
+    let in_pod = |script: &str| {
+        vec![
+            "exec".to_string(),
+            "-i".into(),
+            "-n".into(),
+            "live-agent".into(),
+            pod.into(),
+            "--".into(),
+            "sh".into(),
+            "-c".into(),
+            format!("export PGPASSWORD=$POSTGRES_PASSWORD; {script}"),
+        ]
+    };
+    // A table big enough that the dump spans many WebSocket frames.
+    let load = "create table notes (id int primary key, body text);\n\
+                insert into notes select g, repeat(md5(g::text), 20) from generate_series(1, 20000) g;\n";
+    let args = in_pod("psql -v ON_ERROR_STOP=1 -U postgres -d live_agent_production");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = sim.run_as(&sim.kubeconfig, &kubectl(), &args, Some(load));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "CREATE TABLE\nINSERT 0 20000\n"
+    );
+
+    let args = in_pod("pg_dump -U postgres -d live_agent_production -t notes");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let dump = sim.kubectl(&args);
+    assert!(dump.len() > 20000 * 640, "dump of {} bytes", dump.len());
+    assert!(dump.contains("COPY public.notes (id, body) FROM stdin;"));
+    assert!(dump.contains("-- PostgreSQL database dump complete"));
+
+    // The dump, streamed back in through stdin, restores into a new database.
+    let args =
+        in_pod("createdb -U postgres copy && psql -v ON_ERROR_STOP=1 -q -U postgres -d copy");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = sim.run_as(&sim.kubeconfig, &kubectl(), &args, Some(&dump));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let args =
+        in_pod("psql -U postgres -d copy -tAc 'select count(*), sum(length(body)) from notes'");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert_eq!(sim.kubectl(&args).trim(), "20000|12800000");
+
+    // A failing command's exit code comes back through kubectl.
+    let args = in_pod("psql -v ON_ERROR_STOP=1 -U postgres -d copy -c 'select 1/0'");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = sim.run(&kubectl(), &args);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("division by zero"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

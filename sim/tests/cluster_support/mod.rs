@@ -130,16 +130,23 @@ impl SimProcess {
         let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("running {}: {e}", program.display()));
-        if let Some(input) = stdin {
-            use std::io::Write;
-            child
-                .stdin
-                .take()
-                .expect("stdin")
-                .write_all(input.as_bytes())
-                .expect("write stdin");
+        // Fed from a thread while the output is read, so neither side's pipe buffer can fill up
+        // and stall the other.
+        let writer = stdin.map(|input| {
+            let mut pipe = child.stdin.take().expect("stdin");
+            let input = input.to_owned();
+            std::thread::spawn(move || {
+                use std::io::Write;
+                pipe.write_all(input.as_bytes())
+            })
+        });
+        let out = child.wait_with_output().expect("wait");
+        if let Some(w) = writer {
+            w.join()
+                .expect("stdin writer")
+                .unwrap_or_else(|e| panic!("{} stopped reading its stdin: {e}", program.display()));
         }
-        child.wait_with_output().expect("wait")
+        out
     }
 
     /// Runs and asserts success; returns stdout.
