@@ -305,7 +305,12 @@ pub async fn gather(
     for quota in kube.quotas().await? {
         let name = quota.metadata.name.clone().unwrap_or_default();
         let status = quota.status.unwrap_or_default();
-        let hard = status.hard.unwrap_or_default();
+        // A quota the quota controller has not synced yet has no status: its spec holds.
+        let hard = status
+            .hard
+            .filter(|h| !h.is_empty())
+            .or_else(|| quota.spec.and_then(|s| s.hard))
+            .unwrap_or_default();
         let used = status.used.unwrap_or_default();
         for (key, q) in &hard {
             let class = if key == "requests.storage" {
