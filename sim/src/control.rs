@@ -209,10 +209,7 @@ fn handle(state: &ApiState, req: Request) -> Result<String, String> {
             let manifest =
                 crate::seed::write_attachments(&root, &opts).map_err(|e| e.to_string())?;
             Ok(format!(
-                "seeded {namespace}/{} ({} bytes in {:.1}s) and {} attachment files in {} ({})",
-                database,
-                report.database_bytes,
-                report.elapsed.as_secs_f64(),
+                "seeded {namespace}/{database}: {report}; {} attachment files in {} ({})",
                 manifest_len(&manifest),
                 meta::name(&pv),
                 root.display()
