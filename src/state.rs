@@ -148,6 +148,23 @@ pub fn may_lock(existing: Option<&Lock>, me: &str, now: i64) -> std::result::Res
     }
 }
 
+/// The pid of `holder` when it ran on the same user and host as `me` (`user@host:pid`):
+/// only then can this machine tell whether that run is still alive.
+pub fn same_machine_pid(holder: &str, me: &str) -> Option<u32> {
+    let (their_who, their_pid) = holder.rsplit_once(':')?;
+    let (my_who, _) = me.rsplit_once(':')?;
+    (their_who == my_who).then(|| their_pid.parse().ok())?
+}
+
+/// Whether a process with this pid runs here (Linux `/proc`; elsewhere: assumed alive, so
+/// only the expiry frees the lock).
+fn process_alive(pid: u32) -> bool {
+    if !std::path::Path::new("/proc/self").exists() {
+        return true;
+    }
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
 fn read_lock(meta: &ObjectMeta) -> Option<Lock> {
     let a = meta.annotations.as_ref()?;
     Some(Lock {
@@ -283,6 +300,15 @@ impl Store {
 
     /// Takes (or renews) the lock on an existing state; refuses while another run holds it.
     pub async fn lock(&mut self, state: &State, existing: Option<&Lock>) -> Result<()> {
+        // A run on this machine that died (killed, laptop closed) leaves its lock behind:
+        // the rerun takes it over at once instead of waiting for the expiry.
+        let dead_here = existing.is_some_and(|l| {
+            same_machine_pid(&l.holder, &self.holder).is_some_and(|pid| !process_alive(pid))
+        });
+        if dead_here {
+            tracing::info!(holder = %existing.map(|l| l.holder.as_str()).unwrap_or(""), "taking over the lock of a run that ended on this machine");
+        }
+        let existing = existing.filter(|_| !dead_here);
         if let Err(held) = may_lock(existing, &self.holder, now()) {
             return Err(Error::new(
                 ExitCode::Locked,
@@ -294,7 +320,7 @@ impl Store {
                 ),
             )
             .hint(format!(
-                "wait for that run to finish; if it died, the lock expires by itself (or remove the annotation {LOCK_HOLDER} from {})",
+                "wait for that run to finish; if it died on another machine, the lock expires by itself (or remove the annotation {LOCK_HOLDER} from {})",
                 self.where_()
             )));
         }
@@ -401,5 +427,16 @@ mod tests {
         assert_eq!(may_lock(Some(&other), "me", 999), Err(other.clone()));
         assert!(may_lock(Some(&other), "me", 1000).is_ok());
         assert!(may_lock(Some(&other), "a@b:1", 10).is_ok());
+    }
+
+    #[test]
+    fn only_a_lock_of_the_same_user_and_host_names_a_pid_to_check() {
+        assert_eq!(
+            same_machine_pid("ops@laptop:4242", "ops@laptop:17"),
+            Some(4242)
+        );
+        assert_eq!(same_machine_pid("ops@laptop:4242", "ops@ci:17"), None);
+        assert_eq!(same_machine_pid("root@laptop:4242", "ops@laptop:17"), None);
+        assert_eq!(same_machine_pid("garbage", "ops@laptop:17"), None);
     }
 }
