@@ -351,3 +351,75 @@ fn kubectl_exec_streams_pg_dump_out_and_psql_in_and_reports_the_exit_code() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+fn la_sim_fault(sim: &SimProcess, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_la-sim"))
+        .args(["fault", "--state-dir"])
+        .arg(sim.state_dir())
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_killed_server_restarts_and_counts_it_and_an_api_fault_fails_requests_for_a_while() {
+    let sim = SimProcess::start_with_runtime();
+    sim.ok(
+        &helm("3.19.0"),
+        &[
+            "install",
+            "cognigy-live-agent",
+            chart("4.43.1").to_str().unwrap(),
+            "-n",
+            "live-agent",
+            "--create-namespace",
+            "--wait",
+            "--timeout",
+            "120s",
+        ],
+    );
+    let pod = "cognigy-live-agent-postgresql-0";
+    let said = la_sim_fault(&sim, &["kill", "-n", "live-agent", pod]);
+    assert_eq!(
+        said.trim(),
+        format!("killed cognigy-live-agent-postgresql in pod live-agent/{pod}")
+    );
+    let state = sim.wait_for(
+        &[
+            "get",
+            "pod",
+            pod,
+            "-n",
+            "live-agent",
+            "-o",
+            "jsonpath={.status.containerStatuses[0].restartCount} {.status.containerStatuses[0].ready}",
+        ],
+        "the PostgreSQL pod to restart and be Ready",
+        Duration::from_secs(60),
+        |o| o == "1 true",
+    );
+    assert_eq!(state, "1 true");
+    let listing = sim.kubectl(&["get", "pod", pod, "-n", "live-agent"]);
+    assert!(listing.contains("Running   1 "), "{listing}");
+
+    la_sim_fault(&sim, &["api", "--code", "500", "--seconds", "3"]);
+    let out = sim.run(&kubectl(), &["get", "pods", "-n", "live-agent"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Error from server (InternalError)") && err.contains("injected fault"),
+        "{err}"
+    );
+    sim.wait_for(
+        &["get", "pods", "-n", "live-agent", "-o", "name"],
+        "the API to answer again",
+        Duration::from_secs(10),
+        |o| o.contains(pod),
+    );
+}

@@ -118,10 +118,17 @@ pub async fn handle(state: Arc<ApiState>, req: Request<Incoming>) -> Response<Bo
             reason,
             format!("injected fault: the server is unavailable ({code})"),
         );
-        e.details = Some(json!({ "retryAfterSeconds": 1 }));
+        // Like the real server, only "try again" statuses carry Retry-After, which client-go
+        // honours by retrying (up to 10 times); a 500 fails the request at once.
+        let retry = matches!(code, 429 | 503 | 504);
+        if retry {
+            e.details = Some(json!({ "retryAfterSeconds": 1 }));
+        }
         let mut r = error_response(&e);
-        r.headers_mut()
-            .insert("Retry-After", "1".parse().expect("header"));
+        if retry {
+            r.headers_mut()
+                .insert("Retry-After", "1".parse().expect("header"));
+        }
         return r;
     }
     let token = req

@@ -21,6 +21,10 @@ use crate::store::{meta, Store};
 pub trait PodRuntime: Send + Sync {
     fn start_pod(&self, pod: &PodSpec) -> Result<(), String>;
     fn pod_state(&self, namespace: &str, name: &str) -> Vec<(String, ContainerState)>;
+    /// `restartCount` per container; runtimes that never restart report none.
+    fn restart_counts(&self, _namespace: &str, _name: &str) -> Vec<(String, u32)> {
+        Vec::new()
+    }
     fn stop_pod(&self, namespace: &str, name: &str);
     fn exec(
         &self,
@@ -40,6 +44,9 @@ impl PodRuntime for crate::runtime::Runtime {
     }
     fn pod_state(&self, namespace: &str, name: &str) -> Vec<(String, ContainerState)> {
         crate::runtime::Runtime::pod_state(self, namespace, name)
+    }
+    fn restart_counts(&self, namespace: &str, name: &str) -> Vec<(String, u32)> {
+        crate::runtime::Runtime::restart_counts(self, namespace, name)
     }
     fn stop_pod(&self, namespace: &str, name: &str) {
         crate::runtime::Runtime::stop_pod(self, namespace, name)
@@ -625,6 +632,17 @@ pub fn pod_status(pod: &Value, states: &[(String, ContainerState)], ip: Ipv4Addr
     status
 }
 
+/// Sets `restartCount` of each container status from the runtime's counts (pure).
+fn set_restart_counts(status: &mut Value, counts: &[(String, u32)]) {
+    for key in ["initContainerStatuses", "containerStatuses"] {
+        for cs in status[key].as_array_mut().into_iter().flatten() {
+            if let Some((_, n)) = counts.iter().find(|(name, _)| cs["name"] == name.as_str()) {
+                cs["restartCount"] = json!(n);
+            }
+        }
+    }
+}
+
 fn waiting_status(pod: &Value, why: &NotReady) -> Value {
     let mut status = pod.get("status").cloned().unwrap_or(json!({}));
     status["phase"] = json!("Pending");
@@ -716,7 +734,8 @@ impl Kubelet {
                 continue;
             }
             let states = self.runtime.pod_state(&ns, &name);
-            let status = pod_status(pod, &states, ip);
+            let mut status = pod_status(pod, &states, ip);
+            set_restart_counts(&mut status, &self.runtime.restart_counts(&ns, &name));
             self.set_status(pods_rt, pod, status);
         }
     }

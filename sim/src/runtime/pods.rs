@@ -51,6 +51,8 @@ struct Pod {
     states: Mutex<Vec<(String, ContainerState)>>,
     /// Main process id of each running container
     pids: Mutex<HashMap<String, u32>>,
+    /// Successful starts of each container (spec order), for `restartCount`
+    starts: Mutex<Vec<u32>>,
     /// Exec'd process ids, killed with the pod
     execs: Mutex<Vec<u32>>,
     stopping: AtomicBool,
@@ -133,6 +135,7 @@ impl Runtime {
             containers,
             states: Mutex::new(states),
             pids: Mutex::new(HashMap::new()),
+            starts: Mutex::new(vec![0; spec.init_containers.len() + spec.containers.len()]),
             execs: Mutex::new(Vec::new()),
             stopping: AtomicBool::new(false),
             supervisor: Mutex::new(None),
@@ -159,6 +162,20 @@ impl Runtime {
         self.pod(namespace, name)
             .map(|pod| pod.states.lock().expect("states lock").clone())
             .unwrap_or_default()
+    }
+
+    /// How often each container of a pod was restarted (`restartCount`): its starts after the
+    /// first, in spec order (init containers first); empty for an unknown pod.
+    pub fn restart_counts(&self, namespace: &str, name: &str) -> Vec<(String, u32)> {
+        let Some(pod) = self.pod(namespace, name) else {
+            return Vec::new();
+        };
+        let starts = pod.starts.lock().expect("starts lock");
+        pod.containers
+            .iter()
+            .zip(starts.iter())
+            .map(|(c, n)| (c.spec.name.clone(), n.saturating_sub(1)))
+            .collect()
     }
 
     /// Stops a pod: the stop signal (SIGTERM; SIGINT for PostgreSQL, its fast shutdown) to
@@ -437,6 +454,7 @@ fn start(inner: &Inner, pod: &Pod, index: usize) -> Result<Child> {
     let container = &pod.containers[index];
     container.prepare(&inner.spawner)?;
     let child = container.spawn(&inner.spawner)?;
+    pod.starts.lock().expect("starts lock")[index] += 1;
     pod.pids
         .lock()
         .expect("pids lock")
