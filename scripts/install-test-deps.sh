@@ -15,6 +15,7 @@ need_apt=()
 command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v redis-cli >/dev/null || need_apt+=(redis-tools)
 command -v unshare >/dev/null || need_apt+=(util-linux)
+[ -x /usr/bin/time ] || need_apt+=(time)  # the guide replay runs `nohup time pg_dump`
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "install-test-deps: apt-get install ${need_apt[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
