@@ -1,0 +1,80 @@
+//! The migration run phase by phase, as an operator who wants to look between the steps
+//! would: each phase alone, resuming from the state the previous one recorded. Between
+//! install and restore the new Redis gets the onboarding flag an install on an empty database
+//! sets (the migration Job seeds an empty database), so finalize has a key to delete.
+
+mod common;
+
+use common::sim::{assert_migrated, chart, text, ReleaseSpec, Sim, ONBOARDING_KEY};
+use serde_json::Value;
+
+/// Runs one phase to success and returns its stdout.
+fn phase(sim: &Sim, name: &str, extra: &[&str]) -> String {
+    let target = chart("4.44.0");
+    let mut args = vec!["4.44", "--chart", target.to_str().unwrap(), name, "--yes"];
+    args.extend_from_slice(extra);
+    let out = sim.run_plugin(&args);
+    assert!(
+        out.status.success(),
+        "la-migrate 4.44 {name} failed ({}):\n{}\n{}",
+        out.status,
+        text(&out.stderr),
+        text(&out.stdout)
+    );
+    text(&out.stdout)
+}
+
+/// The JSON step events of a run with `-o json`.
+fn step_events(stdout: &str) -> Vec<Value> {
+    stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["event"] == "step")
+        .collect()
+}
+
+#[test]
+fn finalize_deletes_the_onboarding_key_an_empty_install_set_and_leaves_other_redis_keys_alone() {
+    let mut spec = ReleaseSpec::custom("3.19.0");
+    spec.seed_size = "3MB";
+    let (sim, before) = Sim::with_release(spec);
+    let password = sim.spec.redis_password.clone();
+
+    for name in ["backup", "uninstall", "install"] {
+        phase(&sim, name, &[]);
+    }
+    // What the chart's migration Job leaves in Redis on an empty database, plus keys of the
+    // app that finalize must not touch.
+    sim.redis_set(ONBOARDING_KEY, &password);
+    sim.redis_set("alfred:OTHER_FLAG", &password);
+    sim.redis_set("sidekiq:stats", &password);
+    assert!(sim.redis_exists(ONBOARDING_KEY, &password));
+
+    for name in ["restore", "upgrade"] {
+        phase(&sim, name, &[]);
+    }
+    assert!(
+        sim.redis_exists(ONBOARDING_KEY, &password),
+        "the key must survive until finalize"
+    );
+    let finalize = phase(&sim, "finalize", &["-o", "json"]);
+    let events = step_events(&finalize);
+    let done = events
+        .iter()
+        .find(|e| e["id"] == "finalize.clear-onboarding" && e["status"] == "done")
+        .unwrap_or_else(|| panic!("no done event for finalize.clear-onboarding:\n{finalize}"));
+    assert_eq!(
+        done["message"],
+        format!("removed {ONBOARDING_KEY}"),
+        "{finalize}"
+    );
+    assert!(!sim.redis_exists(ONBOARDING_KEY, &password));
+    assert!(sim.redis_exists("alfred:OTHER_FLAG", &password));
+    assert!(sim.redis_exists("sidekiq:stats", &password));
+
+    phase(&sim, "verify", &[]);
+    assert_migrated(&sim, &before);
+    let status = sim.run_plugin(&["4.44", "status", "-o", "json"]);
+    let status: Value = serde_json::from_slice(&status.stdout).expect("status JSON");
+    assert_eq!(status["status"], "complete", "{status}");
+}
