@@ -365,11 +365,24 @@ impl Kube {
         labels: BTreeMap<String, String>,
         data: BTreeMap<String, Vec<u8>>,
     ) -> Result<()> {
+        self.put_secret_annotated(name, labels, BTreeMap::new(), data)
+            .await
+    }
+
+    /// Creates or replaces a Secret with these labels and annotations.
+    pub async fn put_secret_annotated(
+        &self,
+        name: &str,
+        labels: BTreeMap<String, String>,
+        annotations: BTreeMap<String, String>,
+        data: BTreeMap<String, Vec<u8>>,
+    ) -> Result<()> {
         let secret = Secret {
             metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
                 name: Some(name.to_string()),
                 namespace: Some(self.namespace.clone()),
                 labels: Some(labels),
+                annotations: (!annotations.is_empty()).then_some(annotations),
                 ..Default::default()
             },
             data: Some(data.into_iter().map(|(k, v)| (k, ByteString(v))).collect()),

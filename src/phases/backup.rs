@@ -19,20 +19,56 @@ pub async fn save_values(r: &mut Runner<'_>, secret: &str) -> Result<String> {
     let values = tokio::task::block_in_place(|| {
         super::preflight::release_values(&r.helm, &r.settings.release)
     })?;
-    let data = BTreeMap::from([
+    let mut data = BTreeMap::from([
         ("original.yaml".to_string(), values.original.into_bytes()),
         (
             "translated.yaml".to_string(),
             values.translated.into_bytes(),
         ),
     ]);
+    // `helm uninstall` deletes the chart's database Secrets: with --keep-passwords their
+    // data must be saved before, in this (private) Secret, never in the state.
+    let kept = kept_password_secrets(r);
+    for name in &kept {
+        if let Some(old) = r.kube.secret(name).await? {
+            for (key, value) in old.data.unwrap_or_default() {
+                data.insert(saved_password_key(name, &key), value.0);
+            }
+        }
+    }
     r.kube
         .put_secret(secret, manifests::labels(&r.settings.release), data)
         .await?;
+    let passwords = if kept.is_empty() {
+        String::new()
+    } else {
+        format!(" with the passwords of {}", kept.join(", "))
+    };
     Ok(format!(
-        "values stored in Secret {}/{secret}",
+        "values stored in Secret {}/{secret}{passwords}",
         r.settings.namespace
     ))
+}
+
+/// The database Secrets the plan recreates with their old passwords (`--keep-passwords`).
+fn kept_password_secrets(r: &Runner<'_>) -> Vec<String> {
+    r.state
+        .plan
+        .steps
+        .iter()
+        .find_map(|s| match &s.action {
+            crate::plan::Action::ReplaceSecrets {
+                secrets,
+                keep_passwords: true,
+            } => Some(secrets.clone()),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+/// Where the values Secret keeps key `key` of Secret `secret` (both are valid key names).
+pub fn saved_password_key(secret: &str, key: &str) -> String {
+    format!("keep.{secret}.{key}")
 }
 
 pub async fn record_replicas(r: &mut Runner<'_>, deployments: &[String]) -> Result<String> {

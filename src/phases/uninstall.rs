@@ -113,12 +113,37 @@ pub async fn secrets(
         }
         return Ok(format!("deleted {}", secrets.join(", ")));
     }
+    let saved = r
+        .kube
+        .secret(&r.state.plan.values_secret)
+        .await?
+        .and_then(|v| v.data)
+        .unwrap_or_default();
+    let mut recreated = Vec::new();
     for s in secrets {
-        let Some(old) = r.kube.secret(s).await? else {
-            continue;
+        // The uninstall deleted the chart's own Secrets: their data was saved at backup.
+        let data: BTreeMap<String, Vec<u8>> = match r.kube.secret(s).await? {
+            Some(old) => old
+                .data
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, v.0))
+                .collect(),
+            None => {
+                let prefix = super::backup::saved_password_key(s, "");
+                saved
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.strip_prefix(&prefix)?.to_string(), v.0.clone())))
+                    .collect()
+            }
         };
-        let data = old.data.unwrap_or_default();
-        let value = |k: &str| data.get(k).map(|b| b.0.clone());
+        if data.is_empty() {
+            r.note(&format!(
+                "Secret {s} was not saved before the uninstall: the new chart generates its password"
+            ));
+            continue;
+        }
+        let value = |k: &str| data.get(k).cloned();
         let new: BTreeMap<String, Vec<u8>> = if let Some(pw) = value("postgresql-password") {
             let admin = value("postgresql-postgres-password").unwrap_or_else(|| pw.clone());
             BTreeMap::from([
@@ -127,15 +152,39 @@ pub async fn secrets(
             ])
         } else {
             // Redis keeps its key; anything already in the new shape stays as it is.
-            data.into_iter().map(|(k, v)| (k, v.0)).collect()
+            data.clone()
         };
         r.kube.delete_secret(s).await?;
         r.kube
-            .put_secret(s, manifests::labels(&r.settings.release), new)
+            .put_secret_annotated(
+                s,
+                helm_adoptable_labels(&r.settings.release),
+                helm_adoptable_annotations(&r.settings.release, &r.settings.namespace),
+                new,
+            )
             .await?;
+        recreated.push(s.clone());
     }
     Ok(format!(
         "recreated {} with the 4.44 keys and the old passwords",
-        secrets.join(", ")
+        recreated.join(", ")
     ))
+}
+
+/// Helm installs over an existing object only when it carries the release's ownership
+/// metadata; the charts' `lookup` then reads the password from it.
+fn helm_adoptable_labels(release: &str) -> BTreeMap<String, String> {
+    let mut labels = manifests::labels(release);
+    labels.insert("app.kubernetes.io/managed-by".into(), "Helm".into());
+    labels
+}
+
+fn helm_adoptable_annotations(release: &str, namespace: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("meta.helm.sh/release-name".to_string(), release.to_string()),
+        (
+            "meta.helm.sh/release-namespace".to_string(),
+            namespace.to_string(),
+        ),
+    ])
 }

@@ -162,6 +162,28 @@ redis:
         }
     }
 
+    /// The chart generates the database password (an empty `postgresqlPassword`): random,
+    /// so it appears nowhere else and can be searched for; read from the Secret after the
+    /// install.
+    pub fn generated_password(helm_version: &'static str) -> ReleaseSpec {
+        ReleaseSpec {
+            helm_version,
+            values: "\
+postgresql:
+  postgresqlPassword: \"\"
+redis:
+  auth:
+    password: rds-Q7vX-k2Lm-91
+"
+            .to_string(),
+            pre_objects: None,
+            db_password: String::new(),
+            redis_password: "rds-Q7vX-k2Lm-91".into(),
+            internal_postgres: true,
+            seed_size: "3MB",
+        }
+    }
+
     /// PostgreSQL outside the cluster (a server on the host's loopback, which pods reach as
     /// `127.0.0.1`): the chart's database is off, the password in an existing Secret.
     pub fn external_postgres(helm_version: &'static str, port: u16) -> ReleaseSpec {
@@ -216,8 +238,16 @@ impl Sim {
             env!("CARGO_MANIFEST_DIR"),
             "/.tools/pg11/bin/postgres"
         ));
-        let sim = Sim::start(spec);
+        let mut sim = Sim::start(spec);
         sim.install();
+        if sim.spec.db_password.is_empty() {
+            sim.spec.db_password =
+                sim.secret_value(&format!("{RELEASE}-postgresql"), "postgresql-password");
+            assert!(
+                !sim.spec.db_password.is_empty(),
+                "the chart generated no database password"
+            );
+        }
         let before = sim.seed_and_record();
         (sim, before)
     }
@@ -352,6 +382,17 @@ impl Sim {
             }
         }
         self.state_dir().join("volumes").join(volume)
+    }
+
+    /// One decoded value of a Secret (empty when the key is missing).
+    pub fn secret_value(&self, secret: &str, key: &str) -> String {
+        self.kubectl(&[
+            "get",
+            "secret",
+            secret,
+            "-o",
+            &format!("go-template={{{{index .data \"{key}\" | base64decode}}}}"),
+        ])
     }
 
     /// The data of the Secrets the chart keeps on uninstall.

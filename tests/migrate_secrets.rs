@@ -1,0 +1,258 @@
+//! Passwords stay where they belong. With `--keep-passwords` the old database Secret is
+//! recreated with the 4.44 keys and the old (here: chart-generated, random) password, and
+//! PostgreSQL 15 accepts it. Across that migration, run in text mode with logs and in JSON
+//! mode, no password or token appears in anything the plugin printed, in its state, in the
+//! pods it created, in any process's argv on this machine while it ran, or in a leftover
+//! temporary file.
+
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::sim::{assert_migrated, chart, text, ReleaseSpec, Sim, RELEASE};
+
+/// Reads every process's argv under `/proc` until stopped; keeps each argv that holds a
+/// secret.
+struct ArgvWatch {
+    stop: Arc<AtomicBool>,
+    found: Arc<Mutex<Vec<String>>>,
+    samples: Arc<Mutex<u64>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ArgvWatch {
+    fn start(secrets: Vec<String>) -> ArgvWatch {
+        let stop = Arc::new(AtomicBool::new(false));
+        let found = Arc::new(Mutex::new(Vec::new()));
+        let samples = Arc::new(Mutex::new(0));
+        let (s, f, n) = (stop.clone(), found.clone(), samples.clone());
+        let thread = std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+                    let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else {
+                        continue;
+                    };
+                    let argv = String::from_utf8_lossy(&raw).replace('\0', " ");
+                    if secrets.iter().any(|p| argv.contains(p.as_str())) {
+                        f.lock().unwrap().push(argv);
+                    }
+                }
+                *n.lock().unwrap() += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        ArgvWatch {
+            stop,
+            found,
+            samples,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops watching; returns the offending argvs and how many times /proc was read.
+    fn finish(mut self) -> (Vec<String>, u64) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+        let found = self.found.lock().unwrap().clone();
+        let samples = *self.samples.lock().unwrap();
+        (found, samples)
+    }
+}
+
+impl Drop for ArgvWatch {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn assert_clean(what: &str, haystack: &str, secrets: &[String]) {
+    for s in secrets {
+        assert!(
+            !haystack.contains(s.as_str()),
+            "a secret ({} characters) appears in {what}:\n{haystack}",
+            s.len()
+        );
+    }
+}
+
+/// Every file under `dir` (the plugin's TMPDIR): none may be left behind.
+fn leftovers(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path().display().to_string())
+        .collect()
+}
+
+#[test]
+fn keep_passwords_carries_the_old_password_to_postgresql_15_and_no_secret_appears_anywhere() {
+    let (sim, before) = Sim::with_release(ReleaseSpec::generated_password("3.19.0"));
+    let db_password = sim.spec.db_password.clone();
+    let mut secrets = vec![db_password.clone(), sim.spec.redis_password.clone()];
+    for (_, data) in &before.kept_secrets {
+        for value in data.as_object().unwrap().values() {
+            // Kept tokens, base64 as stored and decoded as a pod would see them.
+            let encoded = value.as_str().unwrap().to_string();
+            secrets.push(encoded.clone());
+            let decoded = Output {
+                status: Default::default(),
+                stdout: std::process::Command::new("base64")
+                    .arg("-d")
+                    .stdin(std::process::Stdio::piped())
+                    .stdout(std::process::Stdio::piped())
+                    .spawn()
+                    .and_then(|mut c| {
+                        use std::io::Write;
+                        c.stdin.take().unwrap().write_all(encoded.as_bytes())?;
+                        c.wait_with_output()
+                    })
+                    .unwrap()
+                    .stdout,
+                stderr: Vec::new(),
+            };
+            let decoded = text(&decoded.stdout);
+            if decoded.len() >= 8 {
+                secrets.push(decoded);
+            }
+        }
+    }
+    assert!(
+        db_password.len() >= 8,
+        "generated password too short to search for"
+    );
+
+    let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let target = chart("4.44.0");
+    let chart_arg = target.to_str().unwrap();
+    let run = |args: &[&str]| -> Output {
+        let out = sim
+            .plugin(args)
+            .env("TMPDIR", tmp.path())
+            .output()
+            .expect("running la-migrate");
+        assert!(
+            out.status.success(),
+            "la-migrate {} failed ({}):\n{}",
+            args.join(" "),
+            out.status,
+            text(&out.stderr)
+        );
+        assert_eq!(
+            leftovers(tmp.path()),
+            Vec::<String>::new(),
+            "files left in TMPDIR"
+        );
+        out
+    };
+    let mut printed = String::new();
+    let mut record = |out: &Output| {
+        printed.push_str(&text(&out.stdout));
+        printed.push_str(&text(&out.stderr));
+    };
+
+    let watch = ArgvWatch::start(secrets.clone());
+    for args in [
+        vec![
+            "4.44",
+            "--chart",
+            chart_arg,
+            "--keep-passwords",
+            "--dry-run",
+        ],
+        vec![
+            "4.44",
+            "--chart",
+            chart_arg,
+            "--keep-passwords",
+            "--dry-run",
+            "-o",
+            "json",
+        ],
+        vec![
+            "4.44",
+            "--chart",
+            chart_arg,
+            "--keep-passwords",
+            "backup",
+            "--yes",
+            "-vv",
+        ],
+    ] {
+        record(&run(&args));
+    }
+    let dump_pod = sim.kubectl(&[
+        "get",
+        "pod",
+        &format!("la-migrate-{RELEASE}-dump"),
+        "-o",
+        "json",
+    ]);
+    assert_clean("the dump pod", &dump_pod, &secrets);
+    for args in [
+        vec![
+            "4.44",
+            "--chart",
+            chart_arg,
+            "--keep-passwords",
+            "--yes",
+            "-o",
+            "json",
+        ],
+        vec!["4.44", "status"],
+        vec!["4.44", "status", "-o", "json"],
+    ] {
+        record(&run(&args));
+    }
+    let (argvs, samples) = watch.finish();
+    assert!(samples > 50, "/proc was read only {samples} times");
+    assert_eq!(
+        argvs,
+        Vec::<String>::new(),
+        "a process's argv held a secret"
+    );
+
+    assert!(printed.contains("\"event\":\"summary\""), "{printed}");
+    assert_clean("the plugin's output", &printed, &secrets);
+    let state = sim.kubectl(&[
+        "get",
+        "configmap",
+        &format!("la-migrate-{RELEASE}"),
+        "-o",
+        "yaml",
+    ]);
+    assert!(state.contains("restore.verify"), "{state}");
+    assert_clean("the state ConfigMap", &state, &secrets);
+    let own_pods = sim.kubectl(&[
+        "get",
+        "pods",
+        "-l",
+        "app.kubernetes.io/managed-by=la-migrate",
+        "-o",
+        "yaml",
+    ]);
+    assert!(
+        own_pods.contains("la-migrate-cognigy-live-agent-restore"),
+        "{own_pods}"
+    );
+    assert_clean("the plugin's pods", &own_pods, &secrets);
+
+    // The old password, under the 4.44 keys, and PostgreSQL 15 takes it.
+    let secret = format!("{RELEASE}-postgresql");
+    assert_eq!(sim.secret_value(&secret, "postgres-password"), db_password);
+    assert_eq!(sim.secret_value(&secret, "password"), db_password);
+    let version = sim
+        .database()
+        .query("server version", "show server_version_num")
+        .expect("PostgreSQL 15 accepts the old password");
+    assert!(version[0][0].starts_with("15"), "{version:?}");
+    assert_migrated(&sim, &before);
+}
