@@ -98,28 +98,11 @@ fn keep_passwords_carries_the_old_password_to_postgresql_15_and_no_secret_appear
     let (sim, before) = Sim::with_release(ReleaseSpec::generated_password("3.19.0"));
     let db_password = sim.spec.db_password.clone();
     let mut secrets = vec![db_password.clone(), sim.spec.redis_password.clone()];
-    for (_, data) in &before.kept_secrets {
-        for value in data.as_object().unwrap().values() {
-            // Kept tokens, base64 as stored and decoded as a pod would see them.
-            let encoded = value.as_str().unwrap().to_string();
-            secrets.push(encoded.clone());
-            let decoded = Output {
-                status: Default::default(),
-                stdout: std::process::Command::new("base64")
-                    .arg("-d")
-                    .stdin(std::process::Stdio::piped())
-                    .stdout(std::process::Stdio::piped())
-                    .spawn()
-                    .and_then(|mut c| {
-                        use std::io::Write;
-                        c.stdin.take().unwrap().write_all(encoded.as_bytes())?;
-                        c.wait_with_output()
-                    })
-                    .unwrap()
-                    .stdout,
-                stderr: Vec::new(),
-            };
-            let decoded = text(&decoded.stdout);
+    for (name, data) in &before.kept_secrets {
+        for (key, encoded) in data.as_object().unwrap() {
+            // Kept tokens, base64 as stored and decoded as a pod sees them.
+            secrets.push(encoded.as_str().unwrap().to_string());
+            let decoded = sim.secret_value(name, key);
             if decoded.len() >= 8 {
                 secrets.push(decoded);
             }
