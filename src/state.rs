@@ -48,6 +48,15 @@ pub struct BackupRecord {
     pub source: DatabaseStats,
 }
 
+/// The archive's copy on the operator's disk (`--local-copy`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalCopyRecord {
+    pub path: String,
+    /// SHA-256 of the tar file, equal to the same tar hashed in the dump pod.
+    pub sha256: String,
+    pub bytes: u64,
+}
+
 /// Facts recorded by steps for later steps.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
@@ -59,6 +68,8 @@ pub struct Record {
     pub reclaim_policies: BTreeMap<String, String>,
     #[serde(default)]
     pub backup: Option<BackupRecord>,
+    #[serde(default)]
+    pub local_copy: Option<LocalCopyRecord>,
     /// Whether the restore compared equal.
     #[serde(default)]
     pub restore_verified: bool,
@@ -408,6 +419,32 @@ mod tests {
         assert_eq!(back, state);
         assert_eq!(back.done.len(), 1);
         assert_eq!(back.next_step().unwrap().id, "backup.record-replicas");
+    }
+
+    #[test]
+    fn a_state_written_before_the_onboarding_host_and_the_local_copy_record_still_reads() {
+        let state = State::new(build(&release_4_43(), &Options::default()).unwrap());
+        let mut data = state.encode();
+        let mut plan: serde_json::Value = serde_json::from_str(&data[PLAN_KEY]).unwrap();
+        let step = plan["steps"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|s| s["action"]["action"] == "clear-onboarding")
+            .unwrap();
+        step["action"].as_object_mut().unwrap().remove("host");
+        data.insert(PLAN_KEY.to_string(), plan.to_string());
+        let mut record: serde_json::Value = serde_json::from_str(&data[RECORD_KEY]).unwrap();
+        record.as_object_mut().unwrap().remove("local_copy");
+        data.insert(RECORD_KEY.to_string(), record.to_string());
+
+        let back = State::decode(&data).unwrap();
+        let host = back.plan.steps.iter().find_map(|s| match &s.action {
+            crate::plan::Action::ClearOnboarding { host, .. } => Some(host.clone()),
+            _ => None,
+        });
+        assert_eq!(host.as_deref(), Some(""));
+        assert_eq!(back.record.local_copy, None);
     }
 
     #[test]

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
+use sha2::{Digest, Sha256};
 
 use super::Runner;
 use crate::error::{Error, Result};
@@ -12,7 +13,7 @@ use crate::kube::exec;
 use crate::plan::manifests::{self, Direction};
 use crate::plan::quantity::human;
 use crate::plan::scripts::{self, JobState};
-use crate::state::BackupRecord;
+use crate::state::{BackupRecord, LocalCopyRecord};
 use crate::verify::sql;
 
 pub async fn save_values(r: &mut Runner<'_>, secret: &str) -> Result<String> {
@@ -322,6 +323,7 @@ pub async fn local_copy(r: &mut Runner<'_>, path: &str) -> Result<String> {
         .ok_or_else(|| Error::new(ExitCode::External, "no stdout from exec"))?;
     let mut buf = vec![0u8; 1 << 16];
     let mut written = 0u64;
+    let mut digest = Sha256::new();
     loop {
         use tokio::io::AsyncReadExt;
         let n = stdout
@@ -334,6 +336,7 @@ pub async fn local_copy(r: &mut Runner<'_>, path: &str) -> Result<String> {
         file.write_all(&buf[..n])
             .await
             .map_err(|e| Error::new(ExitCode::Failure, format!("cannot write {tmp}")).source(e))?;
+        digest.update(&buf[..n]);
         written += n as u64;
         bar.set_position(written);
     }
@@ -349,11 +352,41 @@ pub async fn local_copy(r: &mut Runner<'_>, path: &str) -> Result<String> {
             "streaming the archive failed",
         ));
     }
+    let sha256 = hex(&digest.finalize());
+    // The same tar, hashed where it lies: equal digests prove nothing was lost on the way.
+    let remote = exec::checked(
+        &r.kube.client,
+        &ns,
+        &b.dump_pod,
+        "hashing the archive in the pod",
+        &["sh".into(), "-c".into(), scripts::archive_tar_sha256()],
+    )
+    .await?;
+    if scripts::field(&remote, "sha256") != Some(sha256.as_str()) {
+        return Err(Error::new(
+            ExitCode::VerificationFailed,
+            format!(
+                "the local copy {tmp} differs from the archive in pod {ns}/{} (sha256 {sha256} here, {} there)",
+                b.dump_pod,
+                scripts::field(&remote, "sha256").unwrap_or("unknown")
+            ),
+        )
+        .hint(format!("delete {tmp} and run again to copy anew")));
+    }
     tokio::fs::rename(&tmp, path).await.map_err(|e| {
         Error::new(ExitCode::Failure, format!("cannot move {tmp} to {path}")).source(e)
     })?;
+    r.state.record.local_copy = Some(LocalCopyRecord {
+        path: path.to_string(),
+        sha256: sha256.clone(),
+        bytes: written,
+    });
     Ok(format!(
-        "archive copied to {path} ({}, tar)",
+        "archive copied to {path} ({}, tar, sha256 {sha256})",
         human(written)
     ))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

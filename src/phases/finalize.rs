@@ -10,9 +10,13 @@ use crate::plan::commands::ONBOARDING_KEY;
 /// `host` is the master Service: the server listens on the pod's address, which is not
 /// `127.0.0.1` on every network setup.
 pub async fn clear_onboarding(r: &mut Runner<'_>, pod: &str, host: &str) -> Result<String> {
+    let host = if host.is_empty() {
+        String::new()
+    } else {
+        format!("-h {} ", crate::plan::scripts::shell_quote(host))
+    };
     let script = format!(
-        "REDISCLI_AUTH=\"${{REDIS_PASSWORD:-$(cat \"${{REDIS_PASSWORD_FILE:-/dev/null}}\" 2>/dev/null)}}\" redis-cli --no-auth-warning -h {} DEL {ONBOARDING_KEY}",
-        crate::plan::scripts::shell_quote(host)
+        "REDISCLI_AUTH=\"${{REDIS_PASSWORD:-$(cat \"${{REDIS_PASSWORD_FILE:-/dev/null}}\" 2>/dev/null)}}\" redis-cli --no-auth-warning {host}DEL {ONBOARDING_KEY}"
     );
     let out = exec::checked(
         &r.kube.client,

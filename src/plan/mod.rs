@@ -202,7 +202,9 @@ pub enum Action {
     /// Delete the onboarding key in Redis.
     ClearOnboarding {
         pod: String,
-        /// The master Service: `127.0.0.1` is not the server on every network setup.
+        /// The master Service: `127.0.0.1` is not the server on every network setup. Empty
+        /// in a state written before this field existed: redis-cli's default then.
+        #[serde(default)]
         host: String,
     },
     /// Deployments ready, attachments bound to the original volume, row counts equal.

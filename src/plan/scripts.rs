@@ -176,6 +176,15 @@ pub fn archive_tar() -> String {
     format!("cd {BACKUP_MOUNT} && tar -cf - dump dump.sha256")
 }
 
+/// The SHA-256 of exactly the tar [`archive_tar`] streams (GNU tar output is stable for
+/// unchanged files).
+pub fn archive_tar_sha256() -> String {
+    format!(
+        "set -eu; {} | sha256sum | cut -d' ' -f1 | sed 's/^/sha256=/'",
+        archive_tar()
+    )
+}
+
 /// The size of the database the pod is connected to (an argv).
 pub fn database_size() -> Vec<String> {
     psql(sql::database_size_query())

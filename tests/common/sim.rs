@@ -593,6 +593,18 @@ impl Sim {
         out
     }
 
+    /// The state ConfigMap's record (`record.json`) of facts for later steps.
+    pub fn state_record(&self) -> Value {
+        let out = self.kubectl(&[
+            "get",
+            "configmap",
+            &format!("la-migrate-{RELEASE}"),
+            "-o",
+            "jsonpath={.data.record\\.json}",
+        ]);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("record.json: {e}: {out}"))
+    }
+
     /// The state ConfigMap's record of completed steps, empty when none.
     pub fn steps_done(&self) -> String {
         let out = self.kubectl_unchecked(&[
@@ -635,12 +647,17 @@ impl Drop for Sim {
 
 /// The checks the issue asks for after a completed migration, made by the test itself.
 pub fn assert_migrated(sim: &Sim, before: &Before) {
+    assert_migrated_to(sim, before, "4.44.0");
+}
+
+/// [`assert_migrated`] for a target chart `version`.
+pub fn assert_migrated_to(sim: &Sim, before: &Before, version: &str) {
     let list = sim.helm(&["list", "-o", "json"]);
     let rows: Value = serde_json::from_str(&list).unwrap();
     let row = &rows[0];
     assert_eq!(row["name"], RELEASE, "{list}");
     assert_eq!(row["status"], "deployed", "{list}");
-    assert_eq!(row["chart"], "live-agent-4.44.0", "{list}");
+    assert_eq!(row["chart"], format!("live-agent-{version}"), "{list}");
 
     if let Some(db_before) = &before.db {
         let image = sim.kubectl(&[

@@ -1,0 +1,110 @@
+//! A later 4.4x chart (4.45.0, same subcharts) is a valid target, and `--local-copy` streams
+//! the dump to the operator's disk with a progress bar: the file's SHA-256 is the one the
+//! state records, and it is a complete, readable archive (the test unpacks it, checks every
+//! file against the archive's checksum list and lists it with PostgreSQL 15's pg_restore).
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::pg::PG15_BIN;
+use common::sim::{assert_migrated_to, chart, text, ReleaseSpec, Sim, PLUGIN};
+use sha2::{Digest, Sha256};
+
+fn sha256_hex(path: &Path) -> String {
+    let bytes = std::fs::read(path).unwrap();
+    Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn sh(dir: &Path, script: &str) -> String {
+    let out = Command::new("sh")
+        .args(["-c", script])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{script} failed: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+#[test]
+fn a_migration_to_4_45_with_a_local_copy_writes_the_recorded_archive_with_a_progress_bar() {
+    let mut spec = ReleaseSpec::custom("3.19.0");
+    spec.seed_size = "4MB";
+    let (sim, before) = Sim::with_release(spec);
+    let copy = sim.state_dir().join("operator-disk/live-agent-dump.tar");
+    std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
+    let target = chart("4.45.0");
+
+    // On a terminal, as an operator runs it: `script` gives the plugin a pty for stderr.
+    let line = format!(
+        "{PLUGIN} 4.44 --chart {} --version 4.45.0 --local-copy {} --yes",
+        target.display(),
+        copy.display()
+    );
+    let typescript = sim.state_dir().join("typescript");
+    let mut cmd = Command::new("script");
+    cmd.args(["-qefc", &line])
+        .arg(&typescript)
+        .envs(
+            sim.plugin(&[])
+                .get_envs()
+                .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))),
+        )
+        .env("COLUMNS", "160")
+        .current_dir(sim.state_dir());
+    let run = cmd.output().expect("running la-migrate under script");
+    let log = text(&std::fs::read(&typescript).unwrap_or_default());
+    assert!(
+        run.status.success(),
+        "la-migrate failed ({}):\n{log}",
+        run.status
+    );
+    assert!(
+        log.contains("local copy ["),
+        "no progress bar for the local copy:\n{log}"
+    );
+    assert!(log.contains("archive copied to"), "{log}");
+    assert_migrated_to(&sim, &before, "4.45.0");
+
+    let record = sim.state_record();
+    let local = &record["local_copy"];
+    assert_eq!(local["path"], copy.display().to_string(), "{record}");
+    assert_eq!(local["sha256"], sha256_hex(&copy), "{record}");
+    assert_eq!(
+        local["bytes"].as_u64(),
+        Some(std::fs::metadata(&copy).unwrap().len())
+    );
+
+    // A complete archive: every file matches the checksum list whose hash the backup
+    // recorded, and pg_restore reads its table of contents.
+    let unpacked = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    sh(unpacked.path(), &format!("tar -xf {}", copy.display()));
+    let list_hash = sh(unpacked.path(), "sha256sum dump.sha256 | cut -d' ' -f1");
+    assert_eq!(
+        list_hash.trim(),
+        record["backup"]["sha256"].as_str().unwrap()
+    );
+    sh(
+        &unpacked.path().join("dump"),
+        "sha256sum -c --quiet ../dump.sha256",
+    );
+    let toc = sh(
+        unpacked.path(),
+        &format!("{PG15_BIN}/pg_restore --list dump"),
+    );
+    let entries = toc.lines().filter(|l| l.contains(" TABLE DATA ")).count() as u64;
+    assert_eq!(
+        Some(entries),
+        record["backup"]["table_data_entries"].as_u64(),
+        "{toc}"
+    );
+}
