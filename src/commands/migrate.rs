@@ -117,8 +117,16 @@ async fn run_async(
     if plan_only {
         return print_plan(printer, &state.plan);
     }
+    let mut kept_volumes = Vec::new();
     if phase == Some(Phase::Cleanup) {
-        state.plan.steps = cleanup_steps(&kube, &state, args).await?;
+        // The migration's steps stay in the record (status, and the check that they all
+        // ran); this run's cleanup steps replace those of an earlier cleanup run.
+        let (steps, released) = cleanup_steps(&kube, &state, args).await?;
+        state.plan.steps.retain(|s| s.phase != Phase::Cleanup);
+        state.plan.steps.extend(steps);
+        if !args.delete_old_volumes {
+            kept_volumes = released;
+        }
     }
     store.lock(&state, lock.as_ref()).await?;
     let mut runner = Runner {
@@ -149,7 +157,14 @@ async fn run_async(
                         "Migration complete. When satisfied: helm la-migrate 4.44 cleanup -n {}",
                         settings.namespace
                     ),
-                    Some(Phase::Cleanup) => "Cleanup complete.".to_string(),
+                    Some(Phase::Cleanup) if kept_volumes.is_empty() => {
+                        "Cleanup complete.".to_string()
+                    }
+                    Some(Phase::Cleanup) => format!(
+                        "Cleanup complete. Released volumes of the old PostgreSQL and Redis are kept: {}\nDelete them: helm la-migrate 4.44 cleanup -n {} --delete-old-volumes",
+                        kept_volumes.join(", "),
+                        settings.namespace
+                    ),
                     Some(p) => format!("Phase {} complete ({done}/{total} steps done).", p.name()),
                 };
                 printer.note(&next);
@@ -165,11 +180,13 @@ async fn run_async(
     result.and(unlock)
 }
 
+/// The cleanup steps for what is left in the cluster, and the Released volumes of the old
+/// PostgreSQL and Redis.
 async fn cleanup_steps(
     kube: &Kube,
     state: &State,
     args: &RunArgs,
-) -> Result<Vec<crate::plan::Step>> {
+) -> Result<(Vec<crate::plan::Step>, Vec<String>)> {
     let attachments = state.plan.attachments.as_ref().map(|a| a.volume.clone());
     let mut released = Vec::new();
     for pv in kube.volumes().await? {
@@ -186,7 +203,7 @@ async fn cleanup_steps(
         .as_ref()
         .and_then(|a| state.record.reclaim_policies.get(a))
         .map(String::as_str);
-    Ok(cleanup::steps(
+    let steps = cleanup::steps(
         &state.plan,
         &released,
         original,
@@ -194,7 +211,8 @@ async fn cleanup_steps(
             delete_old_volumes: args.delete_old_volumes,
             restore_reclaim_policy: args.restore_reclaim_policy,
         },
-    ))
+    );
+    Ok((steps, released))
 }
 
 fn status(printer: &Printer, settings: &Settings, state: Option<&State>) -> Result<()> {
