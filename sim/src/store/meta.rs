@@ -81,3 +81,41 @@ pub fn controller_ref(owner: &Value) -> Value {
         "blockOwnerDeletion": true,
     })
 }
+
+/// Drops `null` members of every mapping, as decoding into the API's typed structs does: a real
+/// API server never stores `"initContainers": null`, so a later apply that omits the field
+/// leaves the object (and a pod template's hash) unchanged.
+pub fn prune_nulls(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.retain(|_, v| !v.is_null());
+            map.values_mut().for_each(prune_nulls);
+        }
+        Value::Array(items) => items.iter_mut().for_each(prune_nulls),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod prune_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn null_members_are_dropped_at_every_depth_and_other_values_kept() {
+        let mut v = json!({
+            "spec": {"template": {"metadata": {"annotations": null, "labels": {"a": "b"}},
+                     "spec": {"initContainers": null, "containers": [{"name": "c", "args": null}]}}},
+            "data": {"k": ""}
+        });
+        prune_nulls(&mut v);
+        assert_eq!(
+            v,
+            json!({
+                "spec": {"template": {"metadata": {"labels": {"a": "b"}},
+                         "spec": {"containers": [{"name": "c"}]}}},
+                "data": {"k": ""}
+            })
+        );
+    }
+}

@@ -213,6 +213,7 @@ impl Store {
         if inner.objects.contains_key(&k) {
             return Err(ApiError::already_exists(rt, &name));
         }
+        meta::prune_nulls(&mut obj);
         inner.rv += 1;
         obj["apiVersion"] = json!(rt.api_version());
         obj["kind"] = json!(rt.kind);
@@ -264,6 +265,7 @@ impl Store {
                 "the body of the request was not an object",
             ));
         }
+        meta::prune_nulls(&mut new);
         if let Some(rv) = new
             .pointer("/metadata/resourceVersion")
             .and_then(Value::as_str)
