@@ -29,6 +29,16 @@ pub struct Kube {
 }
 
 fn api_error(e: kube::Error, what: String) -> Error {
+    if let kube::Error::Api(s) = &e {
+        if s.code == 403 {
+            // The API's message names the verb, resource and scope that were refused.
+            return Error::new(
+                ExitCode::PermissionDenied,
+                format!("{what}: permission denied: {}", s.message),
+            )
+            .hint("grant this identity that permission (check with `kubectl auth can-i <verb> <resource>`), or use an identity that has it, then run the same command again: it resumes at this step");
+        }
+    }
     let code = match &e {
         kube::Error::Api(s) if s.code == 403 => ExitCode::PermissionDenied,
         kube::Error::Api(s) if s.code == 404 => ExitCode::NotFound,

@@ -1,0 +1,58 @@
+//! An identity that loses a permission in the middle of a migration (here: after the
+//! backup, it may no longer patch PersistentVolumes, which the uninstall needs to retain
+//! them) gets a clear error naming the permission and the fix, before anything is deleted;
+//! a rerun with a full identity resumes and completes with nothing lost.
+
+mod common;
+
+use common::sim::{assert_migrated, chart, text, ReleaseSpec, Sim};
+
+const NO_VOLUME_PATCH: &str = r#"[
+  {"verbs": ["*"], "apiGroups": ["*"], "resources": ["pods", "pods/exec", "pods/log", "secrets",
+    "configmaps", "services", "endpoints", "persistentvolumeclaims", "deployments", "deployments/scale",
+    "statefulsets", "replicasets", "jobs", "storageclasses", "resourcequotas", "namespaces",
+    "selfsubjectaccessreviews", "serviceaccounts", "events", "ingresses", "roles", "rolebindings"]},
+  {"verbs": ["get", "list", "watch"], "apiGroups": [""], "resources": ["persistentvolumes"]}
+]"#;
+
+#[test]
+fn a_permission_lost_after_the_backup_stops_with_exit_7_naming_it_and_a_full_identity_resumes() {
+    let mut spec = ReleaseSpec::custom("3.19.0");
+    spec.seed_size = "3MB";
+    let (sim, before) = Sim::with_release(spec);
+    let target = chart("4.44.0");
+    let chart_arg = target.to_str().unwrap();
+
+    let backup = sim.run_plugin(&["4.44", "--chart", chart_arg, "backup", "--yes"]);
+    assert!(backup.status.success(), "{}", text(&backup.stderr));
+
+    let restricted = sim.identity("no-volume-patch", NO_VOLUME_PATCH);
+    let out = sim
+        .plugin(&["4.44", "--chart", chart_arg, "--yes"])
+        .env("KUBECONFIG", &restricted)
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(7), "{stderr}");
+    for needle in [
+        "uninstall.retain-volumes",
+        "permission denied",
+        "patch",
+        "persistentvolumes",
+        "run the same command again",
+    ] {
+        assert!(stderr.contains(needle), "{needle:?} missing in:\n{stderr}");
+    }
+    // Stopped before the point of no return's destructive steps: the release is still there.
+    let list = sim.helm(&["list", "-o", "json"]);
+    assert!(list.contains("live-agent-4.43.1"), "{list}");
+
+    let resumed = sim.run_plugin(&["4.44", "--chart", chart_arg, "--yes"]);
+    let log = text(&resumed.stderr);
+    assert!(resumed.status.success(), "{log}");
+    assert!(
+        log.contains("[backup.verify] ") && log.contains("(done earlier)"),
+        "{log}"
+    );
+    assert_migrated(&sim, &before);
+}
