@@ -1,6 +1,7 @@
 //! A migration killed at any step resumes when run again, from the state recorded in the
 //! cluster, and ends with nothing lost: killed mid-dump, right after the release was
-//! uninstalled, while PostgreSQL 15 starts, and mid-restore.
+//! uninstalled, while PostgreSQL 15 starts, and mid-restore (the dump and restore are checked
+//! to be still running in their pods at the kill).
 
 mod common;
 
@@ -12,7 +13,8 @@ use common::sim::{assert_migrated, chart, text, ReleaseSpec, Sim, ONBOARDING_KEY
 
 /// Starts the migration and kills it (SIGKILL, as a closed laptop or a lost node would)
 /// `delay` after a stderr line containing `marker` appears. Returns what it printed.
-fn kill_after(sim: &Sim, marker: &str, delay: Duration) -> String {
+/// With `job` (pod, job name), the kill waits until that detached job runs in the pod.
+fn kill_after(sim: &Sim, marker: &str, delay: Duration, job: Option<(&str, &str)>) -> String {
     let target = chart("4.44.0");
     let mut child = sim
         .plugin(&["4.44", "--chart", target.to_str().unwrap(), "--yes"])
@@ -34,6 +36,13 @@ fn kill_after(sim: &Sim, marker: &str, delay: Duration) -> String {
     }
     assert!(found, "la-migrate never printed {marker:?}:\n{seen}");
     std::thread::sleep(delay);
+    if let Some((pod, job)) = job {
+        sim.wait_until(
+            &format!("the {job} to start in {pod}"),
+            Duration::from_secs(120),
+            || job_running(sim, pod, job).is_ok(),
+        );
+    }
     let _ = child.kill();
     let status = child.wait().unwrap();
     assert!(
@@ -44,26 +53,63 @@ fn kill_after(sim: &Sim, marker: &str, delay: Duration) -> String {
     seen
 }
 
+/// Whether the detached job in `pod` runs: no exit marker on the volume, its process alive.
+fn job_running(sim: &Sim, pod: &str, job: &str) -> Result<String, String> {
+    let out = sim.kubectl_unchecked(&[
+        "exec",
+        pod,
+        "--",
+        "sh",
+        "-c",
+        &format!("test ! -f /backup/{job}.exit && kill -0 \"$(cat /tmp/{job}.pid)\" && du -sk /backup | cut -f1"),
+    ]);
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    if out.status.success() {
+        Ok(said.trim().to_string())
+    } else {
+        Err(said)
+    }
+}
+
+/// Right after the kill: the job still runs, so the kill provably hit it mid-way.
+fn assert_job_running(sim: &Sim, pod: &str, job: &str) {
+    match job_running(sim, pod, job) {
+        Ok(kib) => eprintln!("{job} running at the kill ({kib} KiB on the backup volume)"),
+        Err(e) => panic!("the {job} in {pod} was not running when la-migrate was killed: {e}"),
+    }
+}
+
 #[test]
 fn a_migration_killed_at_four_steps_resumes_each_time_and_loses_nothing() {
     let mut spec = ReleaseSpec::custom("3.19.0");
-    spec.seed_size = "20MB";
+    // Big enough that dump and restore outlast the kill by seconds.
+    spec.seed_size = "40MB";
     let (sim, before) = Sim::with_release(spec);
 
-    kill_after(&sim, "→ [backup.dump]", Duration::from_millis(800));
-    let dump_pod = sim.kubectl(&["get", "pods", "-o", "name"]);
-    assert!(
-        dump_pod.contains("la-migrate-cognigy-live-agent-dump"),
-        "{dump_pod}"
+    const DUMP_POD: &str = "la-migrate-cognigy-live-agent-dump";
+    const RESTORE_POD: &str = "la-migrate-cognigy-live-agent-restore";
+    kill_after(
+        &sim,
+        "→ [backup.dump]",
+        Duration::ZERO,
+        Some((DUMP_POD, "dump")),
     );
+    assert_job_running(&sim, DUMP_POD, "dump");
 
-    kill_after(&sim, "✓ [uninstall.helm-uninstall]", Duration::ZERO);
+    kill_after(&sim, "✓ [uninstall.helm-uninstall]", Duration::ZERO, None);
     kill_after(
         &sim,
         "→ [install.wait-databases]",
         Duration::from_millis(300),
+        None,
     );
-    kill_after(&sim, "→ [restore.restore]", Duration::from_millis(800));
+    kill_after(
+        &sim,
+        "→ [restore.restore]",
+        Duration::ZERO,
+        Some((RESTORE_POD, "restore")),
+    );
+    assert_job_running(&sim, RESTORE_POD, "restore");
 
     let started = Instant::now();
     let target = chart("4.44.0");

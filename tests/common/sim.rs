@@ -472,9 +472,10 @@ impl Sim {
     }
 
     pub fn kubectl_unchecked(&self, args: &[&str]) -> Output {
+        // The namespace first: anything after `--` (exec) belongs to the command.
         Command::new(kubectl_bin())
-            .args(args)
             .args(["-n", NAMESPACE])
+            .args(args)
             .env("KUBECONFIG", &self.kubeconfig)
             .stdin(Stdio::null())
             .output()
