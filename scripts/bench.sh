@@ -5,12 +5,13 @@
 #                                  # database moved the guide's way (plain pg_dump | psql)
 #   scripts/bench.sh fingerprint   # the plugin's fingerprint SQL on a seeded PostgreSQL 15
 #   scripts/bench.sh values        # `4.44 values` on the typical file and on a generated 5 MB one
+#   scripts/bench.sh dump          # pg_dump formats and compression levels on the seeded source
 #   scripts/bench.sh all
 #
 # Environment: SIZE (seed size, default 500MB; `SIZE=2GB` works), FP_SIZE (fingerprint seed
 # size, default 1GB), HELM_VERSION (default 3.19.0), CHARTS (default ../shared/charts),
-# RUNS (values runs per file, default 20), SKIP_GUIDE=1 (migrate without the guide's way).
-# Release builds. Everything started is stopped on exit, also on failure or Ctrl-C.
+# RUNS (values runs per file, default 20), SKIP_GUIDE=1 (migrate without the guide's way),
+# NO_BUILD=1 (use the release binaries as they are). Release builds. Everything started is stopped on exit, also on failure or Ctrl-C.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -53,7 +54,7 @@ load() { cut -d' ' -f1-3 /proc/loadavg; }
 say() { printf '\n== %s (load %s)\n' "$*" "$(load)"; }
 
 build() {
-  cargo build --release --quiet -p la-migrate -p la-sim
+  [ "${NO_BUILD:-0}" = 1 ] || cargo build --release --quiet -p la-migrate -p la-sim
 }
 
 # start_sim NAME: a sim on its own state directory; sets KUBECONFIG and `state`.
@@ -297,6 +298,27 @@ SHELL
 
 # --- fingerprint -----------------------------------------------------------------------------
 
+# Where the fingerprint's time goes: the same query with the per-row expression replaced.
+fingerprint_parts() {
+  local mb=$1 name expr t0 t1
+  local plugin="coalesce(sum((''x'' || substr(md5(t::text), 1, 15))::bit(60)::bigint::numeric), 0) as h"
+  grep -qF "$plugin" "$work/fingerprint.sql" || { echo "  (the per-row expression changed: parts not measured)"; return; }
+  echo "where the time goes (same query, per-row expression replaced):"
+  while IFS='|' read -r name expr; do
+    sed "s/$(sed 's/[][\/.*^$]/\\&/g' <<<"$plugin")/$expr/" "$work/fingerprint.sql" >"$work/part.sql"
+    t0=$(now)
+    sql -f "$work/part.sql" >/dev/null
+    t1=$(now)
+    printf '  %-44s %6s s  %6s MB/s\n' "$name" "$(secs "$t0" "$t1")" "$(rate "$mb" "$(secs "$t0" "$t1")")"
+  done <<'PARTS'
+count(*) only|0 as h
++ row to text|coalesce(sum(length(t::text)), 0) as h
++ md5 of the text|coalesce(sum(length(md5(t::text))), 0) as h
++ 60-bit prefix summed as numeric (the plugin)|coalesce(sum((''x'' || substr(md5(t::text), 1, 15))::bit(60)::bigint::numeric), 0) as h
+hashtextextended summed as numeric|coalesce(sum(hashtextextended(t::text, 0)::numeric), 0) as h
+PARTS
+}
+
 bench_fingerprint() {
   say "fingerprint SQL on PostgreSQL 15: $FP_SIZE seed"
   fingerprint_sql
@@ -309,6 +331,40 @@ bench_fingerprint() {
   echo "sim start + install 4.44.0 + seed: $(secs "$t0" "$t1") s; database $mb MB"
   time_fingerprint "run 1 (right after the load)" "$mb"
   time_fingerprint "run 2" "$mb"
+  fingerprint_parts "$mb"
+  stop_sim
+}
+
+# --- dump formats ----------------------------------------------------------------------------
+
+# pg_dump (PostgreSQL 15 tools) against the seeded PostgreSQL 11 pod in the formats at hand:
+# the guide's plain SQL, and the directory format with 2 jobs at several compression levels
+# (the plugin's backup runs `--format=directory --jobs=2 --compress=6`).
+bench_dump() {
+  say "pg_dump formats against PostgreSQL 11: $SIZE seed"
+  start_sim dump
+  local mb ip pw variant t0 t1 s cpu out
+  echo "seed: $(install_seeded 4.43.1 "$SIZE")"
+  mb=$(db_mb)
+  ip=$(k get pod -n "$NS" "$RELEASE-postgresql-0" -o jsonpath='{.status.podIP}')
+  pw=$(k get secret -n "$NS" "$RELEASE-postgresql" -o 'jsonpath={.data.postgresql-password}' | base64 -d)
+  for variant in "plain" "-Fd -j2 -Z6" "-Fd -j2 -Z1" "-Fd -j2 -Z0"; do
+    out=$work/dump.out
+    rm -rf "$out"
+    local args=(-h "$ip" -U postgres -d "$DB" --no-password -f "$out")
+    # shellcheck disable=SC2206 # the variant is a list of flags
+    [ "$variant" = plain ] || args+=($variant)
+    sync
+    t0=$(now)
+    PGPASSWORD=$pw /usr/bin/time -f '%U %S' -o "$work/dump.time" "$pg15/pg_dump" "${args[@]}"
+    t1=$(now)
+    s=$(secs "$t0" "$t1")
+    cpu=$(awk '{ printf "%.1f", $1 + $2 }' "$work/dump.time")
+    printf '  pg_dump %-14s %6s s  %6s MB/s of database  archive %5s MB  pg_dump CPU %s s\n' \
+      "$variant" "$s" "$(rate "$mb" "$s")" "$(du -sm "$out" | cut -f1)" "$cpu"
+  done
+  rm -rf "$work/dump.out"
+  echo "  (database $mb MB; the server's CPU is not in pg_dump's figure)"
   stop_sim
 }
 
@@ -373,8 +429,9 @@ case "${1:-}" in
   migrate) build; bench_plugin; [ "${SKIP_GUIDE:-0}" = 1 ] || bench_guide ;;
   fingerprint) build; bench_fingerprint ;;
   values) build; bench_values ;;
-  all) build; bench_values; bench_plugin; [ "${SKIP_GUIDE:-0}" = 1 ] || bench_guide; bench_fingerprint ;;
-  *) sed -n '2,13p' "$0" >&2; exit 2 ;;
+  dump) build; bench_dump ;;
+  all) build; bench_values; bench_plugin; [ "${SKIP_GUIDE:-0}" = 1 ] || bench_guide; bench_dump; bench_fingerprint ;;
+  *) sed -n '2,14p' "$0" >&2; exit 2 ;;
 esac
 echo
 echo "machine: $(nproc) cores, load now $(load)"
