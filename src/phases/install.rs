@@ -37,9 +37,11 @@ async fn saved_values(r: &Runner<'_>) -> Result<String> {
 }
 
 fn deploy(r: &Runner<'_>, verb: &str, phase_sets: Vec<String>, values: &str) -> Result<()> {
-    let target = r.settings.target();
-    let chart = target.chart.as_helm_arg();
-    let version = target.chart.is_remote().then_some(target.version.as_str());
+    // The chart the plan was made for: a resumed run installs what preflight checked, whatever
+    // `--chart`/`--version` the rerun was given.
+    let plan = &r.state.plan;
+    let chart = std::ffi::OsString::from(&plan.chart);
+    let version = plan.chart_remote.then_some(plan.to_version.as_str());
     let overrides = super::preflight::override_files(&r.options)?;
     // Later `--set`s win: the phase's own settings go last during install, the user's last
     // during upgrade (so `--set app.replica=N` chooses the final count).

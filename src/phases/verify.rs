@@ -53,6 +53,23 @@ pub async fn report(r: &mut Runner<'_>) -> Result<String> {
         }
     }
     if let (Some(b), Some(record)) = (r.state.plan.backup.clone(), r.state.record.backup.clone()) {
+        // The upgrade may have rolled the database pods (e.g. an override changed their
+        // settings): count only once they serve again.
+        let database_pods: Vec<String> = r
+            .state
+            .plan
+            .steps
+            .iter()
+            .find_map(|s| match &s.action {
+                Action::WaitDatabases { pods } => Some(pods.clone()),
+                _ => None,
+            })
+            .unwrap_or_default();
+        for p in &database_pods {
+            r.kube
+                .wait_pod_ready(p, std::time::Duration::from_secs(300))
+                .await?;
+        }
         // The app is running now: row counts only (it may have written since).
         let pod = &b.restore_pod;
         if r.kube.pod(pod).await?.is_some() {
