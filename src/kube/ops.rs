@@ -2,6 +2,7 @@
 //! the object. No decisions here: the plan decides, these carry it out.
 
 use std::collections::BTreeMap;
+use std::fmt::Debug;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
@@ -9,13 +10,15 @@ use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
 };
 use k8s_openapi::api::core::v1::{
-    PersistentVolume, PersistentVolumeClaim, Pod, ResourceQuota, Secret,
+    Namespace, PersistentVolume, PersistentVolumeClaim, Pod, ResourceQuota, Secret,
 };
 use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::ByteString;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::Resource;
-use serde_json::json;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{json, Value};
 
 use super::wait;
 use crate::error::{Error, Result};
@@ -27,6 +30,8 @@ pub struct Kube {
     pub client: kube::Client,
     pub namespace: String,
 }
+
+const CLAIM: &str = "PersistentVolumeClaim";
 
 fn api_error(e: kube::Error, what: String) -> Error {
     if let kube::Error::Api(s) = &e {
@@ -53,6 +58,60 @@ fn is_not_found(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 404)
 }
 
+// The helpers below each do one API call; `what` names the object in the error.
+
+async fn get<K>(api: Api<K>, name: &str, what: String) -> Result<Option<K>>
+where
+    K: Clone + DeserializeOwned + Debug,
+{
+    api.get_opt(name)
+        .await
+        .map_err(|e| api_error(e, format!("cannot read {what}")))
+}
+
+async fn list<K>(api: Api<K>, params: &ListParams, what: String) -> Result<Vec<K>>
+where
+    K: Clone + DeserializeOwned + Debug,
+{
+    api.list(params)
+        .await
+        .map(|l| l.items)
+        .map_err(|e| api_error(e, format!("cannot list {what}")))
+}
+
+async fn create<K>(api: Api<K>, object: &K, what: String) -> Result<()>
+where
+    K: Clone + DeserializeOwned + Serialize + Debug,
+{
+    api.create(&PostParams::default(), object)
+        .await
+        .map(|_| ())
+        .map_err(|e| api_error(e, format!("cannot create {what}")))
+}
+
+/// A merge patch; `failure` is the whole error message.
+async fn merge_patch<K>(api: Api<K>, name: &str, patch: Value, failure: String) -> Result<()>
+where
+    K: Clone + DeserializeOwned + Debug,
+{
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map(|_| ())
+        .map_err(|e| api_error(e, failure))
+}
+
+/// Deletes the object; one that is already gone counts as deleted.
+async fn delete<K>(api: Api<K>, name: &str, what: String) -> Result<()>
+where
+    K: Clone + DeserializeOwned + Debug,
+{
+    match api.delete(name, &DeleteParams::default()).await {
+        Ok(_) => Ok(()),
+        Err(e) if is_not_found(&e) => Ok(()),
+        Err(e) => Err(api_error(e, format!("cannot delete {what}"))),
+    }
+}
+
 impl Kube {
     pub fn new(client: kube::Client, namespace: &str) -> Kube {
         Kube {
@@ -77,51 +136,34 @@ impl Kube {
         Api::all(self.client.clone())
     }
 
+    /// `kind namespace/name`, how errors and waits name a namespaced object.
+    fn named(&self, kind: &str, name: &str) -> String {
+        format!("{kind} {}/{name}", self.namespace)
+    }
+
     pub async fn namespace_exists(&self) -> Result<bool> {
-        let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(self.client.clone());
-        api.get_opt(&self.namespace)
+        let what = format!("namespace {}", self.namespace);
+        get::<Namespace>(self.cluster(), &self.namespace, what)
             .await
             .map(|n| n.is_some())
-            .map_err(|e| api_error(e, format!("cannot read namespace {}", self.namespace)))
     }
 
     pub async fn deployment(&self, name: &str) -> Result<Option<Deployment>> {
-        self.ns::<Deployment>().get_opt(name).await.map_err(|e| {
-            api_error(
-                e,
-                format!("cannot read Deployment {}/{name}", self.namespace),
-            )
-        })
+        get(self.ns(), name, self.named("Deployment", name)).await
     }
 
     pub async fn scale(&self, name: &str, replicas: i32) -> Result<()> {
         let patch = json!({ "spec": { "replicas": replicas } });
-        self.ns::<Deployment>()
-            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .map(|_| ())
-            .map_err(|e| {
-                api_error(
-                    e,
-                    format!(
-                        "cannot scale Deployment {}/{name} to {replicas}",
-                        self.namespace
-                    ),
-                )
-            })
+        let failure = format!(
+            "cannot scale {} to {replicas}",
+            self.named("Deployment", name)
+        );
+        merge_patch::<Deployment>(self.ns(), name, patch, failure).await
     }
 
     pub async fn pods(&self, selector: &str) -> Result<Vec<Pod>> {
-        self.ns::<Pod>()
-            .list(&ListParams::default().labels(selector))
-            .await
-            .map(|l| l.items)
-            .map_err(|e| {
-                api_error(
-                    e,
-                    format!("cannot list pods {selector:?} in {}", self.namespace),
-                )
-            })
+        let what = format!("pods {selector:?} in {}", self.namespace);
+        list(self.ns(), &ListParams::default().labels(selector), what).await
     }
 
     pub async fn wait_pods_gone(&self, selector: &str, timeout: Duration) -> Result<()> {
@@ -132,10 +174,7 @@ impl Kube {
     }
 
     pub async fn pod(&self, name: &str) -> Result<Option<Pod>> {
-        self.ns::<Pod>()
-            .get_opt(name)
-            .await
-            .map_err(|e| api_error(e, format!("cannot read pod {}/{name}", self.namespace)))
+        get(self.ns(), name, self.named("pod", name)).await
     }
 
     pub async fn wait_pod_ready(&self, name: &str, timeout: Duration) -> Result<()> {
@@ -158,7 +197,7 @@ impl Kube {
 
     pub async fn wait_deployment_ready(&self, name: &str, timeout: Duration) -> Result<()> {
         wait::until(
-            &format!("Deployment {}/{name} to be ready", self.namespace),
+            &format!("{} to be ready", self.named("Deployment", name)),
             timeout,
             || async {
                 Ok(self
@@ -180,30 +219,13 @@ impl Kube {
             }
             self.delete_pod(&name).await?;
         }
-        self.ns::<Pod>()
-            .create(&PostParams::default(), pod)
-            .await
-            .map(|_| ())
-            .map_err(|e| api_error(e, format!("cannot create pod {}/{name}", self.namespace)))
+        create(self.ns(), pod, self.named("pod", &name)).await
     }
 
     pub async fn delete_pod(&self, name: &str) -> Result<()> {
-        match self
-            .ns::<Pod>()
-            .delete(name, &DeleteParams::default())
-            .await
-        {
-            Ok(_) => {}
-            Err(e) if is_not_found(&e) => return Ok(()),
-            Err(e) => {
-                return Err(api_error(
-                    e,
-                    format!("cannot delete pod {}/{name}", self.namespace),
-                ))
-            }
-        }
+        delete::<Pod>(self.ns(), name, self.named("pod", name)).await?;
         wait::until(
-            &format!("pod {}/{name} to be deleted", self.namespace),
+            &format!("{} to be deleted", self.named("pod", name)),
             Duration::from_secs(120),
             || async { Ok(self.pod(name).await?.is_none().then_some(())) },
         )
@@ -211,18 +233,7 @@ impl Kube {
     }
 
     pub async fn claim(&self, name: &str) -> Result<Option<PersistentVolumeClaim>> {
-        self.ns::<PersistentVolumeClaim>()
-            .get_opt(name)
-            .await
-            .map_err(|e| {
-                api_error(
-                    e,
-                    format!(
-                        "cannot read PersistentVolumeClaim {}/{name}",
-                        self.namespace
-                    ),
-                )
-            })
+        get(self.ns(), name, self.named(CLAIM, name)).await
     }
 
     pub async fn ensure_claim(&self, claim: &PersistentVolumeClaim) -> Result<()> {
@@ -230,48 +241,17 @@ impl Kube {
         if self.claim(&name).await?.is_some() {
             return Ok(());
         }
-        self.ns::<PersistentVolumeClaim>()
-            .create(&PostParams::default(), claim)
-            .await
-            .map(|_| ())
-            .map_err(|e| {
-                api_error(
-                    e,
-                    format!(
-                        "cannot create PersistentVolumeClaim {}/{name}",
-                        self.namespace
-                    ),
-                )
-            })
+        create(self.ns(), claim, self.named(CLAIM, &name)).await
     }
 
     /// Deletes claims (missing ones are fine) and waits until they are gone.
     pub async fn delete_claims(&self, names: &[String]) -> Result<()> {
         for name in names {
-            match self
-                .ns::<PersistentVolumeClaim>()
-                .delete(name, &DeleteParams::default())
-                .await
-            {
-                Ok(_) => {}
-                Err(e) if is_not_found(&e) => {}
-                Err(e) => {
-                    return Err(api_error(
-                        e,
-                        format!(
-                            "cannot delete PersistentVolumeClaim {}/{name}",
-                            self.namespace
-                        ),
-                    ))
-                }
-            }
+            delete::<PersistentVolumeClaim>(self.ns(), name, self.named(CLAIM, name)).await?;
         }
         for name in names {
             wait::until(
-                &format!(
-                    "PersistentVolumeClaim {}/{name} to be deleted",
-                    self.namespace
-                ),
+                &format!("{} to be deleted", self.named(CLAIM, name)),
                 Duration::from_secs(300),
                 || async { Ok(self.claim(name).await?.is_none().then_some(())) },
             )
@@ -281,32 +261,18 @@ impl Kube {
     }
 
     pub async fn volume(&self, name: &str) -> Result<Option<PersistentVolume>> {
-        self.cluster::<PersistentVolume>()
-            .get_opt(name)
-            .await
-            .map_err(|e| api_error(e, format!("cannot read PersistentVolume {name}")))
+        get(self.cluster(), name, format!("PersistentVolume {name}")).await
     }
 
     pub async fn volumes(&self) -> Result<Vec<PersistentVolume>> {
-        self.cluster::<PersistentVolume>()
-            .list(&ListParams::default())
-            .await
-            .map(|l| l.items)
-            .map_err(|e| api_error(e, "cannot list PersistentVolumes".to_string()))
+        let what = "PersistentVolumes".to_string();
+        list(self.cluster(), &ListParams::default(), what).await
     }
 
     pub async fn set_reclaim_policy(&self, volume: &str, policy: &str) -> Result<()> {
         let patch = json!({ "spec": { "persistentVolumeReclaimPolicy": policy } });
-        self.cluster::<PersistentVolume>()
-            .patch(volume, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .map(|_| ())
-            .map_err(|e| {
-                api_error(
-                    e,
-                    format!("cannot set PersistentVolume {volume} to {policy}"),
-                )
-            })
+        let failure = format!("cannot set PersistentVolume {volume} to {policy}");
+        merge_patch::<PersistentVolume>(self.cluster(), volume, patch, failure).await
     }
 
     /// Reserves a volume for a claim that does not exist yet (no uid: any claim of that
@@ -316,56 +282,24 @@ impl Kube {
             "apiVersion": "v1", "kind": "PersistentVolumeClaim",
             "namespace": self.namespace, "name": claim, "uid": null, "resourceVersion": null
         } } });
-        self.cluster::<PersistentVolume>()
-            .patch(volume, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .map(|_| ())
-            .map_err(|e| {
-                api_error(
-                    e,
-                    format!(
-                        "cannot reserve PersistentVolume {volume} for claim {}/{claim}",
-                        self.namespace
-                    ),
-                )
-            })
+        let failure = format!(
+            "cannot reserve PersistentVolume {volume} for {}",
+            self.named("claim", claim)
+        );
+        merge_patch::<PersistentVolume>(self.cluster(), volume, patch, failure).await
     }
 
     pub async fn delete_volume(&self, name: &str) -> Result<()> {
-        match self
-            .cluster::<PersistentVolume>()
-            .delete(name, &DeleteParams::default())
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(api_error(
-                e,
-                format!("cannot delete PersistentVolume {name}"),
-            )),
-        }
+        let what = format!("PersistentVolume {name}");
+        delete::<PersistentVolume>(self.cluster(), name, what).await
     }
 
     pub async fn secret(&self, name: &str) -> Result<Option<Secret>> {
-        self.ns::<Secret>()
-            .get_opt(name)
-            .await
-            .map_err(|e| api_error(e, format!("cannot read Secret {}/{name}", self.namespace)))
+        get(self.ns(), name, self.named("Secret", name)).await
     }
 
     pub async fn delete_secret(&self, name: &str) -> Result<()> {
-        match self
-            .ns::<Secret>()
-            .delete(name, &DeleteParams::default())
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(api_error(
-                e,
-                format!("cannot delete Secret {}/{name}", self.namespace),
-            )),
-        }
+        delete::<Secret>(self.ns(), name, self.named("Secret", name)).await
     }
 
     /// Creates or replaces a Secret with `data` (values never logged).
@@ -415,24 +349,13 @@ impl Kube {
     }
 
     pub async fn storage_classes(&self) -> Result<Vec<StorageClass>> {
-        self.cluster::<StorageClass>()
-            .list(&ListParams::default())
-            .await
-            .map(|l| l.items)
-            .map_err(|e| api_error(e, "cannot list StorageClasses".to_string()))
+        let what = "StorageClasses".to_string();
+        list(self.cluster(), &ListParams::default(), what).await
     }
 
     pub async fn quotas(&self) -> Result<Vec<ResourceQuota>> {
-        self.ns::<ResourceQuota>()
-            .list(&ListParams::default())
-            .await
-            .map(|l| l.items)
-            .map_err(|e| {
-                api_error(
-                    e,
-                    format!("cannot list ResourceQuotas in {}", self.namespace),
-                )
-            })
+        let what = format!("ResourceQuotas in {}", self.namespace);
+        list(self.ns(), &ListParams::default(), what).await
     }
 
     /// Asks the API server whether the current identity may do `verb` on `resource`.
