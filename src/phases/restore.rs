@@ -11,10 +11,13 @@ use crate::kube::exec;
 use crate::plan::manifests::{self, Direction};
 use crate::plan::quantity::human;
 use crate::plan::scripts;
+use crate::plan::BackupPlan;
+use crate::state::BackupRecord;
 use crate::verify::{compare, sql};
 
-pub async fn restore(r: &mut Runner<'_>) -> Result<String> {
-    let b = r
+/// The plan's backup and the record of its verified archive; both phases need the two.
+fn planned_and_recorded_backup(r: &Runner<'_>) -> Result<(BackupPlan, BackupRecord)> {
+    let plan = r
         .state
         .plan
         .backup
@@ -24,6 +27,11 @@ pub async fn restore(r: &mut Runner<'_>) -> Result<String> {
         Error::new(ExitCode::Precondition, "no verified backup is recorded")
             .hint("run the backup phase first")
     })?;
+    Ok((plan, record))
+}
+
+pub async fn restore(r: &mut Runner<'_>) -> Result<String> {
+    let (b, record) = planned_and_recorded_backup(r)?;
     let ns = r.settings.namespace.clone();
     let release = r.settings.release.clone();
     // One pod at a time on the ReadWriteOnce volume; the restore pod reads the new Secret.
@@ -70,18 +78,7 @@ pub async fn restore(r: &mut Runner<'_>) -> Result<String> {
 }
 
 pub async fn verify(r: &mut Runner<'_>) -> Result<String> {
-    let b = r
-        .state
-        .plan
-        .backup
-        .clone()
-        .ok_or_else(|| Error::new(ExitCode::Precondition, "the plan has no backup"))?;
-    let record = r
-        .state
-        .record
-        .backup
-        .clone()
-        .ok_or_else(|| Error::new(ExitCode::Precondition, "no verified backup is recorded"))?;
+    let (b, record) = planned_and_recorded_backup(r)?;
     let out = exec::checked(
         &r.kube.client,
         &r.settings.namespace,
