@@ -34,6 +34,7 @@ pub struct Cli {
 
 /// Flags every command takes. Helm passes its own as environment variables; these win over it.
 #[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Namespace of the release [helm: -n, HELM_NAMESPACE]
     #[arg(short = 'n', long, global = true, value_name = "NAMESPACE")]
@@ -98,6 +99,7 @@ pub enum Command {
 
 /// What the 4.44 migration works on.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Migration options")]
 pub struct MigrationArgs {
     /// Chart to migrate to: an OCI or repo reference, a local .tgz archive, or a chart directory
     #[arg(long, value_name = "REF", default_value = DEFAULT_CHART)]
