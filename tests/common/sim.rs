@@ -432,8 +432,9 @@ impl Sim {
         out
     }
 
-    /// `redis-cli EXISTS key` against the Redis master pod's address.
-    pub fn redis_exists(&self, key: &str, password: &str) -> bool {
+    /// Runs `redis-cli` against the Redis master pod's address; the password goes through
+    /// the environment, never argv.
+    fn redis_cli(&self, command: &[&str], password: &str) -> Output {
         let ip = self.kubectl(&[
             "get",
             "pod",
@@ -441,11 +442,17 @@ impl Sim {
             "-o",
             "jsonpath={.status.podIP}",
         ]);
-        let out = Command::new("redis-cli")
-            .args(["-h", ip.trim(), "--no-auth-warning", "EXISTS", key])
+        Command::new("redis-cli")
+            .args(["-h", ip.trim(), "--no-auth-warning"])
+            .args(command)
             .env("REDISCLI_AUTH", password)
             .output()
-            .expect("redis-cli is missing: run scripts/install-test-deps.sh");
+            .expect("redis-cli is missing: run scripts/install-test-deps.sh")
+    }
+
+    /// `redis-cli EXISTS key` against the Redis master pod's address.
+    pub fn redis_exists(&self, key: &str, password: &str) -> bool {
+        let out = self.redis_cli(&["EXISTS", key], password);
         let answer = text(&out.stdout);
         assert!(
             out.status.success() && !answer.contains("ERR") && !answer.contains("NOAUTH"),
@@ -456,18 +463,7 @@ impl Sim {
     }
 
     pub fn redis_set(&self, key: &str, password: &str) {
-        let ip = self.kubectl(&[
-            "get",
-            "pod",
-            &format!("{RELEASE}-redis-master-0"),
-            "-o",
-            "jsonpath={.status.podIP}",
-        ]);
-        let out = Command::new("redis-cli")
-            .args(["-h", ip.trim(), "--no-auth-warning", "SET", key, "true"])
-            .env("REDISCLI_AUTH", password)
-            .output()
-            .expect("redis-cli is missing: run scripts/install-test-deps.sh");
+        let out = self.redis_cli(&["SET", key, "true"], password);
         assert_eq!(text(&out.stdout).trim(), "OK", "{}", text(&out.stderr));
     }
 
