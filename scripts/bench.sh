@@ -292,7 +292,7 @@ SHELL
   t1=$(now)
   echo "  dump $(rate "$mb" "$dump_s") MB/s, restore $(rate "$mb" "$restore_s") MB/s of a $mb MB database"
   echo "guide's way, steps 1 to 8 (commands only, no operator think time): $(secs "$t0" "$t1") s"
-  echo "guide's way, no check of the result: the row counts and hashes above are the plugin's extra work"
+  echo "(the guide checks nothing; the plugin's backup.verify, restore.verify and verify.report are extra work)"
   stop_sim
 }
 
@@ -309,7 +309,7 @@ fingerprint_parts() {
     t0=$(now)
     sql -f "$work/part.sql" >/dev/null
     t1=$(now)
-    printf '  %-44s %6s s  %6s MB/s\n' "$name" "$(secs "$t0" "$t1")" "$(rate "$mb" "$(secs "$t0" "$t1")")"
+    printf '  %-48s %6s s  %6s MB/s\n' "$name" "$(secs "$t0" "$t1")" "$(rate "$mb" "$(secs "$t0" "$t1")")"
   done <<'PARTS'
 count(*) only|0 as h
 + row to text|coalesce(sum(length(t::text)), 0) as h
