@@ -11,7 +11,8 @@
 # Environment: SIZE (seed size, default 500MB; `SIZE=2GB` works), FP_SIZE (fingerprint seed
 # size, default 1GB), HELM_VERSION (default 3.19.0), CHARTS (default ../shared/charts),
 # RUNS (values runs per file, default 20), SKIP_GUIDE=1 (migrate without the guide's way),
-# NO_BUILD=1 (use the release binaries as they are). Release builds. Everything started is stopped on exit, also on failure or Ctrl-C.
+# NO_BUILD=1 (use the release binaries as they are). Release builds. Everything started is
+# stopped on exit, also on failure or Ctrl-C.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -212,6 +213,7 @@ guide_step() {
   printf '  %-32s %7s s\n' "$name" "$guide_last"
 }
 
+# shellcheck disable=SC2016 # the guide's commands expand $VARS inside the pod
 bench_guide() {
   say "the same database the guide's way: $SIZE seed, helm $HELM_VERSION"
   start_sim guide
@@ -431,7 +433,7 @@ case "${1:-}" in
   values) build; bench_values ;;
   dump) build; bench_dump ;;
   all) build; bench_values; bench_plugin; [ "${SKIP_GUIDE:-0}" = 1 ] || bench_guide; bench_dump; bench_fingerprint ;;
-  *) sed -n '2,14p' "$0" >&2; exit 2 ;;
+  *) awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0" >&2; exit 2 ;;
 esac
 echo
 echo "machine: $(nproc) cores, load now $(load)"
