@@ -274,6 +274,35 @@ fn env_of(
     Ok(env)
 }
 
+/// Writes a configMap or secret volume: the object's keys (or the listed `items`) as files.
+/// A missing object holds the pod in ContainerCreating unless the volume is optional.
+fn write_object_files(
+    s: &Snapshot,
+    ns: &str,
+    dir: &Path,
+    source: &Value,
+    kind: &str,
+    name_field: &str,
+) -> Result<(), NotReady> {
+    let object_name = source[name_field].as_str().unwrap_or_default();
+    match s.get("", &format!("{kind}s"), ns, object_name) {
+        Some(obj) => write_files(
+            dir,
+            obj["data"].as_object().unwrap_or(&Default::default()),
+            source["items"].as_array(),
+            kind == "secret",
+        ),
+        None if source["optional"].as_bool() == Some(true) => {}
+        None => {
+            return Err(not_ready(
+                "ContainerCreating",
+                format!("{kind} \"{object_name}\" not found"),
+            ))
+        }
+    }
+    Ok(())
+}
+
 fn write_files(
     dir: &Path,
     data: &serde_json::Map<String, Value>,
@@ -345,42 +374,12 @@ fn volumes(
         } else if let Some(p) = v.pointer("/hostPath/path").and_then(Value::as_str) {
             PathBuf::from(p)
         } else if let Some(cm) = v.get("configMap") {
-            let cn = cm["name"].as_str().unwrap_or_default();
             let dir = pod_dir.join(&name);
-            match s.get("", "configmaps", ns, cn) {
-                Some(obj) => write_files(
-                    &dir,
-                    obj["data"].as_object().unwrap_or(&Default::default()),
-                    cm["items"].as_array(),
-                    false,
-                ),
-                None if cm["optional"].as_bool() == Some(true) => {}
-                None => {
-                    return Err(not_ready(
-                        "ContainerCreating",
-                        format!("configmap \"{cn}\" not found"),
-                    ))
-                }
-            }
+            write_object_files(s, ns, &dir, cm, "configmap", "name")?;
             dir
         } else if let Some(sec) = v.get("secret") {
-            let sn = sec["secretName"].as_str().unwrap_or_default();
             let dir = pod_dir.join(&name);
-            match s.get("", "secrets", ns, sn) {
-                Some(obj) => write_files(
-                    &dir,
-                    obj["data"].as_object().unwrap_or(&Default::default()),
-                    sec["items"].as_array(),
-                    true,
-                ),
-                None if sec["optional"].as_bool() == Some(true) => {}
-                None => {
-                    return Err(not_ready(
-                        "ContainerCreating",
-                        format!("secret \"{sn}\" not found"),
-                    ))
-                }
-            }
+            write_object_files(s, ns, &dir, sec, "secret", "secretName")?;
             dir
         } else {
             pod_dir.join(&name)
