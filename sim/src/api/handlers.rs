@@ -214,6 +214,16 @@ where
         .update(rr.rt, &rr.namespace, rr.name(), status_only, f)
 }
 
+/// The request's Content-Type without parameters (`; charset=utf-8`).
+fn media_type(rr: &ResourceRequest) -> String {
+    rr.content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
 fn patch_object(
     state: &ApiState,
     rr: &ResourceRequest,
@@ -221,13 +231,7 @@ fn patch_object(
 ) -> Result<Response<Body>, ApiError> {
     let p = parse_body(rr, body)?;
     let status_only = rr.subresource.as_deref() == Some("status");
-    let ct = rr
-        .content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_string();
+    let ct = media_type(rr);
     let rt = rr.rt;
     if ct == "application/apply-patch+yaml" {
         return apply(state, rr, p, status_only);
@@ -432,13 +436,7 @@ pub fn scale_view(obj: &Value) -> Value {
 
 fn scale(state: &ApiState, rr: &ResourceRequest, body: &Bytes) -> Result<Response<Body>, ApiError> {
     let p = parse_body(rr, body)?;
-    let ct = rr
-        .content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_string();
+    let ct = media_type(rr);
     let is_patch = rr.verb == "patch";
     let out = write(state, rr, false, move |old| {
         let mut view = scale_view(old);
