@@ -4,7 +4,7 @@
 use std::fmt;
 use std::io::{Read, Write};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread::JoinHandle;
 
 use super::error::SeedError;
@@ -110,18 +110,35 @@ impl PgTarget {
         cmd
     }
 
-    /// Starts `psql` reading a script from its stdin; stdout is discarded, stderr collected.
-    pub(crate) fn spawn_script(&self, single_transaction: bool) -> Result<RunningPsql, SeedError> {
-        let mut child = self
-            .command(&self.script_args(single_transaction))
+    /// Starts `psql` with `args`; stdin and stderr are piped.
+    fn spawn(&self, args: &[String], stdout: Stdio) -> Result<Child, SeedError> {
+        self.command(args)
             .stdin(Stdio::piped())
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|source| SeedError::Spawn {
-                program: self.psql.clone(),
-                source,
-            })?;
+            .map_err(|source| self.spawn_error(source))
+    }
+
+    fn spawn_error(&self, source: std::io::Error) -> SeedError {
+        SeedError::Spawn {
+            program: self.psql.clone(),
+            source,
+        }
+    }
+
+    fn psql_failed(&self, what: &str, status: ExitStatus, stderr: &str) -> SeedError {
+        SeedError::Psql {
+            what: what.to_string(),
+            target: self.to_string(),
+            status: status.to_string(),
+            stderr: stderr.trim().to_string(),
+        }
+    }
+
+    /// Starts `psql` reading a script from its stdin; stdout is discarded, stderr collected.
+    pub(crate) fn spawn_script(&self, single_transaction: bool) -> Result<RunningPsql, SeedError> {
+        let mut child = self.spawn(&self.script_args(single_transaction), Stdio::null())?;
         let mut stderr = child.stderr.take().expect("stderr is piped");
         let stderr = std::thread::spawn(move || {
             let mut s = String::new();
@@ -143,33 +160,20 @@ impl PgTarget {
                 "\t".to_string(),
             ],
         );
-        let mut child = self
-            .command(&args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|source| SeedError::Spawn {
-                program: self.psql.clone(),
-                source,
-            })?;
+        let mut child = self.spawn(&args, Stdio::piped())?;
         let mut stdin = child.stdin.take().expect("stdin is piped");
         let sql = sql.to_string();
         let writer = std::thread::spawn(move || stdin.write_all(sql.as_bytes()));
         let output = child
             .wait_with_output()
-            .map_err(|source| SeedError::Spawn {
-                program: self.psql.clone(),
-                source,
-            })?;
+            .map_err(|source| self.spawn_error(source))?;
         let _ = writer.join();
         if !output.status.success() {
-            return Err(SeedError::Psql {
-                what: what.to_string(),
-                target: self.to_string(),
-                status: output.status.to_string(),
-                stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
-            });
+            return Err(self.psql_failed(
+                what,
+                output.status,
+                &String::from_utf8_lossy(&output.stderr),
+            ));
         }
         Ok(String::from_utf8_lossy(&output.stdout)
             .lines()
@@ -188,20 +192,15 @@ impl RunningPsql {
     /// Waits for psql to exit; `Err` carries its stderr.
     pub fn finish(mut self, target: &PgTarget, what: &str) -> Result<(), SeedError> {
         drop(self.child.stdin.take());
-        let status = self.child.wait().map_err(|source| SeedError::Spawn {
-            program: target.psql.clone(),
-            source,
-        })?;
+        let status = self
+            .child
+            .wait()
+            .map_err(|source| target.spawn_error(source))?;
         let stderr = self.stderr.join().unwrap_or_default();
         if status.success() {
             Ok(())
         } else {
-            Err(SeedError::Psql {
-                what: what.to_string(),
-                target: target.to_string(),
-                status: status.to_string(),
-                stderr: stderr.trim().to_string(),
-            })
+            Err(target.psql_failed(what, status, &stderr))
         }
     }
 }
