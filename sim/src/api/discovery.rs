@@ -38,6 +38,17 @@ fn categories(r: &ResourceType) -> Vec<&'static str> {
     }
 }
 
+/// Both discovery formats list these two only when a resource has them.
+fn add_short_names_and_categories(entry: &mut Value, r: &ResourceType) {
+    if !r.short_names.is_empty() {
+        entry["shortNames"] = json!(r.short_names);
+    }
+    let cats = categories(r);
+    if !cats.is_empty() {
+        entry["categories"] = json!(cats);
+    }
+}
+
 fn subresource_kind(r: &ResourceType, sub: &str) -> (&'static str, &'static str, &'static str) {
     match sub {
         "scale" => ("autoscaling", "v1", "Scale"),
@@ -104,13 +115,7 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
             "kind": r.kind,
             "verbs": r.verbs(),
         });
-        if !r.short_names.is_empty() {
-            e["shortNames"] = json!(r.short_names);
-        }
-        let cats = categories(r);
-        if !cats.is_empty() {
-            e["categories"] = json!(cats);
-        }
+        add_short_names_and_categories(&mut e, r);
         out.push(e);
         for sub in r.subresources {
             let (g, v, k) = subresource_kind(r, sub);
@@ -166,13 +171,7 @@ pub fn aggregated(core: bool) -> Value {
                         "singularResource": r.singular,
                         "verbs": r.verbs(),
                     });
-                    if !r.short_names.is_empty() {
-                        e["shortNames"] = json!(r.short_names);
-                    }
-                    let cats = categories(r);
-                    if !cats.is_empty() {
-                        e["categories"] = json!(cats);
-                    }
+                    add_short_names_and_categories(&mut e, r);
                     let subs: Vec<Value> = r
                         .subresources
                         .iter()
