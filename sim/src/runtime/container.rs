@@ -192,6 +192,15 @@ impl Container {
         write_private(&pgdata.join("pg_hba.conf"), &programs::pg_hba(init), user)
     }
 
+    /// A sandbox built from scratch: the private root, the volume mounts, the hostname.
+    fn fresh_view(&self) -> Enter {
+        Enter::Create {
+            root: self.base.join("root"),
+            mounts: self.mounts.clone(),
+            hostname: self.hostname.clone(),
+        }
+    }
+
     /// Runs one setup step inside a fresh sandbox and waits for it.
     fn run_step(
         &self,
@@ -200,16 +209,7 @@ impl Container {
         user: User,
         stdin: Option<String>,
     ) -> Result<()> {
-        let mut cmd = self.command(
-            argv,
-            user,
-            Enter::Create {
-                root: self.base.join("root"),
-                mounts: self.mounts.clone(),
-                hostname: self.hostname.clone(),
-            },
-            false,
-        )?;
+        let mut cmd = self.command(argv, user, self.fresh_view(), false)?;
         cmd.stdin(if stdin.is_some() {
             Stdio::piped()
         } else {
@@ -239,11 +239,7 @@ impl Container {
         let mut cmd = self.command(
             &self.program.argv,
             self.program.user,
-            Enter::Create {
-                root: self.base.join("root"),
-                mounts: self.mounts.clone(),
-                hostname: self.hostname.clone(),
-            },
+            self.fresh_view(),
             false,
         )?;
         cmd.stdin(Stdio::null());
