@@ -149,12 +149,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 database,
                 user,
             };
-            let reply = control::send(&state_dir, &req, Duration::from_secs(3600))?;
-            if !reply.ok {
-                return Err(reply.message);
-            }
-            println!("{}", reply.message);
-            Ok(())
+            send_and_print(&state_dir, &req, Duration::from_secs(3600))
         }
         Command::Fault { state_dir, fault } => {
             let req = match fault {
@@ -177,12 +172,21 @@ fn run(cli: Cli) -> Result<(), String> {
                     container,
                 },
             };
-            let reply = control::send(&state_dir, &req, Duration::from_secs(30))?;
-            if !reply.ok {
-                return Err(reply.message);
-            }
-            println!("{}", reply.message);
-            Ok(())
+            send_and_print(&state_dir, &req, Duration::from_secs(30))
         }
     }
+}
+
+/// Sends a request to the running simulator and prints its answer; a refusal is the error.
+fn send_and_print(
+    state_dir: &std::path::Path,
+    req: &control::Request,
+    timeout: Duration,
+) -> Result<(), String> {
+    let reply = control::send(state_dir, req, timeout)?;
+    if !reply.ok {
+        return Err(reply.message);
+    }
+    println!("{}", reply.message);
+    Ok(())
 }
