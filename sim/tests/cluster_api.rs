@@ -4,7 +4,7 @@ mod cluster_support;
 
 use std::time::Duration;
 
-use cluster_support::{chart, helm, kubectl, SimProcess};
+use cluster_support::{helm, kubectl, SimProcess};
 
 #[test]
 fn a_wrong_token_gets_401_and_kubectl_says_unauthorized() {
@@ -84,20 +84,7 @@ const BACKUP_MANIFEST: &str = include_str!("fixtures/backup-pod.yaml");
 #[test]
 fn the_guides_kubectl_commands_work_on_a_4_43_1_install() {
     let sim = SimProcess::start_without_runtime();
-    sim.ok(
-        &helm("3.19.0"),
-        &[
-            "install",
-            "cognigy-live-agent",
-            chart("4.43.1").to_str().unwrap(),
-            "-n",
-            "live-agent",
-            "--create-namespace",
-            "--wait",
-            "--timeout",
-            "120s",
-        ],
-    );
+    sim.install_4_43_1("3.19.0", "cognigy-live-agent", "live-agent");
     let manifest = sim.state_dir().join("backup-pod.yaml");
     std::fs::write(&manifest, BACKUP_MANIFEST).unwrap();
     let applied = sim.kubectl(&[
@@ -274,20 +261,7 @@ fn the_guides_kubectl_commands_work_on_a_4_43_1_install() {
 #[test]
 fn kubectl_exec_streams_pg_dump_out_and_psql_in_and_reports_the_exit_code() {
     let sim = SimProcess::start_with_runtime();
-    sim.ok(
-        &helm("3.19.0"),
-        &[
-            "install",
-            "cognigy-live-agent",
-            chart("4.43.1").to_str().unwrap(),
-            "-n",
-            "live-agent",
-            "--create-namespace",
-            "--wait",
-            "--timeout",
-            "120s",
-        ],
-    );
+    sim.install_4_43_1("3.19.0", "cognigy-live-agent", "live-agent");
     let pod = "cognigy-live-agent-postgresql-0";
     let in_pod = |script: &str| {
         vec![
@@ -370,20 +344,7 @@ fn la_sim_fault(sim: &SimProcess, args: &[&str]) -> String {
 #[test]
 fn a_killed_server_restarts_and_counts_it_and_an_api_fault_fails_requests_for_a_while() {
     let sim = SimProcess::start_with_runtime();
-    sim.ok(
-        &helm("3.19.0"),
-        &[
-            "install",
-            "cognigy-live-agent",
-            chart("4.43.1").to_str().unwrap(),
-            "-n",
-            "live-agent",
-            "--create-namespace",
-            "--wait",
-            "--timeout",
-            "120s",
-        ],
-    );
+    sim.install_4_43_1("3.19.0", "cognigy-live-agent", "live-agent");
     let pod = "cognigy-live-agent-postgresql-0";
     let said = la_sim_fault(&sim, &["kill", "-n", "live-agent", pod]);
     assert_eq!(

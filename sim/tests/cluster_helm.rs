@@ -8,23 +8,6 @@ use std::time::Duration;
 
 use cluster_support::{chart, helm, SimProcess};
 
-fn install(sim: &SimProcess, version: &str, release: &str, ns: &str) {
-    sim.ok(
-        &helm(version),
-        &[
-            "install",
-            release,
-            chart("4.43.1").to_str().unwrap(),
-            "-n",
-            ns,
-            "--create-namespace",
-            "--wait",
-            "--timeout",
-            "120s",
-        ],
-    );
-}
-
 /// Processes on this machine whose command line contains `needle`.
 fn processes_with(needle: &str) -> Vec<String> {
     let mut found = Vec::new();
@@ -56,7 +39,7 @@ fn pod_ip(sim: &SimProcess, ns: &str, pod: &str) -> String {
 fn the_4_43_1_chart_runs_on_real_servers_with_helm(v: &str) {
     let sim = SimProcess::start_with_runtime();
     let (release, ns) = ("cognigy-live-agent", "live-agent");
-    install(&sim, v, release, ns);
+    sim.install_4_43_1(v, release, ns);
 
     let list = sim.ok(&helm(v), &["list", "-n", ns]);
     assert!(
@@ -245,7 +228,7 @@ fn helm_4_3_1_installs_4_43_1_on_real_servers_fails_the_plain_upgrade_and_uninst
 #[test]
 fn changing_a_statefulset_selector_or_service_name_is_refused_with_the_real_message() {
     let sim = SimProcess::start_without_runtime();
-    install(&sim, "3.19.0", "cognigy-live-agent", "live-agent");
+    sim.install_4_43_1("3.19.0", "cognigy-live-agent", "live-agent");
     let out = sim.run(
         &cluster_support::kubectl(),
         &[

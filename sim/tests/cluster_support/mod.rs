@@ -149,6 +149,24 @@ impl SimProcess {
         out
     }
 
+    /// `helm install` of the real 4.43.1 chart with `helm_version`, waiting for every pod.
+    pub fn install_4_43_1(&self, helm_version: &str, release: &str, namespace: &str) {
+        self.ok(
+            &helm(helm_version),
+            &[
+                "install",
+                release,
+                chart("4.43.1").to_str().unwrap(),
+                "-n",
+                namespace,
+                "--create-namespace",
+                "--wait",
+                "--timeout",
+                "120s",
+            ],
+        );
+    }
+
     /// Runs and asserts success; returns stdout.
     pub fn ok(&self, program: &Path, args: &[&str]) -> String {
         let out = self.run(program, args);
