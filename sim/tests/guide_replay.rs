@@ -132,6 +132,27 @@ fn volume_dir(sim: &SimProcess, volume: &str) -> PathBuf {
     ))
 }
 
+/// The data of the Secrets the guide keeps across the migration, to compare before and after.
+fn kept_secrets(sim: &SimProcess) -> Vec<String> {
+    ["cookies-integrity", "cognigy-platform-app-token"]
+        .iter()
+        .map(|s| {
+            kubectl(
+                sim,
+                &[
+                    "get",
+                    "secret",
+                    "-n",
+                    NS,
+                    &format!("{RELEASE}-{s}"),
+                    "-o",
+                    "jsonpath={.data}",
+                ],
+            )
+        })
+        .collect()
+}
+
 fn claim_volume(sim: &SimProcess, claim: &str) -> String {
     kubectl(
         sim,
@@ -315,23 +336,7 @@ fn the_guide_replayed_literally_moves_a_seeded_4_43_1_release_to_4_44_0_on_postg
     let attachments_pv = claim_volume(&sim, "live-agent");
     let files_before = seed::read_manifest(&volume_dir(&sim, &attachments_pv)).unwrap();
     assert!(!files_before.files.is_empty());
-    let kept: Vec<String> = ["cookies-integrity", "cognigy-platform-app-token"]
-        .iter()
-        .map(|s| {
-            kubectl(
-                &sim,
-                &[
-                    "get",
-                    "secret",
-                    "-n",
-                    NS,
-                    &format!("{RELEASE}-{s}"),
-                    "-o",
-                    "jsonpath={.data}",
-                ],
-            )
-        })
-        .collect();
+    let kept = kept_secrets(&sim);
 
     // Preparations: the database size and the backup pod.
     op.write("backup-pod.yaml", include_str!("fixtures/backup-pod.yaml"));
@@ -471,23 +476,7 @@ fn the_guide_replayed_literally_moves_a_seeded_4_43_1_release_to_4_44_0_on_postg
     ]);
     assert_eq!(exists.trim(), "0");
 
-    let kept_after: Vec<String> = ["cookies-integrity", "cognigy-platform-app-token"]
-        .iter()
-        .map(|s| {
-            kubectl(
-                &sim,
-                &[
-                    "get",
-                    "secret",
-                    "-n",
-                    NS,
-                    &format!("{RELEASE}-{s}"),
-                    "-o",
-                    "jsonpath={.data}",
-                ],
-            )
-        })
-        .collect();
+    let kept_after = kept_secrets(&sim);
     assert_eq!(kept, kept_after, "the kept secrets changed");
     // The backup class retained its volume: Released, as on a real cluster.
     let pvs = kubectl(
