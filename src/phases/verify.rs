@@ -78,7 +78,7 @@ pub async fn report(r: &mut Runner<'_>) -> Result<String> {
                 &r.settings.namespace,
                 pod,
                 "counting rows",
-                &scripts::fingerprint(),
+                &scripts::row_counts(),
             )
             .await?;
             let live = sql::parse_fingerprint(&out)
