@@ -253,6 +253,7 @@ fn without_a_release_a_source_checkout_is_built_with_cargo_locked() {
         "Cargo.lock",
         "README.md",
         "src",
+        "benches",
         "sim/Cargo.toml",
         "sim/src",
         "plugin.yaml",

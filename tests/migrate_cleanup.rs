@@ -111,7 +111,14 @@ fn cleanup_is_refused_unconfirmed_then_removes_the_backup_the_old_volumes_and_re
         "--yes",
     ]);
     assert!(second.status.success(), "{}", text(&second.stderr));
+    // A deleted volume goes once its protection finalizer is released, as on a real cluster.
     for v in &old_volumes {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while volume_field(&sim, v, "{.metadata.name}").is_some()
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
         assert!(
             volume_field(&sim, v, "{.metadata.name}").is_none(),
             "{v} is left"
