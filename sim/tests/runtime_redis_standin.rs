@@ -50,6 +50,36 @@ fn wait_exit(sim: &Sim, pod: &PodSpec) -> i32 {
     }
 }
 
+/// Waits until some file under `dir` (the AOF directory included) contains `needle`.
+fn wait_until_on_disk(dir: &std::path::Path, needle: &[u8]) {
+    fn holds(dir: &std::path::Path, needle: &[u8]) -> bool {
+        std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|entry| {
+                let path = entry.path();
+                if path.is_dir() {
+                    holds(&path, needle)
+                } else {
+                    std::fs::read(&path)
+                        .map(|bytes| bytes.windows(needle.len()).any(|w| w == needle))
+                        .unwrap_or(false)
+                }
+            })
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !holds(dir, needle) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Redis never wrote {:?} under {}",
+            String::from_utf8_lossy(needle),
+            dir.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 fn redis_cli(sim: &Sim, pod: &PodSpec, command: &str) -> String {
     let script = format!("REDISCLI_AUTH=\"$REDIS_PASSWORD\" redis-cli --no-auth-warning -h cognigy-live-agent-redis-master {command}");
     let (code, out, err) = exec(sim, pod, "redis", &["sh", "-c", &script]);
@@ -217,7 +247,10 @@ fn redis_needs_the_chart_password_and_the_stand_in_seeds_only_an_empty_database(
         .contains("could not connect to PostgreSQL"));
 
     // A killed Redis comes back (restartPolicy Always) with its data.
-    redis_cli(&sim, &redis, "SET kept yes");
+    // Redis appends to its AOF before replying but may postpone the write while an fsync is
+    // slow (appendfsync everysec), so the key is on disk only once a file in /data holds it.
+    assert_eq!(redis_cli(&sim, &redis, "SET kept yes"), "OK\n");
+    wait_until_on_disk(&redis_data, b"kept");
     sim.runtime
         .kill_container(&redis.namespace, &redis.name, "redis");
     sim.wait_for(&redis, "redis", "restarting", |s| {
