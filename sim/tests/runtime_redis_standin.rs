@@ -285,7 +285,12 @@ fn an_idle_image_is_ready_at_once_and_a_tty_exec_sees_a_terminal() {
         .unwrap();
     let output = rt.block_on(async {
         use tokio::io::AsyncReadExt;
-        let argv = ["sh", "-c", "test -t 0 && test -t 1 && stty size"].map(String::from);
+        // The resize reaches the terminal after the process starts, as with a kubelet, so
+        // the script waits (up to 5 s) for a size other than the initial 0x0.
+        let script = "test -t 0 && test -t 1 && i=0 && \
+            while [ \"$(stty size)\" = '0 0' ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done; \
+            stty size";
+        let argv = ["sh", "-c", script].map(String::from);
         let mut child = sim
             .runtime
             .exec(&pod.namespace, &pod.name, "live-agent-app", &argv, true)
