@@ -300,25 +300,18 @@ SHELL
 
 # --- fingerprint -----------------------------------------------------------------------------
 
-# Where the fingerprint's time goes: the same query with the per-row expression replaced.
+# fingerprint_parts MB: the same statement with only row counts, and with the whole-row text
+# hash the plugin used before (each row turned into text, then hashed), to show the cost.
 fingerprint_parts() {
-  local mb=$1 name expr t0 t1
-  local plugin="coalesce(sum((''x'' || substr(md5(t::text), 1, 15))::bit(60)::bigint::numeric), 0) as h"
-  grep -qF "$plugin" "$work/fingerprint.sql" || { echo "  (the per-row expression changed: parts not measured)"; return; }
-  echo "where the time goes (same query, per-row expression replaced):"
-  while IFS='|' read -r name expr; do
-    sed "s/$(sed 's/[][\/.*^$]/\\&/g' <<<"$plugin")/$expr/" "$work/fingerprint.sql" >"$work/part.sql"
+  local mb=$1 variant t0 t1
+  echo "for comparison (same statement, other per-row work):"
+  for variant in counts row-text; do
+    cargo bench --quiet -p la-migrate --bench fingerprint_sql -- "$variant" >"$work/part.sql"
     t0=$(now)
     sql -f "$work/part.sql" >/dev/null
     t1=$(now)
-    printf '  %-48s %6s s  %6s MB/s\n' "$name" "$(secs "$t0" "$t1")" "$(rate "$mb" "$(secs "$t0" "$t1")")"
-  done <<'PARTS'
-count(*) only|0 as h
-+ row to text|coalesce(sum(length(t::text)), 0) as h
-+ md5 of the text|coalesce(sum(length(md5(t::text))), 0) as h
-+ 60-bit prefix summed as numeric (the plugin)|coalesce(sum((''x'' || substr(md5(t::text), 1, 15))::bit(60)::bigint::numeric), 0) as h
-hashtextextended summed as numeric|coalesce(sum(hashtextextended(t::text, 0)::numeric), 0) as h
-PARTS
+    printf '  %-32s %6s s  %6s MB/s\n' "$variant" "$(secs "$t0" "$t1")" "$(rate "$mb" "$(secs "$t0" "$t1")")"
+  done
 }
 
 bench_fingerprint() {

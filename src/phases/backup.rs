@@ -14,7 +14,7 @@ use crate::plan::manifests::{self, Direction};
 use crate::plan::quantity::human;
 use crate::plan::scripts::{self, JobState};
 use crate::state::{BackupRecord, LocalCopyRecord};
-use crate::verify::sql;
+use crate::verify::{sql, HashMethod};
 
 pub async fn save_values(r: &mut Runner<'_>, secret: &str) -> Result<String> {
     let values = tokio::task::block_in_place(|| {
@@ -266,10 +266,10 @@ pub async fn verify(r: &mut Runner<'_>) -> Result<String> {
         &ns,
         &b.dump_pod,
         "fingerprinting the source database",
-        &scripts::fingerprint(),
+        &scripts::fingerprint(HashMethod::CURRENT),
     )
     .await?;
-    let source = sql::parse_fingerprint(&fingerprint)
+    let source = sql::parse_fingerprint(&fingerprint, HashMethod::CURRENT)
         .map_err(|e| Error::new(ExitCode::External, format!("source fingerprint: {e}")))?;
     let summary = format!(
         "archive readable, {entries} tables of data, sha256 {}…; source: {} tables, {} rows, schema {}",

@@ -84,10 +84,11 @@ pub async fn verify(r: &mut Runner<'_>) -> Result<String> {
         &r.settings.namespace,
         &b.restore_pod,
         "fingerprinting the restored database",
-        &scripts::fingerprint(),
+        // The backup's method, which a record from an earlier version may not share.
+        &scripts::fingerprint(record.source.method),
     )
     .await?;
-    let target = sql::parse_fingerprint(&out)
+    let target = sql::parse_fingerprint(&out, record.source.method)
         .map_err(|e| Error::new(ExitCode::External, format!("target fingerprint: {e}")))?;
     let report = compare(&record.source, &target, true);
     if !report.is_equal() {

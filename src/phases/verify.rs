@@ -81,7 +81,7 @@ pub async fn report(r: &mut Runner<'_>) -> Result<String> {
                 &scripts::row_counts(),
             )
             .await?;
-            let live = sql::parse_fingerprint(&out)
+            let live = sql::parse_fingerprint(&out, record.source.method)
                 .map_err(|e| Error::new(ExitCode::External, format!("live fingerprint: {e}")))?;
             let report = compare(&record.source, &live, false);
             let lost: Vec<String> = report

@@ -5,6 +5,7 @@ use super::facts::WorkloadFacts;
 use super::manifests::{self, Direction};
 use super::scripts;
 use super::{Action, Plan};
+use crate::verify::HashMethod;
 
 /// The helm `--set` values the install adds: the app stays off while the database is empty.
 pub fn install_sets() -> Vec<String> {
@@ -120,7 +121,7 @@ pub fn for_action(plan: &Plan, action: &Action) -> Vec<String> {
                     .to_string(),
                 format!(
                     "{} > source-fingerprint.txt",
-                    exec_argv(plan, &b.dump_pod, &scripts::fingerprint())
+                    exec_argv(plan, &b.dump_pod, &scripts::fingerprint(HashMethod::CURRENT))
                 ),
             ]
         }
@@ -200,7 +201,7 @@ pub fn for_action(plan: &Plan, action: &Action) -> Vec<String> {
             let Some(b) = &plan.backup else { return vec![] };
             vec![format!(
                 "{} > target-fingerprint.txt && diff source-fingerprint.txt target-fingerprint.txt",
-                exec_argv(plan, &b.restore_pod, &scripts::fingerprint())
+                exec_argv(plan, &b.restore_pod, &scripts::fingerprint(HashMethod::CURRENT))
             )]
         }
         Action::HelmUpgrade => {

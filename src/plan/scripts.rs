@@ -153,8 +153,8 @@ pub fn field<'a>(output: &'a str, key: &str) -> Option<&'a str> {
 }
 
 /// The fingerprint query through psql with the pod's libpq environment (an argv: no shell).
-pub fn fingerprint() -> Vec<String> {
-    psql(&sql::fingerprint_query())
+pub fn fingerprint(method: sql::HashMethod) -> Vec<String> {
+    psql(&sql::fingerprint_query(method))
 }
 
 /// Exact row counts only (same output shape, hashes `0`), through psql likewise.

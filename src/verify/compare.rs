@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::DatabaseStats;
+use super::{DatabaseStats, HashMethod};
 
 /// One difference between source and target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -26,6 +26,11 @@ pub enum Difference {
         source: Option<String>,
         target: Option<String>,
     },
+    /// The content hashes were computed differently, so they say nothing.
+    HashMethod {
+        source: HashMethod,
+        target: HashMethod,
+    },
 }
 
 impl std::fmt::Display for Difference {
@@ -46,6 +51,10 @@ impl std::fmt::Display for Difference {
                 "schema_migrations: newest version {}, the source had {}",
                 target.as_deref().unwrap_or("(none)"),
                 source.as_deref().unwrap_or("(none)")
+            ),
+            Difference::HashMethod { source, target } => write!(
+                f,
+                "content hashes computed as {target:?}, the source's as {source:?}: not comparable"
             ),
         }
     }
@@ -68,6 +77,12 @@ impl Report {
 /// Compares table by table; `check_content` off compares row counts only (a live database).
 pub fn compare(source: &DatabaseStats, target: &DatabaseStats, check_content: bool) -> Report {
     let mut differences = Vec::new();
+    if check_content && source.method != target.method {
+        differences.push(Difference::HashMethod {
+            source: source.method,
+            target: target.method,
+        });
+    }
     for (table, s) in &source.tables {
         match target.tables.get(table) {
             None => differences.push(Difference::MissingTable {
@@ -124,6 +139,7 @@ mod tests {
                 })
                 .collect(),
             schema_version: version.map(String::from),
+            method: HashMethod::CURRENT,
         }
     }
 
@@ -177,5 +193,22 @@ mod tests {
         let target = stats(&[("accounts", 2, "1")], None);
         assert!(compare(&source, &target, false).is_equal());
         assert!(!compare(&source, &target, true).is_equal());
+    }
+
+    #[test]
+    fn hashes_computed_differently_never_compare_equal() {
+        let source = stats(&[("accounts", 2, "99")], None);
+        let mut target = source.clone();
+        target.method = HashMethod::RowText;
+        let text: Vec<String> = compare(&source, &target, true)
+            .differences
+            .iter()
+            .map(|d| d.to_string())
+            .collect();
+        assert_eq!(
+            text,
+            ["content hashes computed as RowText, the source's as ColumnHash: not comparable"]
+        );
+        assert!(compare(&source, &target, false).is_equal());
     }
 }

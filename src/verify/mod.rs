@@ -6,6 +6,7 @@ mod compare;
 pub mod sql;
 
 pub use compare::{compare, Difference, Report};
+pub use sql::HashMethod;
 
 use std::collections::BTreeMap;
 
@@ -15,8 +16,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TableStats {
     pub rows: u64,
-    /// Sum over the rows of a 60-bit prefix of each row's md5 (order-independent), as the
-    /// decimal text PostgreSQL printed: it can exceed 64 bits.
+    /// Sum over the rows of a 64-bit row hash (order-independent), as the decimal text
+    /// PostgreSQL printed: it can exceed 64 bits.
     pub hash: String,
 }
 
@@ -26,6 +27,10 @@ pub struct DatabaseStats {
     pub tables: BTreeMap<String, TableStats>,
     /// `max(version)` of `schema_migrations`; `None` when the table does not exist or is empty.
     pub schema_version: Option<String>,
+    /// How the content hashes were computed: only fingerprints made the same way compare.
+    /// Records written before the method was stored used [`HashMethod::RowText`].
+    #[serde(default)]
+    pub method: HashMethod,
 }
 
 impl DatabaseStats {
@@ -49,3 +54,23 @@ pub const CORE_TABLES: [&str; 12] = [
     "active_storage_blobs",
     "active_storage_attachments",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_without_a_hash_method_was_made_with_the_row_text_hash() {
+        let old: DatabaseStats = serde_json::from_str(
+            r#"{"tables": {"accounts": {"rows": 2, "hash": "7"}}, "schema_version": "1"}"#,
+        )
+        .unwrap();
+        assert_eq!(old.method, HashMethod::RowText);
+        let new = DatabaseStats {
+            method: HashMethod::CURRENT,
+            ..old
+        };
+        let json = serde_json::to_string(&new).unwrap();
+        assert!(json.contains(r#""method":"column-hash""#), "{json}");
+    }
+}
