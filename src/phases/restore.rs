@@ -100,12 +100,19 @@ pub async fn verify(r: &mut Runner<'_>) -> Result<String> {
         return Err(Error::new(
             ExitCode::VerificationFailed,
             format!(
-                "the restored database differs from the backup in {} ways:\n{}",
-                report.differences.len(),
+                "the restored database differs from the backup's record:\n{}",
                 lines.join("\n")
             ),
         )
-        .hint("the migration stopped before the upgrade; the app stays off. Inspect the restore log (/backup/restore.log in the restore pod); the dump and the old volume are kept"));
+        .hint(format!(
+            "the migration stopped before the upgrade and the app stays off. Fewer rows than \
+recorded mean rows written to the old database after the dump began (something not scaled \
+down kept writing) or a restore gone wrong (/backup/restore.log in pod {}); more rows, writes \
+to the new one. The dump, the backup's record and the old database's retained volume are \
+kept: `helm la-migrate 4.44 status -o json` shows the record, with the source's row counts \
+and the volumes",
+            b.restore_pod
+        )));
     }
     r.state.record.restore_verified = true;
     Ok(format!(
