@@ -324,6 +324,9 @@ mod tests {
         fn path_kind(&self, _: &Path) -> Option<bool> {
             None
         }
+        fn absolute(&self, p: &Path) -> PathBuf {
+            p.to_path_buf()
+        }
     }
 
     #[test]

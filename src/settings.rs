@@ -92,15 +92,17 @@ pub enum ChartRef {
 }
 
 impl ChartRef {
-    /// Classifies a `--chart` value. A path is only taken as local when it exists.
-    pub fn parse(reference: &str, exists: impl Fn(&Path) -> Option<bool>) -> ChartRef {
+    /// Classifies a `--chart` value. A path is only taken as local when it exists, and is
+    /// then made absolute, so the plan's commands and a resumed run from another directory
+    /// name the same chart.
+    pub fn parse(reference: &str, env: &dyn Env) -> ChartRef {
         if reference.starts_with("oci://") {
             return ChartRef::Oci(reference.to_string());
         }
         let path = Path::new(reference);
-        match exists(path) {
-            Some(true) => ChartRef::Directory(path.to_path_buf()),
-            Some(false) => ChartRef::Archive(path.to_path_buf()),
+        match env.path_kind(path) {
+            Some(true) => ChartRef::Directory(env.absolute(path)),
+            Some(false) => ChartRef::Archive(env.absolute(path)),
             None => ChartRef::Repo(reference.to_string()),
         }
     }
@@ -153,6 +155,8 @@ pub trait Env {
     fn resolve_program(&self, program: &Path) -> Option<PathBuf>;
     /// `Some(is_dir)` when the path exists.
     fn path_kind(&self, path: &Path) -> Option<bool>;
+    /// The path made absolute against the working directory.
+    fn absolute(&self, path: &Path) -> PathBuf;
 }
 
 /// The real process environment.
@@ -171,6 +175,9 @@ impl Env for ProcessEnv {
     }
     fn path_kind(&self, path: &Path) -> Option<bool> {
         std::fs::metadata(path).ok().map(|m| m.is_dir())
+    }
+    fn absolute(&self, path: &Path) -> PathBuf {
+        std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
     }
 }
 
@@ -244,7 +251,7 @@ impl Settings {
         };
 
         let target = migration.map(|m| TargetSettings {
-            chart: ChartRef::parse(&m.chart, |p| env.path_kind(p)),
+            chart: ChartRef::parse(&m.chart, env),
             version: m.target_version.clone(),
         });
         if let Some(t) = &target {
@@ -389,6 +396,9 @@ mod tests {
         fn path_kind(&self, path: &Path) -> Option<bool> {
             self.paths.get(path).copied()
         }
+        fn absolute(&self, path: &Path) -> PathBuf {
+            Path::new("/home/operator").join(path)
+        }
     }
 
     fn env(vars: &[(&'static str, &'static str)]) -> FakeEnv {
@@ -515,26 +525,35 @@ mod tests {
     }
 
     #[test]
-    fn chart_references_are_classified() {
-        let exists = |p: &Path| match p.to_str() {
-            Some("charts/live-agent-4.44.0.tgz") => Some(false),
-            Some("charts/live-agent") => Some(true),
-            _ => None,
+    fn chart_references_are_classified_and_local_paths_made_absolute() {
+        let env = FakeEnv {
+            paths: [
+                (PathBuf::from("charts/live-agent-4.44.0.tgz"), false),
+                (PathBuf::from("charts/live-agent"), true),
+                (PathBuf::from("/srv/live-agent-4.45.0.tgz"), false),
+            ]
+            .into_iter()
+            .collect(),
+            ..FakeEnv::default()
         };
         assert_eq!(
-            ChartRef::parse("oci://cognigy.azurecr.io/helm/live-agent", exists),
+            ChartRef::parse("oci://cognigy.azurecr.io/helm/live-agent", &env),
             ChartRef::Oci("oci://cognigy.azurecr.io/helm/live-agent".into())
         );
         assert_eq!(
-            ChartRef::parse("charts/live-agent-4.44.0.tgz", exists),
-            ChartRef::Archive("charts/live-agent-4.44.0.tgz".into())
+            ChartRef::parse("charts/live-agent-4.44.0.tgz", &env),
+            ChartRef::Archive("/home/operator/charts/live-agent-4.44.0.tgz".into())
         );
         assert_eq!(
-            ChartRef::parse("charts/live-agent", exists),
-            ChartRef::Directory("charts/live-agent".into())
+            ChartRef::parse("charts/live-agent", &env),
+            ChartRef::Directory("/home/operator/charts/live-agent".into())
         );
         assert_eq!(
-            ChartRef::parse("cognigy/live-agent", exists),
+            ChartRef::parse("/srv/live-agent-4.45.0.tgz", &env),
+            ChartRef::Archive("/srv/live-agent-4.45.0.tgz".into())
+        );
+        assert_eq!(
+            ChartRef::parse("cognigy/live-agent", &env),
             ChartRef::Repo("cognigy/live-agent".into())
         );
     }
