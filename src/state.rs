@@ -9,6 +9,9 @@
 //! [`Store`] does the API calls.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use tokio::sync::Mutex;
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -18,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::exit::ExitCode;
 use crate::plan::manifests::labels;
-use crate::plan::Plan;
+use crate::plan::{Phase, Plan};
 use crate::verify::DatabaseStats;
 
 const PLAN_KEY: &str = "plan.json";
@@ -26,7 +29,8 @@ const STEPS_KEY: &str = "steps.json";
 const RECORD_KEY: &str = "record.json";
 const LOCK_HOLDER: &str = "la-migrate.cognigy.com/lock-holder";
 const LOCK_EXPIRES: &str = "la-migrate.cognigy.com/lock-expires";
-/// How long a lock lasts without being renewed (every state write and every poll renews it).
+/// How long a lock lasts without being renewed (every state write renews it, and a running
+/// migration renews it every minute).
 pub const LOCK_SECONDS: i64 = 15 * 60;
 
 /// A completed step.
@@ -109,9 +113,26 @@ impl State {
         }
     }
 
-    /// The first step of the plan not yet done.
+    /// Forgets that a step was done, so the next run does it again.
+    pub fn undo(&mut self, id: &str) {
+        self.done.retain(|d| d.id != id);
+    }
+
+    /// The first step of the migration not yet done (cleanup steps are not part of it: only
+    /// `cleanup` runs them).
     pub fn next_step(&self) -> Option<&crate::plan::Step> {
-        self.plan.steps.iter().find(|s| !self.is_done(&s.id))
+        self.plan
+            .steps
+            .iter()
+            .find(|s| s.phase != Phase::Cleanup && !self.is_done(&s.id))
+    }
+
+    /// The first step of an unfinished cleanup.
+    pub fn next_cleanup_step(&self) -> Option<&crate::plan::Step> {
+        self.plan
+            .steps
+            .iter()
+            .find(|s| s.phase == Phase::Cleanup && !self.is_done(&s.id))
     }
 
     /// ConfigMap data.
@@ -203,6 +224,17 @@ pub fn now() -> i64 {
         .unwrap_or(0)
 }
 
+/// How often a running migration renews its lock.
+const RENEW_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// What this run last wrote: the resourceVersion to write over, and the data to write again
+/// when only the lock is renewed. Shared with the renewal task.
+#[derive(Default)]
+struct Written {
+    resource_version: Option<String>,
+    data: Option<BTreeMap<String, String>>,
+}
+
 /// The ConfigMap, read and written with resourceVersion checks.
 pub struct Store {
     api: Api<ConfigMap>,
@@ -210,7 +242,8 @@ pub struct Store {
     namespace: String,
     release: String,
     pub holder: String,
-    resource_version: Option<String>,
+    written: Arc<Mutex<Written>>,
+    renewal: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Store {
@@ -221,7 +254,8 @@ impl Store {
             namespace: namespace.to_string(),
             release: release.to_string(),
             holder: holder_id(),
-            resource_version: None,
+            written: Arc::default(),
+            renewal: None,
         }
     }
 
@@ -240,7 +274,7 @@ impl Store {
             .hint("check the connection to the cluster and run again")
         })?;
         let Some(cm) = cm else { return Ok(None) };
-        self.resource_version = cm.metadata.resource_version.clone();
+        self.written.lock().await.resource_version = cm.metadata.resource_version.clone();
         let lock = read_lock(&cm.metadata);
         let state = State::decode(&cm.data.unwrap_or_default()).map_err(|e| {
             Error::new(
@@ -255,27 +289,6 @@ impl Store {
         Ok(Some((state, lock)))
     }
 
-    fn object(&self, state: &State, lock: Option<&Lock>) -> ConfigMap {
-        let annotations = lock.map(|l| {
-            BTreeMap::from([
-                (LOCK_HOLDER.to_string(), l.holder.clone()),
-                (LOCK_EXPIRES.to_string(), l.expires.to_string()),
-            ])
-        });
-        ConfigMap {
-            metadata: ObjectMeta {
-                name: Some(self.name.clone()),
-                namespace: Some(self.namespace.clone()),
-                labels: Some(labels(&self.release)),
-                annotations,
-                resource_version: self.resource_version.clone(),
-                ..ObjectMeta::default()
-            },
-            data: Some(state.encode()),
-            ..ConfigMap::default()
-        }
-    }
-
     fn my_lock(&self) -> Lock {
         Lock {
             holder: self.holder.clone(),
@@ -285,12 +298,14 @@ impl Store {
 
     /// Creates the state (first run) holding the lock.
     pub async fn create(&mut self, state: &State) -> Result<()> {
-        self.resource_version = None;
-        let lock = self.my_lock();
-        let cm = self.object(state, Some(&lock));
+        let mut written = self.written.lock().await;
+        written.resource_version = None;
+        let data = state.encode();
+        let cm = object(self, &data, Some(&self.my_lock()), None);
         match self.api.create(&PostParams::default(), &cm).await {
             Ok(created) => {
-                self.resource_version = created.metadata.resource_version;
+                written.resource_version = created.metadata.resource_version;
+                written.data = Some(data);
                 Ok(())
             }
             Err(kube::Error::Api(e)) if e.code == 409 => Err(Error::new(
@@ -331,24 +346,73 @@ impl Store {
                 ),
             )
             .hint(format!(
-                "wait for that run to finish; if it died on another machine, the lock expires by itself (or remove the annotation {LOCK_HOLDER} from {})",
+                "`helm la-migrate 4.44 status -n {}` shows its progress; run again once it is done. A run that died on another machine leaves a lock that expires by itself {LOCK_SECONDS} s after its last renewal (or remove the annotation {LOCK_HOLDER} from {})",
+                self.namespace,
                 self.where_()
             )));
         }
         self.save(state).await
     }
 
+    /// Renews the lock every minute until [`Store::unlock`] (or the end of the process), so a
+    /// long wait, dump or helm call never lets it lapse.
+    pub fn keep_lock(&mut self) {
+        if self.renewal.is_some() {
+            return;
+        }
+        let written = self.written.clone();
+        let api = self.api.clone();
+        let (name, namespace, release, holder) = (
+            self.name.clone(),
+            self.namespace.clone(),
+            self.release.clone(),
+            self.holder.clone(),
+        );
+        self.renewal = Some(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(RENEW_EVERY);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let mut w = written.lock().await;
+                let Some(data) = w.data.clone() else { continue };
+                let lock = Lock {
+                    holder: holder.clone(),
+                    expires: now() + LOCK_SECONDS,
+                };
+                let cm = config_map(
+                    &name,
+                    &namespace,
+                    &release,
+                    &data,
+                    Some(&lock),
+                    w.resource_version.clone(),
+                );
+                match api.replace(&name, &PostParams::default(), &cm).await {
+                    Ok(saved) => w.resource_version = saved.metadata.resource_version,
+                    // The next save reports it (a conflict means another writer).
+                    Err(e) => tracing::warn!(error = %e, "cannot renew the migration lock"),
+                }
+            }
+        }));
+    }
+
     /// Writes the state, renewing the lock. A conflict means another run wrote in between.
     pub async fn save(&mut self, state: &State) -> Result<()> {
-        let lock = self.my_lock();
-        let cm = self.object(state, Some(&lock));
+        self.write(state, Some(&self.my_lock())).await
+    }
+
+    async fn write(&self, state: &State, lock: Option<&Lock>) -> Result<()> {
+        let mut written = self.written.lock().await;
+        let data = state.encode();
+        let cm = object(self, &data, lock, written.resource_version.clone());
         match self
             .api
             .replace(&self.name, &PostParams::default(), &cm)
             .await
         {
             Ok(saved) => {
-                self.resource_version = saved.metadata.resource_version;
+                written.resource_version = saved.metadata.resource_version;
+                written.data = Some(data);
                 Ok(())
             }
             Err(kube::Error::Api(e)) if e.code == 409 => Err(Error::new(
@@ -369,32 +433,69 @@ impl Store {
 
     /// Releases the lock (end of a run), keeping the record.
     pub async fn unlock(&mut self, state: &State) -> Result<()> {
-        let cm = self.object(state, None);
-        self.api
-            .replace(&self.name, &PostParams::default(), &cm)
-            .await
-            .map(|saved| self.resource_version = saved.metadata.resource_version)
-            .map_err(|e| {
-                Error::new(
-                    ExitCode::Failure,
-                    format!("cannot release the lock on {}", self.where_()),
-                )
-                .source(e)
-                .hint("it expires by itself; the next run can proceed then")
-            })
-    }
-
-    /// Deletes the record (after cleanup).
-    pub async fn delete(&mut self) -> Result<()> {
-        match self.api.delete(&self.name, &Default::default()).await {
-            Ok(_) => Ok(()),
-            Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
-            Err(e) => Err(Error::new(
-                ExitCode::Failure,
-                format!("cannot delete the state {}", self.where_()),
-            )
-            .source(e)),
+        if let Some(renewal) = self.renewal.take() {
+            renewal.abort();
         }
+        self.write(state, None).await.map_err(|e| {
+            Error::new(
+                ExitCode::Failure,
+                format!("cannot release the lock on {}", self.where_()),
+            )
+            .source(e)
+            .hint("it expires by itself; the next run can proceed then")
+        })
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if let Some(renewal) = self.renewal.take() {
+            renewal.abort();
+        }
+    }
+}
+
+fn object(
+    store: &Store,
+    data: &BTreeMap<String, String>,
+    lock: Option<&Lock>,
+    resource_version: Option<String>,
+) -> ConfigMap {
+    config_map(
+        &store.name,
+        &store.namespace,
+        &store.release,
+        data,
+        lock,
+        resource_version,
+    )
+}
+
+fn config_map(
+    name: &str,
+    namespace: &str,
+    release: &str,
+    data: &BTreeMap<String, String>,
+    lock: Option<&Lock>,
+    resource_version: Option<String>,
+) -> ConfigMap {
+    let annotations = lock.map(|l| {
+        BTreeMap::from([
+            (LOCK_HOLDER.to_string(), l.holder.clone()),
+            (LOCK_EXPIRES.to_string(), l.expires.to_string()),
+        ])
+    });
+    ConfigMap {
+        metadata: ObjectMeta {
+            name: Some(name.to_string()),
+            namespace: Some(namespace.to_string()),
+            labels: Some(labels(release)),
+            annotations,
+            resource_version,
+            ..ObjectMeta::default()
+        },
+        data: Some(data.clone()),
+        ..ConfigMap::default()
     }
 }
 

@@ -13,7 +13,7 @@ use crate::phases::{preflight, Confirmation, Runner};
 use crate::plan::cleanup::{self, CleanupOptions};
 use crate::plan::{runbook, Options, Phase, Plan};
 use crate::settings::Settings;
-use crate::state::{State, Store};
+use crate::state::{now, Lock, State, Store};
 
 pub fn options(args: &RunArgs) -> Options {
     Options {
@@ -85,7 +85,10 @@ async fn run_async(
     let existing = store.load().await?;
 
     if matches!(command, Some(MigrationCommand::Status)) {
-        return status(printer, settings, existing.as_ref().map(|(s, _)| s));
+        return match &existing {
+            Some((state, lock)) => status(printer, state, lock.as_ref()),
+            None => not_started(printer, settings),
+        };
     }
     let phase = phase_of(command);
     let plan_only = args.dry_run || matches!(command, Some(MigrationCommand::Plan));
@@ -129,6 +132,7 @@ async fn run_async(
         }
     }
     store.lock(&state, lock.as_ref()).await?;
+    store.keep_lock();
     let mut runner = Runner {
         settings,
         printer,
@@ -138,7 +142,11 @@ async fn run_async(
         confirmation: Confirmation::from_flags(args.yes, args.no_input),
         store,
         state,
+        deletes_confirmed: false,
     };
+    if phase != Some(Phase::Cleanup) && runner.state.next_step().is_some() {
+        runner.warnings();
+    }
     let result = runner.run(phase).await;
     let unlock = runner.store.unlock(&runner.state).await;
     let done = runner.state.done.len();
@@ -215,23 +223,35 @@ async fn cleanup_steps(
     Ok((steps, released))
 }
 
-fn status(printer: &Printer, settings: &Settings, state: Option<&State>) -> Result<()> {
-    let Some(state) = state else {
-        let text = format!(
-            "No migration of release {} recorded in namespace {}.\nStart one: helm la-migrate 4.44 -n {} --dry-run\n",
-            settings.release, settings.namespace, settings.namespace
-        );
-        return if printer.is_json() {
-            printer.json(&json!({ "status": "not-started" }))
-        } else {
-            printer.result(&text)
-        }
-        .context(ExitCode::Failure, || "cannot write to stdout".into());
-    };
+fn not_started(printer: &Printer, settings: &Settings) -> Result<()> {
+    let text = format!(
+        "No migration of release {} recorded in namespace {}.\nStart one: helm la-migrate 4.44 -n {} --dry-run\n",
+        settings.release, settings.namespace, settings.namespace
+    );
+    if printer.is_json() {
+        printer.json(&json!({ "status": "not-started" }))
+    } else {
+        printer.result(&text)
+    }
+    .context(ExitCode::Failure, || "cannot write to stdout".into())
+}
+
+fn status(printer: &Printer, state: &State, lock: Option<&Lock>) -> Result<()> {
+    // A lock that has expired is held by nobody.
+    let lock = lock.filter(|l| l.expires > now());
+    let next = state.next_step();
+    let cleanup = state.next_cleanup_step();
     if printer.is_json() {
         return printer
-            .json(&json!({ "status": if state.next_step().is_none() { "complete" } else { "in-progress" },
-                "done": state.done, "next": state.next_step().map(|s| &s.id), "record": state.record }))
+            .json(&json!({
+                "status": if next.is_none() { "complete" } else { "in-progress" },
+                "done": state.done,
+                "next": next.map(|s| &s.id),
+                "cleanup_next": cleanup.map(|s| &s.id),
+                "locked_by": lock.map(|l| &l.holder),
+                "lock_expires": lock.map(|l| l.expires),
+                "record": state.record,
+            }))
             .context(ExitCode::Failure, || "cannot write to stdout".into());
     }
     let mut out = format!(
@@ -246,12 +266,23 @@ fn status(printer: &Printer, settings: &Settings, state: Option<&State>) -> Resu
         };
         out.push_str(&format!("  [{mark}] {} {}\n", step.id, step.title));
     }
-    match state.next_step() {
-        Some(s) => out.push_str(&format!(
+    if let Some(l) = lock {
+        out.push_str(&format!(
+            "Running now: {} holds the lock (renewed while it runs; expires in {} s if it stops)\n",
+            l.holder,
+            l.expires - now()
+        ));
+    }
+    match (next, cleanup) {
+        (Some(s), _) => out.push_str(&format!(
             "Next: {} (run `helm la-migrate 4.44 -n {}` to resume)\n",
             s.id, state.plan.namespace
         )),
-        None => out.push_str("Complete.\n"),
+        (None, Some(s)) => out.push_str(&format!(
+            "Migration complete; cleanup unfinished. Next: {} (run `helm la-migrate 4.44 cleanup -n {}`)\n",
+            s.id, state.plan.namespace
+        )),
+        (None, None) => out.push_str("Complete.\n"),
     }
     printer
         .result(&out)

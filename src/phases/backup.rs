@@ -55,9 +55,7 @@ pub async fn save_values(r: &mut Runner<'_>, secret: &str) -> Result<String> {
 fn kept_password_secrets(r: &Runner<'_>) -> Vec<String> {
     r.state
         .plan
-        .steps
-        .iter()
-        .find_map(|s| match &s.action {
+        .find_action(|a| match a {
             crate::plan::Action::ReplaceSecrets {
                 secrets,
                 keep_passwords: true,
@@ -121,12 +119,7 @@ pub async fn volume(r: &mut Runner<'_>) -> Result<String> {
     r.kube
         .ensure_claim(&manifests::backup_claim(&b, &ns, &release))
         .await?;
-    r.kube
-        .ensure_pod(&manifests::tools_pod(&b, Direction::Dump, &ns, &release))
-        .await?;
-    r.kube
-        .wait_pod_ready(&b.dump_pod, Duration::from_secs(600))
-        .await?;
+    tools_pod(r, Direction::Dump).await?;
     Ok(format!(
         "claim {} ({}) and pod {} ready",
         b.claim,
@@ -177,13 +170,18 @@ pub async fn follow_job(
         &["sh".into(), "-c".into(), start.to_string()],
     )
     .await?;
+    if let Some(code) = scripts::previous_failure(&started) {
+        r.note(&format!(
+            "the previous {name} failed (exit {code}; its log is {}/{name}.failed.log in pod {pod}): started anew",
+            crate::plan::BACKUP_MOUNT
+        ));
+    }
     match scripts::parse_job_state(&started) {
         Some(JobState::Running) => r.note(&format!("reattached to the running {name}")),
         Some(JobState::Finished(_)) => r.note(&format!("the {name} had finished already")),
         _ => {}
     }
     let bar = bytes_bar(r, total, name);
-    let mut last_renew = std::time::Instant::now();
     let result = loop {
         let out = exec::script(&r.kube.client, &ns, pod, poll).await?;
         if let Some(bytes) = scripts::parse_bytes(&out.stdout) {
@@ -199,13 +197,15 @@ pub async fn follow_job(
                         "the {name} in pod {ns}/{pod} failed (exit {code}):\n{}",
                         exec::last_lines(&log.stdout, 12)
                     ),
-                ));
+                )
+                .hint(format!(
+                    "fix the cause, then {}",
+                    r.rerun_hint_to(&format!(
+                        "it starts the {name} anew (this attempt's log is kept as /backup/{name}.failed.log)"
+                    ))
+                )));
             }
             _ => {}
-        }
-        if last_renew.elapsed() > Duration::from_secs(60) {
-            r.save().await?;
-            last_renew = std::time::Instant::now();
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
     };
@@ -213,8 +213,22 @@ pub async fn follow_job(
     result
 }
 
+/// The dump or restore pod, ready; created again when it is gone (evicted, deleted) or ended.
+/// A replaced pod counts a detached job as not running (its pid file was in the old pod).
+pub async fn tools_pod(r: &Runner<'_>, direction: Direction) -> Result<String> {
+    let b = backup_plan(r)?;
+    let pod = manifests::tools_pod(&b, direction, &r.settings.namespace, &r.settings.release);
+    r.kube.ensure_pod(&pod).await?;
+    let name = pod.metadata.name.unwrap_or_default();
+    r.kube
+        .wait_pod_ready(&name, Duration::from_secs(600))
+        .await?;
+    Ok(name)
+}
+
 pub async fn dump(r: &mut Runner<'_>) -> Result<String> {
     let b = backup_plan(r)?;
+    tools_pod(r, Direction::Dump).await?;
     let started = std::time::Instant::now();
     let bytes = follow_job(
         r,
@@ -236,6 +250,7 @@ pub async fn dump(r: &mut Runner<'_>) -> Result<String> {
 pub async fn verify(r: &mut Runner<'_>) -> Result<String> {
     let b = backup_plan(r)?;
     let ns = r.settings.namespace.clone();
+    tools_pod(r, Direction::Dump).await?;
     let out = exec::checked(
         &r.kube.client,
         &ns,
@@ -252,6 +267,17 @@ pub async fn verify(r: &mut Runner<'_>) -> Result<String> {
     let (entries, files) = (number("entries"), number("files"));
     let sha256 = scripts::field(&out, "sha256").unwrap_or("").to_string();
     if entries == 0 || files < entries || sha256.len() != 64 {
+        // The next run dumps anew instead of checking the same archive again.
+        exec::checked(
+            &r.kube.client,
+            &ns,
+            &b.dump_pod,
+            "discarding the incomplete dump",
+            &["sh".into(), "-c".into(), scripts::discard("dump")],
+        )
+        .await?;
+        r.state.undo("backup.dump");
+        r.save().await?;
         return Err(Error::new(
             ExitCode::VerificationFailed,
             format!(
@@ -259,7 +285,7 @@ pub async fn verify(r: &mut Runner<'_>) -> Result<String> {
                 b.dump_pod
             ),
         )
-        .hint("delete /backup/dump.exit in the dump pod and run again to dump anew"));
+        .hint(r.rerun_hint_to("it dumps the database anew")));
     }
     let fingerprint = exec::checked(
         &r.kube.client,
@@ -294,6 +320,7 @@ pub async fn local_copy(r: &mut Runner<'_>, path: &str) -> Result<String> {
 
     let b = backup_plan(r)?;
     let ns = r.settings.namespace.clone();
+    tools_pod(r, Direction::Dump).await?;
     let api: Api<Pod> = Api::namespaced(r.kube.client.clone(), &ns);
     let argv = vec!["sh".to_string(), "-c".to_string(), scripts::archive_tar()];
     let mut process = api

@@ -56,6 +56,9 @@ pub struct Runner<'a> {
     pub confirmation: Confirmation,
     pub store: Store,
     pub state: State,
+    /// Whether this run confirmed the point of no return (a rerun asks again before the
+    /// destructive steps left).
+    pub deletes_confirmed: bool,
 }
 
 impl Runner<'_> {
@@ -76,6 +79,20 @@ impl Runner<'_> {
         }
     }
 
+    /// The plan's warnings (images that moved, values the target chart ignores, ...): a JSON
+    /// event each, or warning lines on stderr.
+    pub fn warnings(&self) {
+        for warning in &self.state.plan.warnings {
+            if self.printer.is_json() {
+                let _ = self
+                    .printer
+                    .json(&json!({ "event": "warning", "message": warning }));
+            } else {
+                self.printer.warn(warning);
+            }
+        }
+    }
+
     /// Progress that is not a step boundary (stderr only).
     pub fn note(&self, text: &str) {
         if !self.printer.is_json() {
@@ -90,8 +107,13 @@ impl Runner<'_> {
 
     /// The command that resumes the migration.
     pub fn rerun_hint(&self) -> String {
+        self.rerun_hint_to("it resumes at this step")
+    }
+
+    /// The command that resumes the migration, and what it will do.
+    pub fn rerun_hint_to(&self, then: &str) -> String {
         format!(
-            "run `helm la-migrate 4.44 -n {} --release {}` again: it resumes at this step",
+            "run `helm la-migrate 4.44 -n {} --release {}` again: {then}",
             self.settings.namespace, self.settings.release
         )
     }
@@ -100,6 +122,10 @@ impl Runner<'_> {
     pub async fn run(&mut self, only: Option<Phase>) -> Result<()> {
         let steps: Vec<Step> = self.state.plan.steps.clone();
         for step in &steps {
+            // The migration never runs cleanup steps an earlier `cleanup` left in the plan.
+            if only.is_none() && step.phase == Phase::Cleanup {
+                continue;
+            }
             if only.is_some_and(|p| p != step.phase) {
                 if only.is_some_and(|p| step.phase < p) && !self.state.is_done(&step.id) {
                     return Err(Error::new(
@@ -126,6 +152,10 @@ impl Runner<'_> {
                     &format!("{} (done earlier)", step.title),
                 );
                 continue;
+            }
+            if step.destructive && step.phase != Phase::Cleanup && !self.deletes_confirmed {
+                let deletes = self.state.plan.deletes.clone();
+                uninstall::confirm(self, &deletes).await?;
             }
             self.event(&step.id, "started", &step.title);
             let detail = self.execute(step).await.map_err(|mut e| {

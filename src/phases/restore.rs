@@ -1,14 +1,12 @@
 //! Restore: the archive into a fresh PostgreSQL 15 database, then the proof that nothing was
 //! lost (every table's rows and contents, and the schema version, as recorded at backup).
 
-use std::time::Duration;
-
-use super::backup::follow_job;
+use super::backup::{follow_job, tools_pod};
 use super::Runner;
 use crate::error::{Error, Result};
 use crate::exit::ExitCode;
 use crate::kube::exec;
-use crate::plan::manifests::{self, Direction};
+use crate::plan::manifests::Direction;
 use crate::plan::quantity::human;
 use crate::plan::scripts;
 use crate::plan::BackupPlan;
@@ -33,15 +31,15 @@ fn planned_and_recorded_backup(r: &Runner<'_>) -> Result<(BackupPlan, BackupReco
 pub async fn restore(r: &mut Runner<'_>) -> Result<String> {
     let (b, record) = planned_and_recorded_backup(r)?;
     let ns = r.settings.namespace.clone();
-    let release = r.settings.release.clone();
+    // The target may have restarted since the install (a rerun after a failed restore).
+    for pod in r.state.plan.database_pods() {
+        r.kube
+            .wait_pod_ready(&pod, std::time::Duration::from_secs(300))
+            .await?;
+    }
     // One pod at a time on the ReadWriteOnce volume; the restore pod reads the new Secret.
     r.kube.delete_pod(&b.dump_pod).await?;
-    r.kube
-        .ensure_pod(&manifests::tools_pod(&b, Direction::Restore, &ns, &release))
-        .await?;
-    r.kube
-        .wait_pod_ready(&b.restore_pod, Duration::from_secs(600))
-        .await?;
+    tools_pod(r, Direction::Restore).await?;
     let check = exec::checked(
         &r.kube.client,
         &ns,
@@ -79,6 +77,7 @@ pub async fn restore(r: &mut Runner<'_>) -> Result<String> {
 
 pub async fn verify(r: &mut Runner<'_>) -> Result<String> {
     let (b, record) = planned_and_recorded_backup(r)?;
+    tools_pod(r, Direction::Restore).await?;
     let out = exec::checked(
         &r.kube.client,
         &r.settings.namespace,

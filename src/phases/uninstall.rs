@@ -10,6 +10,9 @@ use crate::helm::argv;
 use crate::plan::manifests;
 use crate::plan::{ObjectRef, RetainVolume};
 
+/// The point of no return: refuses without a verified backup, shows what the next steps
+/// delete (a JSON event in json mode) and asks for the typed release name (or `--yes`).
+/// Asked once per run that reaches a destructive step, also when an earlier run confirmed.
 pub async fn confirm(r: &mut Runner<'_>, deletes: &[ObjectRef]) -> Result<String> {
     if r.state.plan.backup.is_some() && r.state.record.backup.is_none() {
         return Err(Error::new(
@@ -21,7 +24,13 @@ pub async fn confirm(r: &mut Runner<'_>, deletes: &[ObjectRef]) -> Result<String
             r.settings.namespace
         )));
     }
-    if !r.printer.is_json() {
+    if r.printer.is_json() {
+        let _ = r.printer.json(&serde_json::json!({
+            "event": "confirm",
+            "deletes": deletes.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "keeps": r.state.plan.keeps.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        }));
+    } else {
         r.printer.note("The next steps delete:");
         for d in deletes {
             r.printer.note(&format!("  - {d}"));
@@ -30,6 +39,7 @@ pub async fn confirm(r: &mut Runner<'_>, deletes: &[ObjectRef]) -> Result<String
             .note("Volumes are set to Retain first; the attachments volume is kept and rebound.");
     }
     r.confirm("uninstalling the release and deleting its database volumes")?;
+    r.deletes_confirmed = true;
     Ok(format!("confirmed deletion of {} objects", deletes.len()))
 }
 

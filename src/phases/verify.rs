@@ -5,23 +5,14 @@ use super::Runner;
 use crate::error::{Error, Result};
 use crate::exit::ExitCode;
 use crate::kube::{exec, wait};
+use crate::plan::manifests::Direction;
 use crate::plan::scripts;
-use crate::plan::Action;
 use crate::verify::{compare, sql};
 
 pub async fn report(r: &mut Runner<'_>) -> Result<String> {
     let mut problems = Vec::new();
     let mut lines = Vec::new();
-    let deployments: Vec<String> = r
-        .state
-        .plan
-        .steps
-        .iter()
-        .find_map(|s| match &s.action {
-            Action::WaitApp { deployments } => Some(deployments.clone()),
-            _ => None,
-        })
-        .unwrap_or_default();
+    let deployments = r.state.plan.app_deployments();
     for d in &deployments {
         match r.kube.deployment(d).await? {
             Some(dep) if wait::deployment_ready(&dep) => {
@@ -55,24 +46,20 @@ pub async fn report(r: &mut Runner<'_>) -> Result<String> {
     if let (Some(b), Some(record)) = (r.state.plan.backup.clone(), r.state.record.backup.clone()) {
         // The upgrade may have rolled the database pods (e.g. an override changed their
         // settings): count only once they serve again.
-        let database_pods: Vec<String> = r
-            .state
-            .plan
-            .steps
-            .iter()
-            .find_map(|s| match &s.action {
-                Action::WaitDatabases { pods } => Some(pods.clone()),
-                _ => None,
-            })
-            .unwrap_or_default();
-        for p in &database_pods {
+        for p in &r.state.plan.database_pods() {
             r.kube
                 .wait_pod_ready(p, std::time::Duration::from_secs(300))
                 .await?;
         }
         // The app is running now: row counts only (it may have written since).
         let pod = &b.restore_pod;
-        if r.kube.pod(pod).await?.is_some() {
+        if r.kube.claim(&b.claim).await?.is_none() {
+            lines.push(format!(
+                "row counts not compared: cleanup removed the backup volume {} (the restore was verified against the backup's record before the upgrade)",
+                b.claim
+            ));
+        } else {
+            super::backup::tools_pod(r, Direction::Restore).await?;
             let out = exec::checked(
                 &r.kube.client,
                 &r.settings.namespace,

@@ -136,6 +136,17 @@ pub fn build(facts: &Facts, options: &Options) -> Result<Plan> {
             deployments: deployments.clone(),
         },
     );
+    // The backup volume and the dump pod are ready before the app goes offline: a class that
+    // cannot provision or an image that cannot be pulled stops the run with the app still up.
+    if backup.is_some() {
+        push(
+            Phase::Backup,
+            "volume",
+            "Create the backup volume and the dump pod (PostgreSQL 15 client tools)",
+            false,
+            Action::BackupVolume,
+        );
+    }
     push(
         Phase::Backup,
         "scale-down",
@@ -147,13 +158,6 @@ pub fn build(facts: &Facts, options: &Options) -> Result<Plan> {
         },
     );
     if backup.is_some() {
-        push(
-            Phase::Backup,
-            "volume",
-            "Create the backup volume and the dump pod (PostgreSQL 15 client tools)",
-            false,
-            Action::BackupVolume,
-        );
         push(
             Phase::Backup,
             "dump",
@@ -574,8 +578,8 @@ mod tests {
             [
                 "backup.save-values",
                 "backup.record-replicas",
-                "backup.scale-down",
                 "backup.volume",
+                "backup.scale-down",
                 "backup.dump",
                 "backup.verify",
                 "uninstall.confirm",

@@ -273,6 +273,30 @@ impl Plan {
     pub fn steps_of(&self, phase: Phase) -> impl Iterator<Item = &Step> {
         self.steps.iter().filter(move |s| s.phase == phase)
     }
+
+    /// What the first step whose action `pick` accepts says, e.g. the pods `WaitDatabases`
+    /// waits for.
+    pub fn find_action<T>(&self, pick: impl Fn(&Action) -> Option<T>) -> Option<T> {
+        self.steps.iter().find_map(|s| pick(&s.action))
+    }
+
+    /// The PostgreSQL and Redis pods the install waits for.
+    pub fn database_pods(&self) -> Vec<String> {
+        self.find_action(|a| match a {
+            Action::WaitDatabases { pods } => Some(pods.clone()),
+            _ => None,
+        })
+        .unwrap_or_default()
+    }
+
+    /// The Deployments the upgrade waits for.
+    pub fn app_deployments(&self) -> Vec<String> {
+        self.find_action(|a| match a {
+            Action::WaitApp { deployments } => Some(deployments.clone()),
+            _ => None,
+        })
+        .unwrap_or_default()
+    }
 }
 
 /// Names of the plugin's own objects for a release (all start with `la-migrate-`).

@@ -5,7 +5,8 @@
 //! Long work (dump, restore) runs detached from the exec session: a script starts it under
 //! `setsid nohup`, records its pid in the container's `/tmp` (so a replaced pod counts as "not
 //! running") and the exit code on the volume when it ends. A rerun reattaches by reading those
-//! markers instead of starting again.
+//! markers instead of starting again; a job that failed is started anew by the next run (its
+//! log kept as `<name>.failed.log`).
 
 use crate::verify::sql;
 
@@ -37,7 +38,13 @@ fn detached(name: &str, reset: &str, work: &str) -> String {
     format!(
         r#"set -eu
 cd {BACKUP_MOUNT}
-if [ -f {name}.exit ]; then echo "state=finished:$(cat {name}.exit)"; exit 0; fi
+if [ -f {name}.exit ]; then
+  code=$(cat {name}.exit)
+  if [ "$code" = 0 ]; then echo state=finished:0; exit 0; fi
+  mv -f {name}.log {name}.failed.log 2>/dev/null || true
+  rm -f {name}.exit
+  echo "previous=failed:$code"
+fi
 if [ -f /tmp/{name}.pid ] && kill -0 "$(cat /tmp/{name}.pid)" 2>/dev/null; then echo state=running; exit 0; fi
 {reset}
 S=; command -v setsid >/dev/null 2>&1 && S=setsid
@@ -45,6 +52,20 @@ $S nohup sh -c '{work} >{BACKUP_MOUNT}/{name}.log 2>&1; echo $? >{BACKUP_MOUNT}/
 echo $! >/tmp/{name}.pid
 echo state=started"#
     )
+}
+
+/// The exit code of an earlier attempt that failed, when a start script began anew after it
+/// (its log is kept as `<name>.failed.log`).
+pub fn previous_failure(output: &str) -> Option<i32> {
+    output
+        .lines()
+        .find_map(|l| l.strip_prefix("previous=failed:"))
+        .and_then(|c| c.trim().parse().ok())
+}
+
+/// Makes the next start script begin anew: the finished job's result is discarded.
+pub fn discard(name: &str) -> String {
+    format!("rm -f {BACKUP_MOUNT}/{name}.exit")
 }
 
 /// Starts `pg_dump` (directory format, `jobs` workers) unless it runs or ran already.
@@ -248,6 +269,11 @@ mod tests {
             Some(JobState::Finished(1))
         );
         assert_eq!(parse_job_state("nothing"), None);
+        assert_eq!(
+            previous_failure("previous=failed:1\nstate=started"),
+            Some(1)
+        );
+        assert_eq!(previous_failure("state=started"), None);
         assert_eq!(parse_bytes("state=running\nbytes=4096\n"), Some(4096));
     }
 

@@ -4,6 +4,7 @@
 //! before the migration. Everything started here stops on drop (also on panic).
 
 use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
@@ -614,6 +615,184 @@ impl Sim {
         text(&out.stdout)
     }
 
+    /// Starts the migration to 4.44.0 (`--yes`) with its stderr piped, and returns once a
+    /// stderr line containing `marker` appeared.
+    pub fn plugin_until(&self, marker: &str) -> RunningPlugin {
+        let target = chart("4.44.0");
+        let mut child = self
+            .plugin(&["4.44", "--chart", target.to_str().unwrap(), "--yes"])
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("starting la-migrate");
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = BufReader::new(stderr).lines();
+        let mut seen = String::new();
+        for line in lines.by_ref() {
+            let line = line.unwrap_or_default();
+            seen.push_str(&line);
+            seen.push('\n');
+            if line.contains(marker) {
+                // The rest of stderr is read in the background, so the plugin never blocks
+                // on a full pipe.
+                let rest = std::thread::spawn(move || {
+                    lines
+                        .map_while(Result::ok)
+                        .map(|l| l + "\n")
+                        .collect::<String>()
+                });
+                return RunningPlugin { child, seen, rest };
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("la-migrate never printed {marker:?}:\n{seen}");
+    }
+
+    /// Starts the migration and kills it (SIGKILL, as a closed laptop or a lost node would)
+    /// `delay` after a stderr line containing `marker` appears. Returns what it printed.
+    /// With `job` (pod, job name), the kill waits until that detached job runs in the pod.
+    pub fn kill_plugin_after(
+        &self,
+        marker: &str,
+        delay: Duration,
+        job: Option<(&str, &str)>,
+    ) -> String {
+        let mut running = self.plugin_until(marker);
+        std::thread::sleep(delay);
+        if let Some((pod, job)) = job {
+            self.wait_until(
+                &format!("the {job} to start in {pod}"),
+                Duration::from_secs(120),
+                || self.job_running(pod, job).is_ok(),
+            );
+        }
+        let _ = running.child.kill();
+        let (status, said) = running.finish();
+        assert!(
+            !status.success(),
+            "la-migrate finished before it was killed"
+        );
+        eprintln!("killed after {marker:?} (+{delay:?})");
+        said
+    }
+
+    /// Whether the plugin's detached job runs in `pod`: no exit marker on the volume, its
+    /// process alive. `Ok` holds the KiB on the backup volume.
+    pub fn job_running(&self, pod: &str, job: &str) -> Result<String, String> {
+        let out = self.kubectl_unchecked(&[
+            "exec",
+            pod,
+            "--",
+            "sh",
+            "-c",
+            &format!("test ! -f /backup/{job}.exit && kill -0 \"$(cat /tmp/{job}.pid)\" && du -sk /backup | cut -f1"),
+        ]);
+        let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        if out.status.success() {
+            Ok(said.trim().to_string())
+        } else {
+            Err(said)
+        }
+    }
+
+    /// Right after a kill: the job still runs, so the kill provably hit it mid-way.
+    pub fn assert_job_running(&self, pod: &str, job: &str) {
+        match self.job_running(pod, job) {
+            Ok(kib) => eprintln!("{job} running ({kib} KiB on the backup volume)"),
+            Err(e) => panic!("the {job} in {pod} was not running: {e}"),
+        }
+    }
+
+    /// `la-sim fault <args>` on this sim.
+    fn fault(&self, args: &[&str]) {
+        let out = Command::new(la_sim())
+            .args(["fault", "--state-dir"])
+            .arg(self.state_dir())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "la-sim fault {}: {}",
+            args.join(" "),
+            text(&out.stderr)
+        );
+    }
+
+    /// SIGKILLs the processes of a pod's containers; its restart policy applies.
+    pub fn kill_pod_processes(&self, pod: &str) {
+        self.fault(&["kill", "-n", NAMESPACE, pod]);
+    }
+
+    /// Makes the API answer `code` for `seconds` to requests whose path contains `path`.
+    pub fn fail_api(&self, code: u16, seconds: u64, path: &str) {
+        let (code, seconds) = (code.to_string(), seconds.to_string());
+        self.fault(&[
+            "api",
+            "--code",
+            &code,
+            "--seconds",
+            &seconds,
+            "--path-contains",
+            path,
+        ]);
+    }
+
+    /// Runs `la-migrate <args>` on a terminal (a pty from `script`) with `input` typed on it;
+    /// the exit code and everything the terminal showed.
+    pub fn plugin_on_terminal(&self, args: &[&str], input: &str) -> (Option<i32>, String) {
+        let line = std::iter::once(PLUGIN)
+            .chain(args.iter().copied())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let typescript = tempfile::NamedTempFile::new_in(self.state_dir()).unwrap();
+        let mut child = Command::new("script")
+            .args(["-qefc", &line])
+            .arg(typescript.path())
+            .envs(
+                self.plugin(&[])
+                    .get_envs()
+                    .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))),
+            )
+            .current_dir(self.state_dir())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("running la-migrate under script");
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().unwrap();
+            let _ = stdin.write_all(input.as_bytes());
+            // Kept open until the plugin ends: a closed terminal input ends `script`.
+            let status = child.wait().unwrap();
+            drop(stdin);
+            let shown = text(&std::fs::read(typescript.path()).unwrap_or_default());
+            (status.code(), shown)
+        }
+    }
+
+    /// Waits until the pod is Ready.
+    pub fn wait_pod_ready(&self, pod: &str) {
+        self.wait_until(
+            &format!("pod {pod} to be Ready"),
+            Duration::from_secs(120),
+            || {
+                self.kubectl_unchecked(&[
+                    "get",
+                    "pod",
+                    pod,
+                    "-o",
+                    "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+                ])
+                .stdout
+                    == b"True"
+            },
+        );
+    }
+
     /// Polls until `pred` holds, or fails after `timeout` naming `what`.
     pub fn wait_until(&self, what: &str, timeout: Duration, mut pred: impl FnMut() -> bool) {
         let deadline = Instant::now() + timeout;
@@ -633,6 +812,23 @@ impl Sim {
             .arg(self.state_dir())
             .stdin(Stdio::null())
             .output();
+    }
+}
+
+/// A migration started by [`Sim::plugin_until`].
+pub struct RunningPlugin {
+    pub child: std::process::Child,
+    /// Stderr up to the marker line.
+    pub seen: String,
+    rest: std::thread::JoinHandle<String>,
+}
+
+impl RunningPlugin {
+    /// Waits for the plugin to end; its exit status and everything it printed on stderr.
+    pub fn finish(mut self) -> (std::process::ExitStatus, String) {
+        let status = self.child.wait().expect("waiting for la-migrate");
+        let rest = self.rest.join().unwrap_or_default();
+        (status, self.seen + &rest)
     }
 }
 

@@ -1,0 +1,89 @@
+//! The point of no return. Without `--yes`, a run that reaches the uninstall shows what will
+//! be deleted and needs the release name typed on a terminal; without a terminal (or with
+//! `--no-input`) it stops with exit 6. A run that resumes after the confirmation, with
+//! destructive steps still ahead, asks again. Nothing is deleted until it is answered.
+
+mod common;
+
+use common::sim::{assert_migrated, chart, text, ReleaseSpec, Sim, RELEASE};
+use serde_json::Value;
+
+fn still_installed(sim: &Sim) {
+    let list = sim.helm(&["list", "-o", "json"]);
+    assert!(
+        list.contains("live-agent-4.43.1") && list.contains("deployed"),
+        "the release was touched: {list}"
+    );
+    sim.kubectl(&["get", "pvc", &format!("data-{RELEASE}-postgresql-0")]);
+    sim.kubectl(&["get", "secret", &format!("{RELEASE}-postgresql")]);
+}
+
+#[test]
+fn the_point_of_no_return_asks_every_run_that_would_delete_and_refuses_without_an_answer() {
+    let mut spec = ReleaseSpec::custom("3.19.0");
+    spec.seed_size = "3MB";
+    let (sim, before) = Sim::with_release(spec);
+    let target = chart("4.44.0");
+    let chart_arg = target.to_str().unwrap();
+
+    // The backup phase deletes nothing: no confirmation.
+    let out = sim.run_plugin(&["4.44", "--chart", chart_arg, "backup"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // No terminal, no --yes: refused before anything is deleted, the list as a JSON event.
+    let out = sim.run_plugin(&["4.44", "--chart", chart_arg, "-o", "json"]);
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out.stdout));
+    let events: Vec<Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let confirm = events
+        .iter()
+        .find(|e| e["event"] == "confirm")
+        .expect("a confirm event");
+    let deletes = confirm["deletes"].to_string();
+    for named in [
+        format!("PersistentVolumeClaim live-agent/data-{RELEASE}-postgresql-0"),
+        format!("PersistentVolumeClaim live-agent/redis-data-{RELEASE}-redis-master-0"),
+        format!("Secret live-agent/{RELEASE}-postgresql"),
+    ] {
+        assert!(deletes.contains(&named), "{named} not in {deletes}");
+    }
+    assert!(confirm["keeps"]
+        .to_string()
+        .contains(&format!("{RELEASE}-cookies-integrity")));
+    let error = events.iter().find(|e| e.get("error").is_some()).unwrap();
+    assert_eq!(error["error"]["kind"], "refused", "{error}");
+    still_installed(&sim);
+    assert!(!sim.steps_done().contains("uninstall.confirm"));
+
+    // On a terminal, a wrong name is refused.
+    let (code, shown) = sim.plugin_on_terminal(&["4.44", "--chart", chart_arg], "cognigy\n");
+    assert_eq!(code, Some(6), "{shown}");
+    assert!(shown.contains("The next steps delete:"), "{shown}");
+    assert!(shown.contains("was not confirmed"), "{shown}");
+    still_installed(&sim);
+
+    // The right name confirms; then the API fails helm's release storage for a while, so the
+    // run stops after the confirmation with the release still there.
+    sim.fail_api(500, 6, "/secrets");
+    let (code, shown) =
+        sim.plugin_on_terminal(&["4.44", "--chart", chart_arg], &format!("{RELEASE}\n"));
+    assert_eq!(code, Some(11), "{shown}");
+    assert!(sim.steps_done().contains("uninstall.confirm"), "{shown}");
+    assert!(!sim.steps_done().contains("uninstall.helm-uninstall"));
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    still_installed(&sim);
+
+    // A rerun with destructive steps ahead asks again: without an answer, nothing happens.
+    let out = sim.run_plugin(&["4.44", "--chart", chart_arg, "--no-input"]);
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("The next steps delete:"));
+    still_installed(&sim);
+
+    // Answered, it goes to the end.
+    let (code, shown) =
+        sim.plugin_on_terminal(&["4.44", "--chart", chart_arg], &format!("{RELEASE}\n"));
+    assert_eq!(code, Some(0), "{shown}");
+    assert_migrated(&sim, &before);
+}

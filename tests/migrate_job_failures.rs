@@ -1,0 +1,128 @@
+//! A dump or restore that fails in the cluster stops the migration with the job's log, and
+//! the next run starts it anew (the failed attempt's log kept) instead of repeating the
+//! failure; a tools pod that is gone (evicted, deleted) is created again. The migration then
+//! ends with nothing lost.
+
+mod common;
+
+use std::time::Duration;
+
+use common::sim::{assert_migrated, chart, text, ReleaseSpec, Sim, ONBOARDING_KEY, RELEASE};
+
+const DUMP_POD: &str = "la-migrate-cognigy-live-agent-dump";
+const RESTORE_POD: &str = "la-migrate-cognigy-live-agent-restore";
+
+/// Sends `signal` to `program` (and its workers) started by the detached `job` in `pod`.
+/// Fails while the program has not started yet.
+fn signal_job(sim: &Sim, pod: &str, job: &str, program: &str, signal: &str) -> bool {
+    let script = format!(
+        r#"set -eu
+main=$(pgrep -P "$(cat /tmp/{job}.pid)" -x {program})
+for p in $main $(pgrep -P "$main" || true); do kill -{signal} "$p"; done"#
+    );
+    sim.kubectl_unchecked(&["exec", pod, "--", "sh", "-c", &script])
+        .status
+        .success()
+}
+
+/// Runs the migration until the detached `job` runs `program` in `pod`, then kills the
+/// database server `db_pod` under it (the program held still meanwhile, so the kill lands
+/// mid-way whatever the machine's speed); the plugin's exit code and stderr.
+fn fail_job_by_killing_the_database(
+    sim: &Sim,
+    marker: &str,
+    (pod, job, program): (&str, &str, &str),
+    db_pod: &str,
+) -> (Option<i32>, String) {
+    let running = sim.plugin_until(marker);
+    sim.wait_until(
+        &format!("{program} to run in {pod}"),
+        Duration::from_secs(120),
+        || signal_job(sim, pod, job, program, "STOP"),
+    );
+    sim.kill_pod_processes(db_pod);
+    assert!(signal_job(sim, pod, job, program, "CONT"));
+    let (status, said) = running.finish();
+    (status.code(), said)
+}
+
+#[test]
+fn a_failed_dump_and_a_failed_restore_are_started_anew_by_the_next_run_and_nothing_is_lost() {
+    let mut spec = ReleaseSpec::custom("3.19.0");
+    spec.seed_size = "8MB";
+    let (sim, before) = Sim::with_release(spec);
+    let db_pod = format!("{RELEASE}-postgresql-0");
+    let target = chart("4.44.0");
+    let migrate = ["4.44", "--chart", target.to_str().unwrap(), "--yes"];
+
+    // The PostgreSQL 11 server dies under pg_dump: the run stops with exit 11 (external).
+    let (code, said) = fail_job_by_killing_the_database(
+        &sim,
+        "→ [backup.dump]",
+        (DUMP_POD, "dump", "pg_dump"),
+        &db_pod,
+    );
+    assert_eq!(code, Some(11), "the failed dump must stop the run:\n{said}");
+    assert!(
+        said.contains(&format!("the dump in pod live-agent/{DUMP_POD} failed"))
+            && said.contains("it starts the dump anew"),
+        "{said}"
+    );
+    assert!(sim.steps_done().contains("backup.scale-down"));
+    assert!(!sim.steps_done().contains("backup.dump"));
+    assert!(
+        sim.helm(&["list", "-o", "json"])
+            .contains("live-agent-4.43.1"),
+        "nothing may be uninstalled after a failed dump"
+    );
+    let status = sim.run_plugin(&["4.44", "status"]);
+    assert!(text(&status.stdout).contains("Next: backup.dump"));
+
+    // The dump pod is gone too (as after an eviction), and the old server is back.
+    sim.kubectl(&["delete", "pod", DUMP_POD, "--wait=true"]);
+    sim.wait_pod_ready(&db_pod);
+
+    // The next run recreates the pod, dumps anew and goes on; this time PostgreSQL 15 dies
+    // under pg_restore.
+    let (code, said) = fail_job_by_killing_the_database(
+        &sim,
+        "→ [restore.restore]",
+        (RESTORE_POD, "restore", "pg_restore"),
+        &db_pod,
+    );
+    assert!(
+        said.contains("the previous dump failed") && said.contains("started anew"),
+        "{said}"
+    );
+    assert_eq!(
+        code,
+        Some(11),
+        "the failed restore must stop the run:\n{said}"
+    );
+    assert!(said.contains("it starts the restore anew"), "{said}");
+    assert!(sim.steps_done().contains("backup.verify"));
+    assert!(!sim.steps_done().contains("restore.restore"));
+    let failed_dump_log = sim.kubectl_unchecked(&[
+        "exec",
+        RESTORE_POD,
+        "--",
+        "test",
+        "-s",
+        "/backup/dump.failed.log",
+    ]);
+    assert!(
+        failed_dump_log.status.success(),
+        "the failed dump's log is kept"
+    );
+
+    // The next run restores anew into a recreated database and completes.
+    let out = sim.run_plugin(&migrate);
+    let log = text(&out.stderr);
+    assert!(out.status.success(), "the resumed migration failed:\n{log}");
+    assert!(
+        log.contains("the previous restore failed") && log.contains("started anew"),
+        "{log}"
+    );
+    assert_migrated(&sim, &before);
+    assert!(!sim.redis_exists(ONBOARDING_KEY, &sim.spec.redis_password));
+}
