@@ -126,3 +126,64 @@ fn a_failed_dump_and_a_failed_restore_are_started_anew_by_the_next_run_and_nothi
     assert_migrated(&sim, &before);
     assert!(!sim.redis_exists(ONBOARDING_KEY, &sim.spec.redis_password));
 }
+
+/// The lock's expiry as the state ConfigMap holds it.
+fn lock_expires(sim: &Sim) -> i64 {
+    let out = sim.kubectl(&[
+        "get",
+        "configmap",
+        &format!("la-migrate-{RELEASE}"),
+        "-o",
+        "jsonpath={.metadata.annotations.la-migrate\\.cognigy\\.com/lock-expires}",
+    ]);
+    out.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("no lock expiry: {out:?}"))
+}
+
+#[test]
+fn a_run_holds_the_lock_while_it_waits_and_a_second_run_is_refused_naming_the_holder() {
+    let mut spec = ReleaseSpec::custom("3.19.0");
+    spec.seed_size = "3MB";
+    let (sim, _) = Sim::with_release(spec);
+    let target = chart("4.44.0");
+    let migrate = ["4.44", "--chart", target.to_str().unwrap(), "--yes"];
+
+    // The first run waits on a dump held still, writing no step meanwhile.
+    let mut running = sim.plugin_until("→ [backup.dump]");
+    sim.wait_until("pg_dump to run", Duration::from_secs(120), || {
+        signal_job(&sim, DUMP_POD, "dump", "pg_dump", "STOP")
+    });
+    let holder = format!(":{}", running.child.id());
+
+    let second = sim.run_plugin(&migrate);
+    let said = text(&second.stderr);
+    assert_eq!(second.status.code(), Some(10), "{said}");
+    assert!(
+        said.contains("is locked by") && said.contains(&holder),
+        "{said}"
+    );
+    let status = sim.run_plugin(&["4.44", "status"]);
+    let shown = text(&status.stdout);
+    assert!(
+        shown.contains("holds the lock") && shown.contains(&holder),
+        "{shown}"
+    );
+    let json = sim.run_plugin(&["4.44", "status", "-o", "json"]);
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert!(json["locked_by"].as_str().unwrap().ends_with(&holder));
+    assert_eq!(json["next"], "backup.dump");
+
+    // A minute later the lock was renewed by the waiting run.
+    let first = lock_expires(&sim);
+    std::thread::sleep(Duration::from_secs(65));
+    let renewed = lock_expires(&sim);
+    assert!(
+        renewed >= first + 50,
+        "the lock was not renewed while the run waited: {first} -> {renewed}"
+    );
+
+    assert!(signal_job(&sim, DUMP_POD, "dump", "pg_dump", "CONT"));
+    let _ = running.child.kill();
+    let _ = running.finish();
+}
