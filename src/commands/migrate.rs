@@ -9,7 +9,7 @@ use crate::exit::ExitCode;
 use crate::helm::Helm;
 use crate::kube::ops::Kube;
 use crate::output::Printer;
-use crate::phases::{preflight, Confirmation, Runner};
+use crate::phases::{overrides, preflight, Confirmation, Runner};
 use crate::plan::cleanup::{self, CleanupOptions};
 use crate::plan::{runbook, Options, Phase, Plan};
 use crate::settings::Settings;
@@ -146,6 +146,10 @@ async fn run_async(
     };
     if phase != Some(Phase::Cleanup) && runner.state.next_step().is_some() {
         runner.warnings();
+        if let Err(e) = overrides::replace_saved(&mut runner).await {
+            let _ = runner.store.unlock(&runner.state).await;
+            return Err(e);
+        }
     }
     let result = runner.run(phase).await;
     let unlock = runner.store.unlock(&runner.state).await;

@@ -27,6 +27,10 @@ pub async fn save_values(r: &mut Runner<'_>, secret: &str) -> Result<String> {
             values.translated.into_bytes(),
         ),
     ]);
+    let overrides = super::overrides::Overrides::from_options(&r.options)?;
+    if !overrides.is_empty() {
+        data.insert(super::overrides::KEY.to_string(), overrides.encode());
+    }
     // `helm uninstall` deletes the chart's database Secrets: with --keep-passwords their
     // data must be saved before, in this (private) Secret, never in the state.
     let kept = kept_password_secrets(r);

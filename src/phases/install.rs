@@ -13,19 +13,9 @@ use crate::plan::facts::WorkloadFacts;
 /// The translated values saved by `backup.save-values`.
 async fn saved_values(r: &Runner<'_>) -> Result<String> {
     let name = &r.state.plan.values_secret;
-    let secret = r.kube.secret(name).await?.ok_or_else(|| {
-        Error::new(
-            ExitCode::Precondition,
-            format!(
-                "the saved values (Secret {}/{name}) are missing",
-                r.settings.namespace
-            ),
-        )
-        .hint("they are written by the backup phase; restore the Secret, or run the backup phase again before the uninstall")
-    })?;
-    let bytes = secret
-        .data
-        .and_then(|d| d.get("translated.yaml").map(|b| b.0.clone()))
+    let bytes = super::overrides::saved_values_data(r)
+        .await?
+        .remove("translated.yaml")
         .unwrap_or_default();
     String::from_utf8(bytes).map_err(|e| {
         Error::new(
@@ -36,25 +26,26 @@ async fn saved_values(r: &Runner<'_>) -> Result<String> {
     })
 }
 
-fn deploy(r: &Runner<'_>, verb: &str, phase_sets: Vec<String>, values: &str) -> Result<()> {
+async fn deploy(r: &Runner<'_>, verb: &str, phase_sets: Vec<String>) -> Result<()> {
     // The chart the plan was made for: a resumed run installs what preflight checked, whatever
     // `--chart`/`--version` the rerun was given.
     let plan = &r.state.plan;
     let chart = std::ffi::OsString::from(&plan.chart);
     let version = plan.chart_remote.then_some(plan.to_version.as_str());
-    let overrides = super::preflight::override_files(&r.options)?;
+    let values = saved_values(r).await?;
+    let overrides = super::overrides::saved(r).await?;
     // Later `--set`s win: the phase's own settings go last during install, the user's last
     // during upgrade (so `--set app.replica=N` chooses the final count).
     let mut sets = Vec::new();
     if verb == "install" {
-        sets.extend(r.options.set.iter().cloned());
+        sets.extend(overrides.set.iter().cloned());
         sets.extend(phase_sets);
     } else {
         sets.extend(phase_sets);
-        sets.extend(r.options.set.iter().cloned());
+        sets.extend(overrides.set.iter().cloned());
     }
-    let mut docs = vec![values];
-    docs.extend(overrides.iter().map(String::as_str));
+    let mut docs = vec![values.as_str()];
+    docs.extend(overrides.documents());
     tokio::task::block_in_place(|| {
         r.helm.run_with_values(
             &argv::deploy(verb, &r.settings.release, &chart, version, &sets),
@@ -81,8 +72,7 @@ pub async fn helm_install(r: &mut Runner<'_>) -> Result<String> {
             ),
         ));
     }
-    let values = saved_values(r).await?;
-    deploy(r, "install", commands::install_sets(), &values)?;
+    deploy(r, "install", commands::install_sets()).await?;
     Ok(format!(
         "installed chart {} with app and worker at 0, odata and migration off",
         r.state.plan.to_version
@@ -120,14 +110,13 @@ pub async fn helm_upgrade(r: &mut Runner<'_>) -> Result<String> {
             r.settings.namespace
         )));
     }
-    let values = saved_values(r).await?;
     let replicas = recorded(r);
     deploy(
         r,
         "upgrade",
         commands::upgrade_sets(&replicas, r.state.plan.odata_enabled),
-        &values,
-    )?;
+    )
+    .await?;
     let counts: Vec<String> = replicas
         .iter()
         .map(|w| format!("{:?} {}", w.role, w.replicas).to_lowercase())

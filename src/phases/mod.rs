@@ -5,6 +5,7 @@ mod backup;
 mod cleanup;
 mod finalize;
 mod install;
+pub mod overrides;
 pub mod preflight;
 mod restore;
 mod uninstall;

@@ -95,25 +95,6 @@ pub fn release_values(helm: &Helm, release: &str) -> Result<ReleaseValues> {
     })
 }
 
-/// Reads user values files given with `--values-override` (they may hold secrets: never
-/// printed).
-pub fn override_files(options: &Options) -> Result<Vec<String>> {
-    options
-        .values_overrides
-        .iter()
-        .map(|p| {
-            std::fs::read_to_string(p).map_err(|e| {
-                Error::new(
-                    ExitCode::NotFound,
-                    format!("cannot read values file {}", p.display()),
-                )
-                .source(e)
-                .hint("check the path given to --values-override")
-            })
-        })
-        .collect()
-}
-
 /// Gathers the facts for `settings.release`.
 pub async fn gather(
     settings: &Settings,
@@ -438,9 +419,9 @@ fn target_images(
     sets.extend(commands::install_sets());
     // Render the whole chart, app included, to see every image an upgrade pulls.
     sets.push("odata.enabled=true".into());
-    let overrides = override_files(options)?;
+    let overrides = super::overrides::Overrides::from_options(options)?;
     let mut docs: Vec<&str> = vec![translated];
-    docs.extend(overrides.iter().map(String::as_str));
+    docs.extend(overrides.documents());
     let out = helm
         .run_with_values(&argv::template(release, chart, version, &sets), &docs)
         .map_err(|e| {

@@ -357,6 +357,14 @@ pub fn build(facts: &Facts, options: &Options) -> Result<Plan> {
         values_secret: own_names::values_secret(&release),
         state_config_map: own_names::state(&release),
         images: facts.target.images.clone(),
+        overrides: commands::override_args(
+            &options
+                .values_overrides
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>(),
+            &options.set,
+        ),
         warnings,
         steps: Vec::new(),
     };

@@ -33,6 +33,25 @@ pub fn upgrade_sets(replicas: &[WorkloadFacts], odata_enabled: bool) -> Vec<Stri
     sets
 }
 
+/// The operator's extra values as helm arguments for the runbook: `-f FILE` for each values
+/// file, `--set KEY=VALUE` with the value redacted when the key names a secret.
+pub fn override_args(files: &[String], sets: &[String]) -> Vec<String> {
+    let secret_key = |key: &str| {
+        let key = key.to_ascii_lowercase();
+        ["password", "secret", "token", "credential", "key"]
+            .iter()
+            .any(|w| key.rsplit('.').next().unwrap_or(&key).contains(w))
+    };
+    files
+        .iter()
+        .map(|f| format!("-f {}", scripts::shell_quote_if_needed(f)))
+        .chain(sets.iter().map(|s| match s.split_once('=') {
+            Some((k, _)) if secret_key(k) => format!("--set {k}=<redacted>"),
+            _ => format!("--set {}", scripts::shell_quote_if_needed(s)),
+        }))
+        .collect()
+}
+
 fn kubectl(plan: &Plan, rest: &str) -> String {
     format!("kubectl -n {} {rest}", plan.namespace)
 }
@@ -168,12 +187,18 @@ pub fn for_action(plan: &Plan, action: &Action) -> Vec<String> {
             }
         }
         Action::HelmInstall => {
-            let sets: Vec<String> = install_sets().iter().map(|s| format!("--set {s}")).collect();
+            // The user's --set first: the install's own settings win.
+            let args: Vec<String> = plan
+                .overrides
+                .iter()
+                .cloned()
+                .chain(install_sets().iter().map(|s| format!("--set {s}")))
+                .collect();
             vec![format!(
                 "helm install {release} {} -n {ns} -f values-{}.yaml {}",
                 helm_chart_args(plan),
                 plan.to_version,
-                sets.join(" ")
+                args.join(" ")
             )]
         }
         Action::WaitDatabases { pods } => pods
@@ -205,15 +230,23 @@ pub fn for_action(plan: &Plan, action: &Action) -> Vec<String> {
             )]
         }
         Action::HelmUpgrade => {
-            let sets: Vec<String> = upgrade_sets(&plan.replicas, plan.odata_enabled)
-                .iter()
-                .map(|s| format!("--set {s}"))
+            // The user's --set last: they choose the final replicas.
+            let (files, sets): (Vec<String>, Vec<String>) =
+                plan.overrides.iter().cloned().partition(|a| a.starts_with("-f "));
+            let args: Vec<String> = files
+                .into_iter()
+                .chain(
+                    upgrade_sets(&plan.replicas, plan.odata_enabled)
+                        .iter()
+                        .map(|s| format!("--set {s}")),
+                )
+                .chain(sets)
                 .collect();
             vec![format!(
                 "helm upgrade {release} {} -n {ns} -f values-{}.yaml {}",
                 helm_chart_args(plan),
                 plan.to_version,
-                sets.join(" ")
+                args.join(" ")
             )]
         }
         Action::WaitApp { deployments } => deployments

@@ -261,6 +261,11 @@ pub struct Plan {
     pub values_secret: String,
     pub state_config_map: String,
     pub images: Vec<String>,
+    /// The operator's extra values for install and upgrade as helm arguments (`-f FILE`,
+    /// `--set KEY=VALUE` with values of secret-looking keys redacted); their content is kept
+    /// in the values Secret.
+    #[serde(default)]
+    pub overrides: Vec<String>,
     pub warnings: Vec<String>,
     pub steps: Vec<Step>,
 }

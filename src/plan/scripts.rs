@@ -221,18 +221,22 @@ pub fn database_size() -> Vec<String> {
 /// An argv as one pasteable shell line.
 pub fn argv_line(argv: &[String]) -> String {
     argv.iter()
-        .map(|a| {
-            if !a.is_empty()
-                && a.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_=./:,".contains(&b))
-            {
-                a.clone()
-            } else {
-                shell_quote(a)
-            }
-        })
+        .map(|a| shell_quote_if_needed(a))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// A word as is when the shell reads it so, else single-quoted.
+pub fn shell_quote_if_needed(word: &str) -> String {
+    if !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_=./:,".contains(&b))
+    {
+        word.to_string()
+    } else {
+        shell_quote(word)
+    }
 }
 
 /// Single-quotes a string for `sh`.

@@ -618,9 +618,16 @@ impl Sim {
     /// Starts the migration to 4.44.0 (`--yes`) with its stderr piped, and returns once a
     /// stderr line containing `marker` appeared.
     pub fn plugin_until(&self, marker: &str) -> RunningPlugin {
+        self.plugin_with_until(&[], marker)
+    }
+
+    /// [`Sim::plugin_until`] with more arguments for the migration.
+    pub fn plugin_with_until(&self, extra: &[&str], marker: &str) -> RunningPlugin {
         let target = chart("4.44.0");
+        let mut args = vec!["4.44", "--chart", target.to_str().unwrap(), "--yes"];
+        args.extend_from_slice(extra);
         let mut child = self
-            .plugin(&["4.44", "--chart", target.to_str().unwrap(), "--yes"])
+            .plugin(&args)
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
