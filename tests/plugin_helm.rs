@@ -136,6 +136,74 @@ fn installs_from_a_directory_and_runs_through_helm(version: &'static str) {
     let missing = helm.run(&["la-migrate", "4.44", "values", "-f", "/nonexistent.yaml"]);
     assert_eq!(missing.status.code(), Some(4), "{}", stderr(&missing));
     assert!(stderr(&missing).contains("/nonexistent.yaml"));
+
+    colour_flags_reach_the_plugin(&helm);
+}
+
+/// Helm 4's `--color`/`--colour` are not stripped: every helm version passes both spellings
+/// to the plugin as typed, before or after the plugin's name. The error line shows which
+/// choice the plugin got (helm adds no colour of its own to a plugin's failure).
+fn colour_flags_reach_the_plugin(helm: &Helm) {
+    const ESC: &str = "\x1b[";
+    let values = ["4.44", "values", "-f", "/nonexistent.yaml"];
+    for spelling in ["--color", "--colour"] {
+        for choice in ["always", "never"] {
+            let after: Vec<&str> = [&["la-migrate"][..], &values, &[spelling, choice]].concat();
+            let before: Vec<&str> = [&[spelling, choice, "la-migrate"][..], &values].concat();
+            for args in [after, before] {
+                let out = helm.run(&args);
+                let shown = format!("helm {} {}", helm.version, args.join(" "));
+                assert_eq!(out.status.code(), Some(4), "{shown}: {}", stderr(&out));
+                let err = stderr(&out);
+                let line = err
+                    .lines()
+                    .find(|l| l.contains("cannot read values file"))
+                    .unwrap_or_else(|| panic!("{shown}: no error line in {err}"));
+                assert_eq!(line.contains(ESC), choice == "always", "{shown}: {line:?}");
+            }
+        }
+    }
+}
+
+/// The flags `helm --help` lists under `Flags:`.
+fn helm_flags(helm: &Helm) -> Vec<String> {
+    let out = helm.run(&["--help"]);
+    assert_success(&format!("helm {} --help", helm.version), &out);
+    let text = stdout(&out);
+    let flags = text
+        .split("\nFlags:\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no Flags: section in {text}"));
+    let mut found = Vec::new();
+    for line in flags.lines().take_while(|l| !l.trim().is_empty()) {
+        for word in line.split_whitespace() {
+            match word.trim_end_matches(',') {
+                w if w.starts_with("--") => {
+                    found.push(w.to_string());
+                    break;
+                }
+                w if w.starts_with('-') && w.len() == 2 => found.push(w.to_string()),
+                _ => break,
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn the_helm_global_flags_the_plugin_keeps_clear_of_are_those_of_helm_3_19_and_4_3() {
+    let mut real: Vec<String> = ["3.19.0", "4.3.1"]
+        .into_iter()
+        .flat_map(|v| helm_flags(&Helm::isolated(v)))
+        .collect();
+    real.sort();
+    real.dedup();
+    let mut listed: Vec<String> = la_migrate::cli::HELM_GLOBAL_FLAGS
+        .iter()
+        .map(|f| f.to_string())
+        .collect();
+    listed.sort();
+    assert_eq!(listed, real, "update la_migrate::cli::HELM_GLOBAL_FLAGS");
 }
 
 fn installs_the_release_archive_from_a_url(version: &'static str) {
