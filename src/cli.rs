@@ -92,10 +92,19 @@ pub struct GlobalArgs {
     pub kubeconfig: Option<PathBuf>,
 
     /// Helm release name
-    #[arg(long, global = true, value_name = "NAME", env = "LA_MIGRATE_RELEASE")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "NAME",
+        env = "LA_MIGRATE_RELEASE",
+        hide_env_values = true,
+        default_value = DEFAULT_RELEASE
+    )]
     pub release: Option<String>,
 
-    /// Output format: human-readable text, or one JSON document on stdout
+    /// Output format: human-readable text, or JSON on stdout (`env`, `values`, `plan`,
+    /// `status`, `--dry-run`: one document; the migration and its other phases: one JSON
+    /// object per line, a stream of events ending in a summary)
     #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 
@@ -107,7 +116,7 @@ pub struct GlobalArgs {
     #[arg(short = 'q', long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
 
-    /// When to colour stderr [helm 4: --color, --colour]
+    /// When to colour stderr
     #[arg(long, visible_alias = "colour", global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
 }
@@ -136,7 +145,8 @@ pub enum Command {
     #[command(name = "4.44")]
     V444(MigrationArgs),
 
-    /// Print the resolved settings: namespace, context, kubeconfig, helm binary, release, chart
+    /// Print the resolved settings: namespace, release, kubeconfig, kube-context, apiserver,
+    /// token, helm, under-helm, verbosity
     Env,
 }
 
@@ -251,9 +261,10 @@ several with -o json). A report of each change (old.path -> new.path, line) and 
 goes to stderr. With -o json, stdout holds one document:
   {\"files\":[{\"input\":..,\"output\":..,\"changes\":[{\"kind\",\"from\",\"to\",\"line\",..}],
    \"warnings\":[{\"path\",\"line\",\"message\"}],\"yaml\":..}]}
-Nothing is written unless every input translates. Exit codes: 3 invalid input (bad YAML, not a
-mapping, conflicting keys), 4 file or release not found, 5 output exists (use --force),
-11 helm failed.
+Nothing is written unless every input translates. Exit codes: 0 done, 1 a write failed,
+2 wrong flags (e.g. several -f files to stdout), 3 invalid input (unreadable file, bad YAML,
+not a mapping, conflicting keys), 4 input file, output directory or release not found,
+5 output exists (use --force), 11 helm failed.
 
 Examples:
   helm la-migrate 4.44 values -f custom-values.yaml > new-values.yaml
@@ -341,6 +352,42 @@ mod tests {
             );
             assert!(ours.contains(*shared), "the plugin lacks {shared}");
         }
+    }
+
+    /// What `la-migrate <args> --help` prints on a 100-column terminal.
+    fn help(args: &[&str]) -> String {
+        let mut cmd = Cli::command().term_width(100);
+        let argv = std::iter::once("la-migrate")
+            .chain(args.iter().copied())
+            .chain(["--help"]);
+        let err = cmd.try_get_matches_from_mut(argv).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::DisplayHelp);
+        err.render().to_string()
+    }
+
+    #[test]
+    fn help_texts_are_stable() {
+        insta::assert_snapshot!("help", help(&[]));
+        insta::assert_snapshot!("help_env", help(&["env"]));
+        insta::assert_snapshot!("help_4_44", help(&["4.44"]));
+        insta::assert_snapshot!("help_4_44_values", help(&["4.44", "values"]));
+    }
+
+    #[test]
+    fn release_help_shows_its_default_and_variable() {
+        let text = help(&["env"])
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let expected = format!(
+            "--release <NAME> Helm release name [env: LA_MIGRATE_RELEASE] [default: {DEFAULT_RELEASE}]"
+        );
+        assert!(text.contains(&expected), "{text}");
+        let readme = include_str!("../README.md");
+        assert!(
+            readme.contains("LA_MIGRATE_RELEASE"),
+            "README lacks LA_MIGRATE_RELEASE"
+        );
     }
 
     #[test]
