@@ -137,6 +137,9 @@ struct Facts {
     password_key: String,
     /// The password, when the render holds the Secret
     password: Option<String>,
+    /// Whether the chart's PostgreSQL gives the app's user the app's password (`None`: no
+    /// PostgreSQL in the render, or a password the render does not hold)
+    db_login: Option<bool>,
     /// (host, path, backend service, whether that Service is in the render)
     ingress: Vec<(String, String, String, bool)>,
     attachments_pvc: Value,
@@ -200,6 +203,11 @@ fn facts(objs: &[Value], names: &ObjectNames) -> Facts {
     let pg = find(objs, "StatefulSet", &names.postgresql);
     let redis = find(objs, "StatefulSet", &names.redis_master);
     let redis_svc = find(objs, "Service", &names.redis_master);
+    let db_login = pg.and_then(|s| {
+        let (user, password) = database_user(objs, s)?;
+        let app_password = password_value(objs, &pw)?;
+        Some(data["POSTGRES_USERNAME"].as_str() == Some(user.as_str()) && app_password == password)
+    });
     Facts {
         database: data["POSTGRES_DB"].clone(),
         user: data["POSTGRES_USERNAME"].clone(),
@@ -209,6 +217,7 @@ fn facts(objs: &[Value], names: &ObjectNames) -> Facts {
         password_secret,
         password_key,
         password,
+        db_login,
         ingress,
         attachments_pvc: pvc["spec"].clone(),
         storage_class,
@@ -231,6 +240,31 @@ fn facts(objs: &[Value], names: &ObjectNames) -> Facts {
         }),
         app_resources: normalized(&container["resources"]),
     }
+}
+
+/// The value a `secretKeyRef` points at, when the render holds that Secret.
+fn password_value(objs: &[Value], secret_key_ref: &Value) -> Option<String> {
+    let secret = find(objs, "Secret", secret_key_ref["name"].as_str()?)?;
+    secret["data"][secret_key_ref["key"].as_str()?]
+        .as_str()
+        .map(decode_base64)
+}
+
+/// The user the PostgreSQL container creates for the app and that user's password: Bitnami
+/// sets `POSTGRES_USER` for a user other than postgres, and `POSTGRES_PASSWORD` is that
+/// user's password.
+fn database_user(objs: &[Value], statefulset: &Value) -> Option<(String, String)> {
+    let env = statefulset["spec"]["template"]["spec"]["containers"][0]["env"].as_sequence()?;
+    let var = |name: &str| env.iter().find(|e| e["name"].as_str() == Some(name));
+    let user = var("POSTGRES_USER")
+        .and_then(|e| e["value"].as_str())
+        .unwrap_or("postgres")
+        .to_string();
+    let password = password_value(
+        objs,
+        &var("POSTGRES_PASSWORD")?["valueFrom"]["secretKeyRef"],
+    )?;
+    Some((user, password))
 }
 
 fn old_values_set_password(v: &Value) -> bool {
@@ -263,6 +297,7 @@ const VALID: &[(&str, &str)] = &[
     ("12-anchors-aliases.yaml", "cognigy-live-agent"),
     ("13-empty.yaml", "cognigy-live-agent"),
     ("16-already-translated.yaml", "cognigy-live-agent"),
+    ("17-own-database-user.yaml", "cognigy-live-agent"),
 ];
 
 fn check_case(file: &str, release: &str) {
@@ -308,6 +343,10 @@ fn check_case(file: &str, release: &str) {
         old.password.is_some(),
         new.password.is_some(),
         "{file}: the chart creates the password Secret in one version only"
+    );
+    assert_eq!(
+        old.db_login, new.db_login,
+        "{file}: the database gives the app's user the app's password"
     );
     let generated = report.contains("no PostgreSQL password is set");
     match (&old.password, &new.password) {

@@ -35,6 +35,9 @@ pub enum ChangeKind {
     Copied,
     /// The old key was dropped: the new key already held the same value
     Removed,
+    /// The new key was set from the old key as well (the old key's own change says where it
+    /// went)
+    Also,
     /// A value changed (the app Service name)
     Value,
 }
@@ -74,6 +77,11 @@ impl fmt::Display for Change {
             ChangeKind::Copied => write!(
                 f,
                 "line {}: {} -> {} (old key kept)",
+                self.line, self.from, self.to
+            )?,
+            ChangeKind::Also => write!(
+                f,
+                "line {}: {} -> {} as well",
                 self.line, self.from, self.to
             )?,
             ChangeKind::Moved | ChangeKind::Renamed => {

@@ -6,7 +6,7 @@ use serde_norway::{Mapping, Value};
 
 use super::chart_keys::{KeySet, KEYS_CHART_VERSION};
 use super::doc::{Doc, Entry, Kind, Node, ParseError, Style};
-use super::rules::{self, Action, Rule, RULES};
+use super::rules::{self, Action, Rule, CUSTOM_USER_PASSWORD, RULES};
 use super::splice::{newline_of, Splice};
 use super::{Change, ChangeKind, Conflict, Options, TranslateError, Translation, Warning};
 use crate::naming::{Generation, NameInputs, ObjectNames};
@@ -302,12 +302,17 @@ pub fn translate(src: &str, opts: &Options) -> Result<Translation, TranslateErro
     // 1. Find the old keys and decide each one's fate.
     let mut found: Vec<Found> = Vec::new();
     let mut conflicts = Vec::new();
-    for rule in RULES {
+    let extra = custom_user_of_the_charts_database(&input).then_some(&CUSTOM_USER_PASSWORD);
+    for rule in RULES.iter().chain(extra) {
         let from = rules::split(rule.from);
         let to = rules::split(rule.to);
         let Some(entry) = planner.locate(&from)? else {
             continue;
         };
+        if rule.action == Action::Also && vget(&input, &to).is_some() {
+            // Set already: left as it is (`advise` warns when it is not the app's password).
+            continue;
+        }
         let value = vget(&input, &from).cloned().unwrap_or(Value::Null);
         let fate = if let Some(existing) = vget(&input, &to) {
             if *existing == value {
@@ -397,10 +402,10 @@ pub fn translate(src: &str, opts: &Options) -> Result<Translation, TranslateErro
             splice.delete(extent.0, extent.1);
             deleted.push(f.from.clone());
         }
-        changes.push(change(if f.rule.action == Action::Move {
-            ChangeKind::Moved
-        } else {
-            ChangeKind::Copied
+        changes.push(change(match f.rule.action {
+            Action::Move => ChangeKind::Moved,
+            Action::Copy => ChangeKind::Copied,
+            Action::Also => ChangeKind::Also,
         }));
 
         // The deepest mapping on the new path that exists in the file.
@@ -673,6 +678,20 @@ pub fn translate(src: &str, opts: &Options) -> Result<Translation, TranslateErro
     })
 }
 
+/// Whether the app logs in as a user of its own (not `postgres`) to the PostgreSQL of the
+/// chart (not an external one, no `existingSecret`), read from the old or the new keys.
+fn custom_user_of_the_charts_database(v: &Value) -> bool {
+    let pg = |path: &str| vget(v, &rules::split(path));
+    let user = pg("postgresql.postgresqlUsername").or_else(|| pg("postgresql.auth.username"));
+    let custom = user
+        .and_then(Value::as_str)
+        .is_some_and(|u| u != "postgres");
+    let internal = pg("postgresql.enabled").and_then(Value::as_bool) != Some(false);
+    let own_secret =
+        pg("postgresql.existingSecret").is_some() || pg("postgresql.auth.existingSecret").is_some();
+    custom && internal && !own_secret
+}
+
 /// Warnings about the translated values: keys 4.44.0 will not read, and settings that need
 /// a person.
 fn advise(actual: &Value, out_doc: Option<&Doc>, warnings: &mut Vec<Warning>) {
@@ -691,8 +710,12 @@ fn advise(actual: &Value, out_doc: Option<&Doc>, warnings: &mut Vec<Warning>) {
             message,
         });
     }
-    if let Some(Value::String(user)) = vget(actual, &["postgresql", "auth", "username"]) {
-        if user != "postgres" {
+    let auth = |key: &str| vget(actual, &["postgresql", "auth", key]);
+    let user_has_the_apps_password = custom_user_of_the_charts_database(actual)
+        && auth("password").is_some()
+        && auth("password") == auth("postgresPassword");
+    if let Some(Value::String(user)) = auth("username") {
+        if user != "postgres" && !user_has_the_apps_password {
             warnings.push(Warning {
                 path: "postgresql.auth.username".into(),
                 line: out_doc
@@ -822,6 +845,50 @@ mod tests {
             text,
             "postgresql.postgresqlPassword (line 2) and postgresql.auth.postgresPassword (line 4) are both set, to different values"
         );
+    }
+
+    #[test]
+    fn a_custom_users_password_is_also_the_password_bitnami_12_gives_that_user() {
+        let t = run("postgresql:\n  postgresqlUsername: chatwoot\n  # the app's\n  postgresqlPassword: app-pw\n  postgresqlPostgresPassword: admin-pw\n")
+            .unwrap();
+        assert_eq!(
+            t.yaml,
+            "postgresql:\n  auth:\n    username: chatwoot\n    # the app's\n    postgresPassword: app-pw\n    password: app-pw\n  postgresqlPostgresPassword: admin-pw\n"
+        );
+        let also: Vec<_> = t
+            .changes
+            .iter()
+            .filter(|c| c.kind == ChangeKind::Also)
+            .collect();
+        assert_eq!(also.len(), 1, "{:?}", t.changes);
+        assert_eq!(also[0].to, "postgresql.auth.password");
+        assert!(
+            t.warnings
+                .iter()
+                .any(|w| w.path == "postgresql.postgresqlPostgresPassword"),
+            "{:?}",
+            t.warnings
+        );
+        assert!(
+            !t.warnings
+                .iter()
+                .any(|w| w.path == "postgresql.auth.username"),
+            "the user has the app's password: {:?}",
+            t.warnings
+        );
+    }
+
+    #[test]
+    fn the_postgres_user_or_an_external_database_gets_no_second_password() {
+        for src in [
+            "postgresql:\n  postgresqlUsername: postgres\n  postgresqlPassword: pw\n",
+            "postgresql:\n  postgresqlPassword: pw\n",
+            "postgresql:\n  enabled: false\n  postgresqlUsername: app\n  postgresqlPassword: pw\n",
+            "postgresql:\n  existingSecret: s\n  postgresqlUsername: app\n  postgresqlPassword: pw\n",
+        ] {
+            let t = run(src).unwrap();
+            assert!(!t.yaml.contains("  password:"), "{src} -> {}", t.yaml);
+        }
     }
 
     #[test]
