@@ -272,33 +272,54 @@ fn old_values_set_password(v: &Value) -> bool {
     !pg["postgresqlPassword"].is_null() || !pg["existingSecret"].is_null()
 }
 
-/// The corpus: file and the release it is rendered as.
-const VALID: &[(&str, &str)] = &[
-    ("01-chart-defaults.yaml", "cognigy-live-agent"),
-    ("02-external-postgres.yaml", "cognigy-live-agent"),
-    (
-        "03-existing-secret-chart-spelling.yaml",
-        "cognigy-live-agent",
-    ),
-    (
-        "04-existing-secret-guide-spelling.yaml",
-        "cognigy-live-agent",
-    ),
+/// The corpus is every file in `tests/fixtures/values` but the invalid ones; each is rendered
+/// as release `cognigy-live-agent` unless named here.
+const RELEASES: &[(&str, &str)] = &[
     ("05-custom-release-name.yaml", "prod"),
     ("06-fullname-override.yaml", "prod"),
-    ("07-ingress-many-hosts.yaml", "cognigy-live-agent"),
-    ("08-custom-service-name.yaml", "cognigy-live-agent"),
-    (
-        "09-postgres-persistence-resources.yaml",
-        "cognigy-live-agent",
-    ),
-    ("10-redis-ports.yaml", "cognigy-live-agent"),
-    ("11-heavy-comments.yaml", "cognigy-live-agent"),
-    ("12-anchors-aliases.yaml", "cognigy-live-agent"),
-    ("13-empty.yaml", "cognigy-live-agent"),
-    ("16-already-translated.yaml", "cognigy-live-agent"),
-    ("17-own-database-user.yaml", "cognigy-live-agent"),
 ];
+const DEFAULT_RELEASE: &str = "cognigy-live-agent";
+
+/// The files that must be refused (exit 3), with what the error must say.
+const INVALID: &[(&str, &[&str])] = &[
+    (
+        "14-invalid.yaml",
+        &["14-invalid.yaml: invalid YAML at line 3, column 22"],
+    ),
+    (
+        "15-conflict.yaml",
+        &[
+            "postgresql.postgresqlDatabase (line 2) and postgresql.auth.database (line 4) are both set, to different values",
+            "postgresql.existingSecretPasswordKey (line 5) and postgresql.existingPasswordSecretKey (line 6) both become postgresql.auth.secretKeys.adminPasswordKey",
+            "chart 4.43 reads postgresql.existingSecretPasswordKey",
+        ],
+    ),
+];
+
+fn fixture_names() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(root().join("tests/fixtures/values"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".yaml"))
+        .collect();
+    names.sort();
+    names
+}
+
+/// The valid corpus files and the release each is rendered as.
+fn corpus() -> Vec<(String, &'static str)> {
+    fixture_names()
+        .into_iter()
+        .filter(|n| !INVALID.iter().any(|(i, _)| i == n))
+        .map(|n| {
+            let release = RELEASES
+                .iter()
+                .find(|(f, _)| *f == n)
+                .map_or(DEFAULT_RELEASE, |(_, r)| r);
+            (n, release)
+        })
+        .collect()
+}
 
 fn check_case(file: &str, release: &str) {
     let dir = tempfile::tempdir().unwrap();
@@ -410,7 +431,7 @@ fn check_case(file: &str, release: &str) {
 #[test]
 fn every_corpus_file_renders_the_same_essentials_on_4_43_1_and_4_44_0() {
     let mut failures = Vec::new();
-    for (file, release) in VALID {
+    for (file, release) in &corpus() {
         if let Err(e) = std::panic::catch_unwind(|| check_case(file, release)) {
             let msg = e
                 .downcast_ref::<String>()
@@ -424,10 +445,62 @@ fn every_corpus_file_renders_the_same_essentials_on_4_43_1_and_4_44_0() {
 }
 
 #[test]
-fn the_corpus_covers_at_least_twelve_valid_files() {
-    assert!(VALID.len() >= 12);
-    for (file, _) in VALID {
-        assert!(fixture(file).is_file(), "{file} missing");
+fn the_corpus_is_every_fixture_but_the_invalid_ones() {
+    let names = fixture_names();
+    let named = RELEASES
+        .iter()
+        .map(|(f, _)| f)
+        .chain(INVALID.iter().map(|(f, _)| f));
+    for file in named {
+        assert!(names.iter().any(|n| n == file), "{file} is not a fixture");
+    }
+    let valid = corpus();
+    assert_eq!(valid.len() + INVALID.len(), names.len());
+    assert!(
+        valid.len() >= 12,
+        "the corpus has {} valid files: {valid:?}",
+        valid.len()
+    );
+}
+
+/// Each invalid fixture, translated to a file and in place: exit 3, the error names the
+/// problem (with the lines of both keys of a conflict), and nothing is written.
+#[test]
+fn invalid_fixtures_are_refused_with_the_problem_and_nothing_is_written() {
+    for (file, needles) in INVALID {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join(file);
+        let original = std::fs::read(fixture(file)).unwrap();
+        std::fs::write(&input, &original).unwrap();
+        for extra in [&["--out", "new.yaml"][..], &["--in-place"]] {
+            let mut args = vec!["4.44", "values", "-f", file];
+            args.extend_from_slice(extra);
+            let run = la_migrate(&args, dir.path());
+            assert_eq!(run.code, 3, "{args:?}: {}", run.stderr);
+            for needle in *needles {
+                assert!(
+                    run.stderr.contains(needle),
+                    "{args:?}: {needle:?} not in {}",
+                    run.stderr
+                );
+            }
+            assert_eq!(run.stdout, "", "{args:?}");
+            let mut left: Vec<String> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            left.sort();
+            assert_eq!(left, [file.to_string()], "{args:?} wrote a file");
+            assert_eq!(
+                std::fs::read(&input).unwrap(),
+                original,
+                "{args:?} changed {file}"
+            );
+            if extra == ["--in-place"] {
+                let name = file.trim_end_matches(".yaml");
+                insta::assert_snapshot!(format!("{name}.error"), run.stderr);
+            }
+        }
     }
 }
 

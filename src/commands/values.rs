@@ -201,6 +201,11 @@ fn translate_error(name: &str, e: TranslateError) -> Error {
         TranslateError::NotMapping { .. } => {
             "a values file is a mapping (`postgresql:`, `ingress:` ...); check that the right file was given"
         }
+        TranslateError::Conflicts(cs) if cs.iter().any(|c| c.both_become.is_some()) => {
+            "of an old and a new key keep the new one (chart 4.44 reads it); of two spellings \
+             keep the one chart 4.43 reads (the message names it); delete the other, then run \
+             again"
+        }
         TranslateError::Conflicts(_) => {
             "keep the key chart 4.44 reads (the new one), delete the other, then run again"
         }

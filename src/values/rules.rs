@@ -51,7 +51,9 @@ const fn mv(from: &'static str, to: &'static str, origin: Origin, note: &'static
 
 use Origin::{BitnamiPostgresql as Pg, BitnamiRedis as Rd, Chart, Guide};
 
-/// Every key rename from chart <= 4.43 to 4.44. No `from` is a prefix of another `from`.
+/// Every key rename from chart <= 4.43 to 4.44. No `from` is a prefix of another `from`. Of
+/// two spellings of one old key (rules with the same `to`), the one the old chart reads comes
+/// first: a conflict between them names it as the one to keep.
 pub const RULES: &[Rule] = &[
     mv(
         "postgresql.postgresqlDatabase",
@@ -497,6 +499,18 @@ mod tests {
             .iter()
             .all(|r| r.from != "postgresql.postgresqlPostgresPassword"));
         assert!(hint_for("postgresql.postgresqlPostgresPassword").is_some());
+    }
+
+    #[test]
+    fn of_two_spellings_the_one_the_old_chart_reads_comes_first() {
+        for (i, a) in RULES.iter().enumerate() {
+            for b in &RULES[i + 1..] {
+                if a.to == b.to {
+                    assert_eq!(a.origin, Origin::Chart, "{} before {}", a.from, b.from);
+                    assert_ne!(b.origin, Origin::Chart, "{} after {}", b.from, a.from);
+                }
+            }
+        }
     }
 
     #[test]

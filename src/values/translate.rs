@@ -79,6 +79,9 @@ enum Fate {
     Apply,
     /// The new key already holds the same value: the old key goes (a `Copy` stays).
     Drop,
+    /// Another spelling of this key, with the same value, is applied: this one goes, and the
+    /// other's change names it.
+    Duplicate,
 }
 
 struct Found<'d> {
@@ -319,10 +322,11 @@ pub fn translate(src: &str, opts: &Options) -> Result<Translation, TranslateErro
                 Fate::Drop
             } else {
                 conflicts.push(Conflict {
-                    old_path: rule.from.to_string(),
-                    old_line: entry.line + 1,
-                    new_path: rule.to.to_string(),
-                    new_line: doc.entry(&to).map(|e| e.line + 1),
+                    first: rule.from.to_string(),
+                    first_line: entry.line + 1,
+                    second: rule.to.to_string(),
+                    second_line: doc.entry(&to).map(|e| e.line + 1),
+                    both_become: None,
                 });
                 continue;
             }
@@ -330,14 +334,16 @@ pub fn translate(src: &str, opts: &Options) -> Result<Translation, TranslateErro
             .iter()
             .find(|f| f.rule.to == rule.to && f.fate == Fate::Apply)
         {
-            if prev.value == value {
-                Fate::Drop
+            if prev.value == value && rule.action == Action::Move {
+                Fate::Duplicate
             } else {
+                // RULES lists the spelling the old chart reads first.
                 conflicts.push(Conflict {
-                    old_path: prev.rule.from.to_string(),
-                    old_line: prev.entry.line + 1,
-                    new_path: rule.from.to_string(),
-                    new_line: Some(entry.line + 1),
+                    first: prev.rule.from.to_string(),
+                    first_line: prev.entry.line + 1,
+                    second: rule.from.to_string(),
+                    second_line: Some(entry.line + 1),
+                    both_become: Some(rule.to.to_string()),
                 });
                 continue;
             }
@@ -367,7 +373,22 @@ pub fn translate(src: &str, opts: &Options) -> Result<Translation, TranslateErro
     let mut receiving: HashSet<String> = HashSet::new();
     let mut converted: HashSet<usize> = HashSet::new();
     for f in &found {
-        let note = (!f.rule.note.is_empty()).then(|| f.rule.note.to_string());
+        let duplicates = found
+            .iter()
+            .filter(|d| d.fate == Fate::Duplicate && d.rule.to == f.rule.to)
+            .map(|d| {
+                format!(
+                    "{} (line {}) held the same value and was removed",
+                    d.rule.from,
+                    d.entry.line + 1
+                )
+            });
+        let note: Vec<String> = (!f.rule.note.is_empty())
+            .then(|| f.rule.note.to_string())
+            .into_iter()
+            .chain(duplicates)
+            .collect();
+        let note = (!note.is_empty()).then(|| note.join("; "));
         let change = |kind| Change {
             kind,
             from: f.rule.from.to_string(),
@@ -378,6 +399,12 @@ pub fn translate(src: &str, opts: &Options) -> Result<Translation, TranslateErro
             note: note.clone(),
         };
         let extent = doc.extent(f.entry);
+        if f.fate == Fate::Duplicate {
+            splice.delete(extent.0, extent.1);
+            deleted.push(f.from.clone());
+            vremove(&mut expected, &f.from);
+            continue;
+        }
         if f.fate == Fate::Drop {
             if f.rule.action == Action::Move {
                 splice.delete(extent.0, extent.1);
@@ -879,6 +906,16 @@ mod tests {
     }
 
     #[test]
+    fn two_spellings_of_the_secret_key_key_with_different_values_conflict() {
+        let err = run("postgresql:\n  existingSecret: s\n  existingPasswordSecretKey: b\n  existingSecretPasswordKey: a\n")
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "postgresql.existingSecretPasswordKey (line 4) and postgresql.existingPasswordSecretKey (line 3) both become postgresql.auth.secretKeys.adminPasswordKey, but are set to different values (chart 4.43 reads postgresql.existingSecretPasswordKey)"
+        );
+    }
+
+    #[test]
     fn the_postgres_user_or_an_external_database_gets_no_second_password() {
         for src in [
             "postgresql:\n  postgresqlUsername: postgres\n  postgresqlPassword: pw\n",
@@ -889,6 +926,29 @@ mod tests {
             let t = run(src).unwrap();
             assert!(!t.yaml.contains("  password:"), "{src} -> {}", t.yaml);
         }
+    }
+
+    #[test]
+    fn two_spellings_of_the_secret_key_key_with_one_value_are_one_change() {
+        let t =
+            run("postgresql:\n  existingPasswordSecretKey: pw\n  existingSecretPasswordKey: pw\n")
+                .unwrap();
+        assert_eq!(
+            t.yaml,
+            "postgresql:\n  auth:\n    secretKeys:\n      adminPasswordKey: pw\n"
+        );
+        assert_eq!(t.changes.len(), 1, "{:?}", t.changes);
+        let c = &t.changes[0];
+        assert_eq!(c.kind, ChangeKind::Moved);
+        assert_eq!(c.from, "postgresql.existingSecretPasswordKey");
+        assert_eq!(c.to, "postgresql.auth.secretKeys.adminPasswordKey");
+        assert_eq!(c.line, 3);
+        assert!(
+            c.note.as_deref().unwrap_or_default().contains(
+                "postgresql.existingPasswordSecretKey (line 2) held the same value and was removed"
+            ),
+            "{c}"
+        );
     }
 
     #[test]
