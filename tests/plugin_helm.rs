@@ -128,9 +128,25 @@ fn installs_from_a_directory_and_runs_through_helm(version: &'static str) {
         .output()
         .unwrap();
     assert_success("helm la-migrate 4.44 values -f <file>", &out);
-    let translated: serde_json::Value = serde_norway::from_str(&stdout(&out))
-        .unwrap_or_else(|e| panic!("no YAML on stdout ({e}):\n{}", stdout(&out)));
-    assert_eq!(translated["postgresql"]["auth"]["database"], "chatwoot");
+    assert_eq!(
+        stdout(&out),
+        "postgresql:\n  auth:\n    database: chatwoot\n    username: chatwoot\n"
+    );
+
+    // Helm's --debug (HELM_DEBUG=true) puts the plugin's logs on stderr; stdout stays the
+    // translation, byte for byte, so `> new.yaml` still works.
+    let debug = helm
+        .command()
+        .args(["la-migrate", "4.44", "values", "--debug", "-f"])
+        .arg(&values)
+        .output()
+        .unwrap();
+    assert_success("helm la-migrate 4.44 values --debug -f <file>", &debug);
+    assert_eq!(stdout(&debug), stdout(&out), "logs reached stdout");
+    let logs = stderr(&debug);
+    for needle in ["DEBUG", "translating", "INFO", "read values file"] {
+        assert!(logs.contains(needle), "{needle:?} not in {logs}");
+    }
 
     // Exit codes pass through helm.
     let missing = helm.run(&["la-migrate", "4.44", "values", "-f", "/nonexistent.yaml"]);
