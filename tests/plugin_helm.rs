@@ -33,20 +33,8 @@ fn install_from_directory(helm: &Helm, plugin: &Path, release: &Release) {
     );
 }
 
-fn env_json(helm: &Helm, args: &[&str]) -> serde_json::Value {
-    let out = helm.run(args);
-    assert_success(&format!("helm {} {}", helm.version, args.join(" ")), &out);
-    serde_json::from_str(&stdout(&out))
-        .unwrap_or_else(|e| panic!("`env -o json` printed no JSON ({e}):\n{}", stdout(&out)))
-}
-
-fn installs_from_a_directory_and_runs_through_helm(version: &'static str) {
-    let release = Release::build();
-    let plugin = checkout_like_plugin_dir();
-    let helm = Helm::isolated(version);
-
-    install_from_directory(&helm, plugin.path(), &release);
-
+/// `helm plugin list` shows the plugin's version and `helm la-migrate --help` runs.
+fn assert_listed_and_runs(helm: &Helm) {
     let list = helm.run(&["plugin", "list"]);
     assert_success("helm plugin list", &list);
     let row = stdout(&list)
@@ -63,6 +51,23 @@ fn installs_from_a_directory_and_runs_through_helm(version: &'static str) {
         stdout(&help)
     );
     assert!(stdout(&help).contains("4.44"), "{}", stdout(&help));
+}
+
+fn env_json(helm: &Helm, args: &[&str]) -> serde_json::Value {
+    let out = helm.run(args);
+    assert_success(&format!("helm {} {}", helm.version, args.join(" ")), &out);
+    serde_json::from_str(&stdout(&out))
+        .unwrap_or_else(|e| panic!("`env -o json` printed no JSON ({e}):\n{}", stdout(&out)))
+}
+
+fn installs_from_a_directory_and_runs_through_helm(version: &'static str) {
+    let release = Release::build();
+    let plugin = checkout_like_plugin_dir();
+    let helm = Helm::isolated(version);
+
+    install_from_directory(&helm, plugin.path(), &release);
+
+    assert_listed_and_runs(&helm);
 
     // Helm's global flags, given before and after the plugin name, reach the settings.
     let env = env_json(
@@ -179,6 +184,50 @@ fn colour_flags_reach_the_plugin(helm: &Helm) {
             }
         }
     }
+}
+
+/// `helm plugin install <checkout>` where no release can be downloaded: the install hook
+/// builds the plugin from source with cargo, offline, and the plugin then runs through helm.
+fn installs_a_checkout_by_building_it_offline(version: &'static str) {
+    let checkout = source_build_dir().join(format!("checkout-helm-{version}"));
+    copy_checkout(&checkout);
+    let helm = Helm::isolated_at(version, &source_build_dir().join(format!("helm-{version}")));
+    let (env, empty) = offline_source_build_env();
+
+    let out = helm
+        .command()
+        .args(["plugin", "install"])
+        .arg(&checkout)
+        .envs(env)
+        .output()
+        .unwrap();
+    assert_success(&format!("helm {version} plugin install <checkout>"), &out);
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        all.contains(&format!(
+            "no release archive at file://{}",
+            empty.path().display()
+        )),
+        "{all}"
+    );
+    assert!(
+        all.contains("(cargo build --locked --profile dev)"),
+        "{all}"
+    );
+    assert!(all.contains("(built from source)"), "{all}");
+    assert!(all.contains("Installed plugin: la-migrate"), "{all}");
+    assert_version(&checkout.join("bin/la-migrate"));
+    assert_listed_and_runs(&helm);
+}
+
+#[test]
+fn helm_3_19_installs_a_checkout_offline_by_building_it_from_source() {
+    installs_a_checkout_by_building_it_offline("3.19.0");
+}
+
+#[test]
+fn helm_4_3_installs_a_checkout_offline_by_building_it_from_source() {
+    installs_a_checkout_by_building_it_offline("4.3.1");
 }
 
 /// The flags `helm --help` lists under `Flags:`.
