@@ -3,8 +3,10 @@
 //!
 //! Helm strips its own global flags (`-n`, `--kube-context`, `--kubeconfig`, `--debug`,
 //! `--kube-*`) from a plugin's arguments and passes them as `HELM_*` variables. The same flags
-//! are accepted here with the same meaning, for runs without helm; no flag of the plugin's own
-//! reuses one of helm's global names for something else.
+//! are accepted here with the same meaning, for runs without helm. Helm 4's `--color` and
+//! `--colour` are not stripped: helm 3.17 to 4.3 pass them to the plugin as typed, before or
+//! after the plugin's name, so both spellings are accepted here. No flag of the plugin's own
+//! reuses one of helm's global names for something else ([`HELM_GLOBAL_FLAGS`]).
 
 use std::path::PathBuf;
 
@@ -13,6 +15,47 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 pub const DEFAULT_RELEASE: &str = "cognigy-live-agent";
 pub const DEFAULT_CHART: &str = "oci://cognigy.azurecr.io/helm/live-agent";
 pub const DEFAULT_TARGET_VERSION: &str = "4.44.0";
+
+/// Helm's global flags: the union of the `Flags:` sections of `helm --help` of helm 3.19.0
+/// and 4.3.1 (`tests/plugin_helm.rs` checks this list against both binaries).
+pub const HELM_GLOBAL_FLAGS: &[&str] = &[
+    "--burst-limit",
+    "--color",
+    "--colour",
+    "--content-cache",
+    "--debug",
+    "-h",
+    "--help",
+    "--kube-apiserver",
+    "--kube-as-group",
+    "--kube-as-user",
+    "--kube-ca-file",
+    "--kube-context",
+    "--kube-insecure-skip-tls-verify",
+    "--kube-tls-server-name",
+    "--kube-token",
+    "--kubeconfig",
+    "-n",
+    "--namespace",
+    "--qps",
+    "--registry-config",
+    "--repository-cache",
+    "--repository-config",
+];
+
+/// The helm global flags the plugin also takes, with helm's meaning: the kube flags for runs
+/// without helm (under helm they arrive as `HELM_*` variables), help, and the colour choice
+/// (under helm it arrives as typed).
+pub const SHARED_WITH_HELM: &[&str] = &[
+    "-h",
+    "--help",
+    "-n",
+    "--namespace",
+    "--kube-context",
+    "--kubeconfig",
+    "--color",
+    "--colour",
+];
 
 #[derive(Debug, Parser)]
 #[command(
@@ -49,10 +92,19 @@ pub struct GlobalArgs {
     pub kubeconfig: Option<PathBuf>,
 
     /// Helm release name
-    #[arg(long, global = true, value_name = "NAME", env = "LA_MIGRATE_RELEASE")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "NAME",
+        env = "LA_MIGRATE_RELEASE",
+        hide_env_values = true,
+        default_value = DEFAULT_RELEASE
+    )]
     pub release: Option<String>,
 
-    /// Output format: human-readable text, or one JSON document on stdout
+    /// Output format: human-readable text, or JSON on stdout (`env`, `values`, `plan`,
+    /// `status`, `--dry-run`: one document; the migration and its other phases: one JSON
+    /// object per line, a stream of events ending in a summary)
     #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 
@@ -65,7 +117,7 @@ pub struct GlobalArgs {
     pub quiet: bool,
 
     /// When to colour stderr
-    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    #[arg(long, visible_alias = "colour", global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
 }
 
@@ -93,7 +145,8 @@ pub enum Command {
     #[command(name = "4.44")]
     V444(MigrationArgs),
 
-    /// Print the resolved settings: namespace, context, kubeconfig, helm binary, release, chart
+    /// Print the resolved settings: namespace, release, kubeconfig, kube-context, apiserver,
+    /// token, helm, under-helm, verbosity
     Env,
 }
 
@@ -208,9 +261,10 @@ several with -o json). A report of each change (old.path -> new.path, line) and 
 goes to stderr. With -o json, stdout holds one document:
   {\"files\":[{\"input\":..,\"output\":..,\"changes\":[{\"kind\",\"from\",\"to\",\"line\",..}],
    \"warnings\":[{\"path\",\"line\",\"message\"}],\"yaml\":..}]}
-Nothing is written unless every input translates. Exit codes: 3 invalid input (bad YAML, not a
-mapping, conflicting keys), 4 file or release not found, 5 output exists (use --force),
-11 helm failed.
+Nothing is written unless every input translates. Exit codes: 0 done, 1 a write failed,
+2 wrong flags (e.g. several -f files to stdout), 3 invalid input (unreadable file, bad YAML,
+not a mapping, conflicting keys), 4 input file, output directory or release not found,
+5 output exists (use --force), 11 helm failed.
 
 Examples:
   helm la-migrate 4.44 values -f custom-values.yaml > new-values.yaml
@@ -242,4 +296,112 @@ pub struct ValuesArgs {
     /// Overwrite existing output files (and FILE.bak with --in-place)
     #[arg(long)]
     pub force: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+    use std::collections::BTreeSet;
+
+    /// Every flag spelling (`--long`, its aliases, `-s`) of a command and its subcommands.
+    fn flags(cmd: &clap::Command, out: &mut BTreeSet<String>) {
+        for a in cmd.get_arguments() {
+            if let Some(long) = a.get_long() {
+                out.insert(format!("--{long}"));
+            }
+            for alias in a.get_all_aliases().unwrap_or_default() {
+                out.insert(format!("--{alias}"));
+            }
+            if let Some(short) = a.get_short() {
+                out.insert(format!("-{short}"));
+            }
+            for alias in a.get_all_short_aliases().unwrap_or_default() {
+                out.insert(format!("-{alias}"));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            flags(sub, out);
+        }
+    }
+
+    fn all_flags() -> BTreeSet<String> {
+        let mut cmd = Cli::command();
+        cmd.build();
+        let mut out = BTreeSet::new();
+        flags(&cmd, &mut out);
+        out
+    }
+
+    #[test]
+    fn no_flag_of_the_plugin_reuses_a_helm_global_flag_for_something_else() {
+        let ours = all_flags();
+        let clashes: Vec<&String> = ours
+            .iter()
+            .filter(|f| HELM_GLOBAL_FLAGS.contains(&f.as_str()))
+            .filter(|f| !SHARED_WITH_HELM.contains(&f.as_str()))
+            .collect();
+        assert!(
+            clashes.is_empty(),
+            "flags that helm reads as its own: {clashes:?}"
+        );
+        for shared in SHARED_WITH_HELM {
+            assert!(
+                HELM_GLOBAL_FLAGS.contains(shared),
+                "{shared} is not a helm flag"
+            );
+            assert!(ours.contains(*shared), "the plugin lacks {shared}");
+        }
+    }
+
+    /// What `la-migrate <args> --help` prints on a 100-column terminal.
+    fn help(args: &[&str]) -> String {
+        let mut cmd = Cli::command().term_width(100);
+        let argv = std::iter::once("la-migrate")
+            .chain(args.iter().copied())
+            .chain(["--help"]);
+        let err = cmd.try_get_matches_from_mut(argv).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::DisplayHelp);
+        err.render().to_string()
+    }
+
+    #[test]
+    fn help_texts_are_stable() {
+        insta::assert_snapshot!("help", help(&[]));
+        insta::assert_snapshot!("help_env", help(&["env"]));
+        insta::assert_snapshot!("help_4_44", help(&["4.44"]));
+        insta::assert_snapshot!("help_4_44_values", help(&["4.44", "values"]));
+    }
+
+    #[test]
+    fn release_help_shows_its_default_and_variable() {
+        let text = help(&["env"])
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let expected = format!(
+            "--release <NAME> Helm release name [env: LA_MIGRATE_RELEASE] [default: {DEFAULT_RELEASE}]"
+        );
+        assert!(text.contains(&expected), "{text}");
+        let readme = include_str!("../README.md");
+        assert!(
+            readme.contains("LA_MIGRATE_RELEASE"),
+            "README lacks LA_MIGRATE_RELEASE"
+        );
+    }
+
+    #[test]
+    fn both_spellings_of_helm_4s_colour_flag_take_helms_values() {
+        for spelling in ["--color", "--colour"] {
+            for (value, want) in [
+                ("never", ColorChoice::Never),
+                ("auto", ColorChoice::Auto),
+                ("always", ColorChoice::Always),
+            ] {
+                let cli = Cli::try_parse_from(["la-migrate", "env", spelling, value])
+                    .unwrap_or_else(|e| panic!("{spelling} {value}: {e}"));
+                assert_eq!(cli.global.color, want, "{spelling} {value}");
+            }
+        }
+    }
 }

@@ -5,7 +5,7 @@
 mod plugin_support;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use plugin_support::*;
 
@@ -18,10 +18,7 @@ fn a_release_served_over_http_is_verified_and_installed() {
     let out = plugin.run_hook(&[("LA_MIGRATE_DOWNLOAD_URL", &server.url)]);
 
     assert_success("install-binary.sh", &out);
-    assert_eq!(
-        version_of(&plugin.binary()).as_deref(),
-        Some(format!("la-migrate {VERSION}").as_str())
-    );
+    assert_version(&plugin.binary());
     let asset = asset_name();
     assert_eq!(
         server.requests(),
@@ -93,10 +90,7 @@ fn a_binary_of_another_version_is_replaced_by_the_release() {
     let out = plugin.run_hook(&[("LA_MIGRATE_DOWNLOAD_URL", &release.file_url())]);
 
     assert_success("install-binary.sh", &out);
-    assert_eq!(
-        version_of(&plugin.binary()).as_deref(),
-        Some(format!("la-migrate {VERSION}").as_str())
-    );
+    assert_version(&plugin.binary());
     assert!(
         stderr(&out).contains("replacing bin/la-migrate (la-migrate 0.0.1)"),
         "{}",
@@ -236,49 +230,23 @@ fn without_a_release_outside_a_checkout_the_error_names_the_download_location() 
     assert!(!plugin.binary().exists());
 }
 
-/// The one real source build: a copy of this checkout's sources, built with
-/// `cargo build --locked` in its own target directory (kept between runs, so only the first
-/// run compiles the dependencies).
+/// A real source build: a copy of this checkout's sources, built with `cargo build --locked`
+/// offline in the target directory the helm source-install tests share (kept between runs,
+/// so only the first run compiles the dependencies).
 #[test]
 fn without_a_release_a_source_checkout_is_built_with_cargo_locked() {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"))
-        .join("install-binary-source-build");
-    let checkout = target.join("checkout");
-    let _ = std::fs::remove_dir_all(&checkout);
-    std::fs::create_dir_all(&checkout).unwrap();
-    for item in [
-        "Cargo.toml",
-        "Cargo.lock",
-        "README.md",
-        "src",
-        "benches",
-        "sim/Cargo.toml",
-        "sim/src",
-        "plugin.yaml",
-        "install-binary.sh",
-    ] {
-        let to = checkout.join(item);
-        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-        // `cp -p` keeps modification times, so an unchanged tree is not rebuilt.
-        let status = std::process::Command::new("cp")
-            .args(["-Rp"])
-            .arg(root().join(item))
-            .arg(&to)
-            .status()
-            .unwrap();
-        assert!(status.success(), "copying {item}");
-    }
-    let empty = tempfile::tempdir().unwrap();
-    let url = format!("file://{}", empty.path().display());
+    let checkout = source_build_dir().join("checkout");
+    copy_checkout(&checkout);
+    let (env, _empty) = offline_source_build_env();
+    // A clean environment, as under helm: the test's own CARGO_* variables would reach the
+    // build scripts (ring's reruns when CARGO_MANIFEST_DIR changes) and rebuild half the tree
+    // in turn with the helm source-install tests, which share the target directory.
     let mut cmd = std::process::Command::new(checkout.join("install-binary.sh"));
-    cmd.env("HELM_PLUGIN_DIR", &checkout)
-        .env("LA_MIGRATE_DOWNLOAD_URL", &url)
-        .env("LA_MIGRATE_CARGO_PROFILE", "dev")
-        .env("CARGO_TARGET_DIR", target.join("target"))
-        .env("CARGO_NET_OFFLINE", "true")
-        .env_remove("RUSTFLAGS");
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", std::env::var_os("HOME").unwrap_or_default())
+        .env("HELM_PLUGIN_DIR", &checkout)
+        .envs(env);
     let out = cmd.output().unwrap();
 
     assert_success("install-binary.sh", &out);
@@ -288,10 +256,7 @@ fn without_a_release_a_source_checkout_is_built_with_cargo_locked() {
         "{err}"
     );
     assert!(err.contains("(built from source)"), "{err}");
-    assert_eq!(
-        version_of(&checkout.join("bin/la-migrate")).as_deref(),
-        Some(format!("la-migrate {VERSION}").as_str())
-    );
+    assert_version(&checkout.join("bin/la-migrate"));
 }
 
 #[test]

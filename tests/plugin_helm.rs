@@ -33,20 +33,8 @@ fn install_from_directory(helm: &Helm, plugin: &Path, release: &Release) {
     );
 }
 
-fn env_json(helm: &Helm, args: &[&str]) -> serde_json::Value {
-    let out = helm.run(args);
-    assert_success(&format!("helm {} {}", helm.version, args.join(" ")), &out);
-    serde_json::from_str(&stdout(&out))
-        .unwrap_or_else(|e| panic!("`env -o json` printed no JSON ({e}):\n{}", stdout(&out)))
-}
-
-fn installs_from_a_directory_and_runs_through_helm(version: &'static str) {
-    let release = Release::build();
-    let plugin = checkout_like_plugin_dir();
-    let helm = Helm::isolated(version);
-
-    install_from_directory(&helm, plugin.path(), &release);
-
+/// `helm plugin list` shows the plugin's version and `helm la-migrate --help` runs.
+fn assert_listed_and_runs(helm: &Helm) {
     let list = helm.run(&["plugin", "list"]);
     assert_success("helm plugin list", &list);
     let row = stdout(&list)
@@ -63,6 +51,23 @@ fn installs_from_a_directory_and_runs_through_helm(version: &'static str) {
         stdout(&help)
     );
     assert!(stdout(&help).contains("4.44"), "{}", stdout(&help));
+}
+
+fn env_json(helm: &Helm, args: &[&str]) -> serde_json::Value {
+    let out = helm.run(args);
+    assert_success(&format!("helm {} {}", helm.version, args.join(" ")), &out);
+    serde_json::from_str(&stdout(&out))
+        .unwrap_or_else(|e| panic!("`env -o json` printed no JSON ({e}):\n{}", stdout(&out)))
+}
+
+fn installs_from_a_directory_and_runs_through_helm(version: &'static str) {
+    let release = Release::build();
+    let plugin = checkout_like_plugin_dir();
+    let helm = Helm::isolated(version);
+
+    install_from_directory(&helm, plugin.path(), &release);
+
+    assert_listed_and_runs(&helm);
 
     // Helm's global flags, given before and after the plugin name, reach the settings.
     let env = env_json(
@@ -128,14 +133,142 @@ fn installs_from_a_directory_and_runs_through_helm(version: &'static str) {
         .output()
         .unwrap();
     assert_success("helm la-migrate 4.44 values -f <file>", &out);
-    let translated: serde_json::Value = serde_norway::from_str(&stdout(&out))
-        .unwrap_or_else(|e| panic!("no YAML on stdout ({e}):\n{}", stdout(&out)));
-    assert_eq!(translated["postgresql"]["auth"]["database"], "chatwoot");
+    assert_eq!(
+        stdout(&out),
+        "postgresql:\n  auth:\n    database: chatwoot\n    username: chatwoot\n"
+    );
+
+    // Helm's --debug (HELM_DEBUG=true) puts the plugin's logs on stderr; stdout stays the
+    // translation, byte for byte, so `> new.yaml` still works.
+    let debug = helm
+        .command()
+        .args(["la-migrate", "4.44", "values", "--debug", "-f"])
+        .arg(&values)
+        .output()
+        .unwrap();
+    assert_success("helm la-migrate 4.44 values --debug -f <file>", &debug);
+    assert_eq!(stdout(&debug), stdout(&out), "logs reached stdout");
+    let logs = stderr(&debug);
+    for needle in ["DEBUG", "translating", "INFO", "read values file"] {
+        assert!(logs.contains(needle), "{needle:?} not in {logs}");
+    }
 
     // Exit codes pass through helm.
     let missing = helm.run(&["la-migrate", "4.44", "values", "-f", "/nonexistent.yaml"]);
     assert_eq!(missing.status.code(), Some(4), "{}", stderr(&missing));
     assert!(stderr(&missing).contains("/nonexistent.yaml"));
+
+    colour_flags_reach_the_plugin(&helm);
+}
+
+/// Helm 4's `--color`/`--colour` are not stripped: every helm version passes both spellings
+/// to the plugin as typed, before or after the plugin's name. The error line shows which
+/// choice the plugin got (helm adds no colour of its own to a plugin's failure).
+fn colour_flags_reach_the_plugin(helm: &Helm) {
+    const ESC: &str = "\x1b[";
+    let values = ["4.44", "values", "-f", "/nonexistent.yaml"];
+    for spelling in ["--color", "--colour"] {
+        for choice in ["always", "never"] {
+            let after: Vec<&str> = [&["la-migrate"][..], &values, &[spelling, choice]].concat();
+            let before: Vec<&str> = [&[spelling, choice, "la-migrate"][..], &values].concat();
+            for args in [after, before] {
+                let out = helm.run(&args);
+                let shown = format!("helm {} {}", helm.version, args.join(" "));
+                assert_eq!(out.status.code(), Some(4), "{shown}: {}", stderr(&out));
+                let err = stderr(&out);
+                let line = err
+                    .lines()
+                    .find(|l| l.contains("cannot read values file"))
+                    .unwrap_or_else(|| panic!("{shown}: no error line in {err}"));
+                assert_eq!(line.contains(ESC), choice == "always", "{shown}: {line:?}");
+            }
+        }
+    }
+}
+
+/// `helm plugin install <checkout>` where no release can be downloaded: the install hook
+/// builds the plugin from source with cargo, offline, and the plugin then runs through helm.
+fn installs_a_checkout_by_building_it_offline(version: &'static str) {
+    let checkout = source_build_dir().join(format!("checkout-helm-{version}"));
+    copy_checkout(&checkout);
+    let helm = Helm::isolated_at(version, &source_build_dir().join(format!("helm-{version}")));
+    let (env, empty) = offline_source_build_env();
+
+    let out = helm
+        .command()
+        .args(["plugin", "install"])
+        .arg(&checkout)
+        .envs(env)
+        .output()
+        .unwrap();
+    assert_success(&format!("helm {version} plugin install <checkout>"), &out);
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        all.contains(&format!(
+            "no release archive at file://{}",
+            empty.path().display()
+        )),
+        "{all}"
+    );
+    assert!(
+        all.contains("(cargo build --locked --profile dev)"),
+        "{all}"
+    );
+    assert!(all.contains("(built from source)"), "{all}");
+    assert!(all.contains("Installed plugin: la-migrate"), "{all}");
+    assert_version(&checkout.join("bin/la-migrate"));
+    assert_listed_and_runs(&helm);
+}
+
+#[test]
+fn helm_3_19_installs_a_checkout_offline_by_building_it_from_source() {
+    installs_a_checkout_by_building_it_offline("3.19.0");
+}
+
+#[test]
+fn helm_4_3_installs_a_checkout_offline_by_building_it_from_source() {
+    installs_a_checkout_by_building_it_offline("4.3.1");
+}
+
+/// The flags `helm --help` lists under `Flags:`.
+fn helm_flags(helm: &Helm) -> Vec<String> {
+    let out = helm.run(&["--help"]);
+    assert_success(&format!("helm {} --help", helm.version), &out);
+    let text = stdout(&out);
+    let flags = text
+        .split("\nFlags:\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no Flags: section in {text}"));
+    let mut found = Vec::new();
+    for line in flags.lines().take_while(|l| !l.trim().is_empty()) {
+        for word in line.split_whitespace() {
+            match word.trim_end_matches(',') {
+                w if w.starts_with("--") => {
+                    found.push(w.to_string());
+                    break;
+                }
+                w if w.starts_with('-') && w.len() == 2 => found.push(w.to_string()),
+                _ => break,
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn the_helm_global_flags_the_plugin_keeps_clear_of_are_those_of_helm_3_19_and_4_3() {
+    let mut real: Vec<String> = ["3.19.0", "4.3.1"]
+        .into_iter()
+        .flat_map(|v| helm_flags(&Helm::isolated(v)))
+        .collect();
+    real.sort();
+    real.dedup();
+    let mut listed: Vec<String> = la_migrate::cli::HELM_GLOBAL_FLAGS
+        .iter()
+        .map(|f| f.to_string())
+        .collect();
+    listed.sort();
+    assert_eq!(listed, real, "update la_migrate::cli::HELM_GLOBAL_FLAGS");
 }
 
 fn installs_the_release_archive_from_a_url(version: &'static str) {

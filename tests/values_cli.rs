@@ -182,6 +182,7 @@ fn bad_inputs_get_their_exit_code_and_nothing_is_written() {
     ]);
     let out = dir.path().join("out");
     std::fs::create_dir(&out).unwrap();
+    std::fs::create_dir(dir.path().join("adir")).unwrap();
     let cases: &[(&[&str], i32, &str)] = &[
         (&["-f", "good.yaml", "-f", "broken.yaml", "--out-dir", "out"], 3, "broken.yaml: invalid YAML at line 3"),
         (&["-f", "list.yaml", "--out", "out/x.yaml"], 3, "the top level is a list"),
@@ -191,6 +192,9 @@ fn bad_inputs_get_their_exit_code_and_nothing_is_written() {
             "postgresql.postgresqlDatabase (line 2) and postgresql.auth.database (line 4) are both set",
         ),
         (&["-f", "missing.yaml", "--out", "out/x.yaml"], 4, "cannot read values file missing.yaml"),
+        // Unreadable even as root: a directory, and a file whose read fails.
+        (&["-f", "adir", "--out", "out/x.yaml"], 3, "values file adir is a directory"),
+        (&["-f", "/proc/self/mem", "--out", "out/x.yaml"], 3, "cannot read values file /proc/self/mem"),
         (&["-f", "good.yaml", "-f", "list.yaml"], 2, "several -f files cannot all go to stdout"),
         (&["-f", "good.yaml", "--out-dir", "nowhere"], 4, "output directory nowhere does not exist"),
     ];
@@ -214,6 +218,50 @@ fn bad_inputs_get_their_exit_code_and_nothing_is_written() {
     }
     let r = run_in(dir.path(), &["4.44", "values", "-f", "conflict.yaml"], &[]);
     insta::assert_snapshot!("cli_conflict_error", r.stderr);
+}
+
+#[test]
+fn logs_go_to_stderr_and_stdout_stays_exactly_the_translation() {
+    let dir = setup(&[("values.yaml", OLD)]);
+    let args = ["4.44", "values", "-f", "values.yaml"];
+    /// Flags, environment, and the log lines they must put on stderr.
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a [&'a str]);
+    let cases: &[Case] = &[
+        (
+            &["-v"],
+            &[],
+            &["INFO read values file file=values.yaml", "INFO translated"],
+        ),
+        (&["-vv"], &[], &["DEBUG translating input=values.yaml"]),
+        // Helm's --debug arrives as HELM_DEBUG=true.
+        (
+            &[],
+            &[("HELM_DEBUG", "true")],
+            &[
+                "DEBUG translating",
+                "DEBUG writing input=values.yaml output=-",
+            ],
+        ),
+    ];
+    for (flags, env, logs) in cases {
+        let argv: Vec<&str> = args.iter().chain(flags.iter()).copied().collect();
+        let r = run_in(dir.path(), &argv, env);
+        assert_eq!(r.code, 0, "{flags:?} {env:?}: {}", r.stderr);
+        assert_eq!(
+            r.stdout, NEW,
+            "{flags:?} {env:?}: stdout is the translation only"
+        );
+        for log in *logs {
+            assert!(
+                r.stderr.contains(log),
+                "{flags:?} {env:?}: {log:?} not in {}",
+                r.stderr
+            );
+        }
+        assert!(r.stderr.contains("values.yaml: 3 changes"), "{}", r.stderr);
+    }
+    let quiet = run_in(dir.path(), &args, &[]);
+    assert!(!quiet.stderr.contains("INFO"), "{}", quiet.stderr);
 }
 
 #[test]

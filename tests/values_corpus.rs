@@ -137,6 +137,9 @@ struct Facts {
     password_key: String,
     /// The password, when the render holds the Secret
     password: Option<String>,
+    /// Whether the chart's PostgreSQL gives the app's user the app's password (`None`: no
+    /// PostgreSQL in the render, or a password the render does not hold)
+    db_login: Option<bool>,
     /// (host, path, backend service, whether that Service is in the render)
     ingress: Vec<(String, String, String, bool)>,
     attachments_pvc: Value,
@@ -200,6 +203,11 @@ fn facts(objs: &[Value], names: &ObjectNames) -> Facts {
     let pg = find(objs, "StatefulSet", &names.postgresql);
     let redis = find(objs, "StatefulSet", &names.redis_master);
     let redis_svc = find(objs, "Service", &names.redis_master);
+    let db_login = pg.and_then(|s| {
+        let (user, password) = database_user(objs, s)?;
+        let app_password = password_value(objs, &pw)?;
+        Some(data["POSTGRES_USERNAME"].as_str() == Some(user.as_str()) && app_password == password)
+    });
     Facts {
         database: data["POSTGRES_DB"].clone(),
         user: data["POSTGRES_USERNAME"].clone(),
@@ -209,6 +217,7 @@ fn facts(objs: &[Value], names: &ObjectNames) -> Facts {
         password_secret,
         password_key,
         password,
+        db_login,
         ingress,
         attachments_pvc: pvc["spec"].clone(),
         storage_class,
@@ -233,37 +242,84 @@ fn facts(objs: &[Value], names: &ObjectNames) -> Facts {
     }
 }
 
+/// The value a `secretKeyRef` points at, when the render holds that Secret.
+fn password_value(objs: &[Value], secret_key_ref: &Value) -> Option<String> {
+    let secret = find(objs, "Secret", secret_key_ref["name"].as_str()?)?;
+    secret["data"][secret_key_ref["key"].as_str()?]
+        .as_str()
+        .map(decode_base64)
+}
+
+/// The user the PostgreSQL container creates for the app and that user's password: Bitnami
+/// sets `POSTGRES_USER` for a user other than postgres, and `POSTGRES_PASSWORD` is that
+/// user's password.
+fn database_user(objs: &[Value], statefulset: &Value) -> Option<(String, String)> {
+    let env = statefulset["spec"]["template"]["spec"]["containers"][0]["env"].as_sequence()?;
+    let var = |name: &str| env.iter().find(|e| e["name"].as_str() == Some(name));
+    let user = var("POSTGRES_USER")
+        .and_then(|e| e["value"].as_str())
+        .unwrap_or("postgres")
+        .to_string();
+    let password = password_value(
+        objs,
+        &var("POSTGRES_PASSWORD")?["valueFrom"]["secretKeyRef"],
+    )?;
+    Some((user, password))
+}
+
 fn old_values_set_password(v: &Value) -> bool {
     let pg = &v["postgresql"];
     !pg["postgresqlPassword"].is_null() || !pg["existingSecret"].is_null()
 }
 
-/// The corpus: file and the release it is rendered as.
-const VALID: &[(&str, &str)] = &[
-    ("01-chart-defaults.yaml", "cognigy-live-agent"),
-    ("02-external-postgres.yaml", "cognigy-live-agent"),
-    (
-        "03-existing-secret-chart-spelling.yaml",
-        "cognigy-live-agent",
-    ),
-    (
-        "04-existing-secret-guide-spelling.yaml",
-        "cognigy-live-agent",
-    ),
+/// The corpus is every file in `tests/fixtures/values` but the invalid ones; each is rendered
+/// as release `cognigy-live-agent` unless named here.
+const RELEASES: &[(&str, &str)] = &[
     ("05-custom-release-name.yaml", "prod"),
     ("06-fullname-override.yaml", "prod"),
-    ("07-ingress-many-hosts.yaml", "cognigy-live-agent"),
-    ("08-custom-service-name.yaml", "cognigy-live-agent"),
-    (
-        "09-postgres-persistence-resources.yaml",
-        "cognigy-live-agent",
-    ),
-    ("10-redis-ports.yaml", "cognigy-live-agent"),
-    ("11-heavy-comments.yaml", "cognigy-live-agent"),
-    ("12-anchors-aliases.yaml", "cognigy-live-agent"),
-    ("13-empty.yaml", "cognigy-live-agent"),
-    ("16-already-translated.yaml", "cognigy-live-agent"),
 ];
+const DEFAULT_RELEASE: &str = "cognigy-live-agent";
+
+/// The files that must be refused (exit 3), with what the error must say.
+const INVALID: &[(&str, &[&str])] = &[
+    (
+        "14-invalid.yaml",
+        &["14-invalid.yaml: invalid YAML at line 3, column 22"],
+    ),
+    (
+        "15-conflict.yaml",
+        &[
+            "postgresql.postgresqlDatabase (line 2) and postgresql.auth.database (line 4) are both set, to different values",
+            "postgresql.existingSecretPasswordKey (line 5) and postgresql.existingPasswordSecretKey (line 6) both become postgresql.auth.secretKeys.adminPasswordKey",
+            "chart 4.43 reads postgresql.existingSecretPasswordKey",
+        ],
+    ),
+];
+
+fn fixture_names() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(root().join("tests/fixtures/values"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".yaml"))
+        .collect();
+    names.sort();
+    names
+}
+
+/// The valid corpus files and the release each is rendered as.
+fn corpus() -> Vec<(String, &'static str)> {
+    fixture_names()
+        .into_iter()
+        .filter(|n| !INVALID.iter().any(|(i, _)| i == n))
+        .map(|n| {
+            let release = RELEASES
+                .iter()
+                .find(|(f, _)| *f == n)
+                .map_or(DEFAULT_RELEASE, |(_, r)| r);
+            (n, release)
+        })
+        .collect()
+}
 
 fn check_case(file: &str, release: &str) {
     let dir = tempfile::tempdir().unwrap();
@@ -308,6 +364,10 @@ fn check_case(file: &str, release: &str) {
         old.password.is_some(),
         new.password.is_some(),
         "{file}: the chart creates the password Secret in one version only"
+    );
+    assert_eq!(
+        old.db_login, new.db_login,
+        "{file}: the database gives the app's user the app's password"
     );
     let generated = report.contains("no PostgreSQL password is set");
     match (&old.password, &new.password) {
@@ -371,7 +431,7 @@ fn check_case(file: &str, release: &str) {
 #[test]
 fn every_corpus_file_renders_the_same_essentials_on_4_43_1_and_4_44_0() {
     let mut failures = Vec::new();
-    for (file, release) in VALID {
+    for (file, release) in &corpus() {
         if let Err(e) = std::panic::catch_unwind(|| check_case(file, release)) {
             let msg = e
                 .downcast_ref::<String>()
@@ -385,10 +445,62 @@ fn every_corpus_file_renders_the_same_essentials_on_4_43_1_and_4_44_0() {
 }
 
 #[test]
-fn the_corpus_covers_at_least_twelve_valid_files() {
-    assert!(VALID.len() >= 12);
-    for (file, _) in VALID {
-        assert!(fixture(file).is_file(), "{file} missing");
+fn the_corpus_is_every_fixture_but_the_invalid_ones() {
+    let names = fixture_names();
+    let named = RELEASES
+        .iter()
+        .map(|(f, _)| f)
+        .chain(INVALID.iter().map(|(f, _)| f));
+    for file in named {
+        assert!(names.iter().any(|n| n == file), "{file} is not a fixture");
+    }
+    let valid = corpus();
+    assert_eq!(valid.len() + INVALID.len(), names.len());
+    assert!(
+        valid.len() >= 12,
+        "the corpus has {} valid files: {valid:?}",
+        valid.len()
+    );
+}
+
+/// Each invalid fixture, translated to a file and in place: exit 3, the error names the
+/// problem (with the lines of both keys of a conflict), and nothing is written.
+#[test]
+fn invalid_fixtures_are_refused_with_the_problem_and_nothing_is_written() {
+    for (file, needles) in INVALID {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join(file);
+        let original = std::fs::read(fixture(file)).unwrap();
+        std::fs::write(&input, &original).unwrap();
+        for extra in [&["--out", "new.yaml"][..], &["--in-place"]] {
+            let mut args = vec!["4.44", "values", "-f", file];
+            args.extend_from_slice(extra);
+            let run = la_migrate(&args, dir.path());
+            assert_eq!(run.code, 3, "{args:?}: {}", run.stderr);
+            for needle in *needles {
+                assert!(
+                    run.stderr.contains(needle),
+                    "{args:?}: {needle:?} not in {}",
+                    run.stderr
+                );
+            }
+            assert_eq!(run.stdout, "", "{args:?}");
+            let mut left: Vec<String> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            left.sort();
+            assert_eq!(left, [file.to_string()], "{args:?} wrote a file");
+            assert_eq!(
+                std::fs::read(&input).unwrap(),
+                original,
+                "{args:?} changed {file}"
+            );
+            if extra == ["--in-place"] {
+                let name = file.trim_end_matches(".yaml");
+                insta::assert_snapshot!(format!("{name}.error"), run.stderr);
+            }
+        }
     }
 }
 

@@ -52,11 +52,19 @@ pub fn run(settings: &Settings, printer: &Printer, args: &ValuesArgs) -> Result<
     };
     let mut results = Vec::new();
     for input in &inputs {
+        tracing::debug!(input = %input.name, release = %opts.release, "translating");
         let t =
             values::translate(&input.text, &opts).map_err(|e| translate_error(&input.name, e))?;
+        tracing::info!(
+            input = %input.name,
+            changes = t.changes.len(),
+            warnings = t.warnings.len(),
+            "translated"
+        );
         results.push(t);
     }
     for (output, (input, t)) in outputs.iter().zip(inputs.iter().zip(&results)) {
+        tracing::debug!(input = %input.name, output = %output.describe(), "writing");
         write_output(output, input, t, args.force)?;
     }
     report(printer, &inputs, &outputs, &results)
@@ -65,6 +73,7 @@ pub fn run(settings: &Settings, printer: &Printer, args: &ValuesArgs) -> Result<
 fn read_inputs(settings: &Settings, args: &ValuesArgs) -> Result<Vec<Input>> {
     if args.files.is_empty() {
         let helm = Helm::from_settings(settings);
+        tracing::info!(release = %settings.release, namespace = %settings.namespace, "reading the release's values through helm");
         let text = helm.get_values(&settings.release)?;
         return Ok(vec![Input {
             name: format!("release {}", settings.release),
@@ -76,6 +85,13 @@ fn read_inputs(settings: &Settings, args: &ValuesArgs) -> Result<Vec<Input>> {
         .iter()
         .map(|path| {
             let name = path.display().to_string();
+            if path.is_dir() {
+                return Err(Error::new(
+                    ExitCode::InvalidInput,
+                    format!("values file {name} is a directory"),
+                )
+                .hint("give -f/--values the path of a YAML file"));
+            }
             let bytes = std::fs::read(path).map_err(|e| {
                 let code = if e.kind() == std::io::ErrorKind::NotFound {
                     ExitCode::NotFound
@@ -93,6 +109,7 @@ fn read_inputs(settings: &Settings, args: &ValuesArgs) -> Result<Vec<Input>> {
                 )
                 .hint("save the file as UTF-8 and run again")
             })?;
+            tracing::info!(file = %name, bytes = text.len(), "read values file");
             Ok(Input {
                 name,
                 path: Some(path.clone()),
@@ -200,6 +217,11 @@ fn translate_error(name: &str, e: TranslateError) -> Error {
         }
         TranslateError::NotMapping { .. } => {
             "a values file is a mapping (`postgresql:`, `ingress:` ...); check that the right file was given"
+        }
+        TranslateError::Conflicts(cs) if cs.iter().any(|c| c.both_become.is_some()) => {
+            "of an old and a new key keep the new one (chart 4.44 reads it); of two spellings \
+             keep the one chart 4.43 reads (the message names it); delete the other, then run \
+             again"
         }
         TranslateError::Conflicts(_) => {
             "keep the key chart 4.44 reads (the new one), delete the other, then run again"

@@ -35,6 +35,9 @@ pub enum ChangeKind {
     Copied,
     /// The old key was dropped: the new key already held the same value
     Removed,
+    /// The new key was set from the old key as well (the old key's own change says where it
+    /// went)
+    Also,
     /// A value changed (the app Service name)
     Value,
 }
@@ -76,6 +79,11 @@ impl fmt::Display for Change {
                 "line {}: {} -> {} (old key kept)",
                 self.line, self.from, self.to
             )?,
+            ChangeKind::Also => write!(
+                f,
+                "line {}: {} -> {} as well",
+                self.line, self.from, self.to
+            )?,
             ChangeKind::Moved | ChangeKind::Renamed => {
                 write!(f, "line {}: {} -> {}", self.line, self.from, self.to)?
             }
@@ -113,13 +121,40 @@ pub struct Translation {
     pub warnings: Vec<Warning>,
 }
 
-/// Two keys that hold different values for the same new key.
+/// Two keys that hold different values for the same new key: an old key and its new key, or
+/// two spellings of one old key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conflict {
-    pub old_path: String,
-    pub old_line: usize,
-    pub new_path: String,
-    pub new_line: Option<usize>,
+    /// The old key (of two spellings, the one the old chart reads)
+    pub first: String,
+    pub first_line: usize,
+    /// The new key, or the other spelling
+    pub second: String,
+    pub second_line: Option<usize>,
+    /// For two spellings: the new key both become
+    pub both_become: Option<String>,
+}
+
+impl fmt::Display for Conflict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let second_at = self
+            .second_line
+            .map(|l| format!(" (line {l})"))
+            .unwrap_or_default();
+        match &self.both_become {
+            None => write!(
+                f,
+                "{} (line {}) and {}{} are both set, to different values",
+                self.first, self.first_line, self.second, second_at
+            ),
+            Some(target) => write!(
+                f,
+                "{} (line {}) and {}{} both become {target}, but are set to different values \
+                 (chart 4.43 reads {})",
+                self.first, self.first_line, self.second, second_at, self.first
+            ),
+        }
+    }
 }
 
 /// Why a file cannot be translated. Nothing is written in any of these cases.
@@ -158,19 +193,7 @@ impl fmt::Display for TranslateError {
                 "the top level is {found}, not a mapping of values (key: value)"
             ),
             TranslateError::Conflicts(cs) => {
-                let parts: Vec<String> = cs
-                    .iter()
-                    .map(|c| {
-                        let new_at = c
-                            .new_line
-                            .map(|l| format!(" (line {l})"))
-                            .unwrap_or_default();
-                        format!(
-                            "{} (line {}) and {}{} are both set, to different values",
-                            c.old_path, c.old_line, c.new_path, new_at
-                        )
-                    })
-                    .collect();
+                let parts: Vec<String> = cs.iter().map(Conflict::to_string).collect();
                 f.write_str(&parts.join("; "))
             }
             TranslateError::Unsupported { path, line, reason } => {

@@ -12,6 +12,8 @@ pub enum Action {
     /// The value is set at the new key and the old key stays, because the target chart
     /// still reads it.
     Copy,
+    /// The value is set at the new key as well; the old key's own rule moves it.
+    Also,
 }
 
 /// Where a rule comes from.
@@ -49,7 +51,9 @@ const fn mv(from: &'static str, to: &'static str, origin: Origin, note: &'static
 
 use Origin::{BitnamiPostgresql as Pg, BitnamiRedis as Rd, Chart, Guide};
 
-/// Every key rename from chart <= 4.43 to 4.44. No `from` is a prefix of another `from`.
+/// Every key rename from chart <= 4.43 to 4.44. No `from` is a prefix of another `from`. Of
+/// two spellings of one old key (rules with the same `to`), the one the old chart reads comes
+/// first: a conflict between them names it as the one to keep.
 pub const RULES: &[Rule] = &[
     mv(
         "postgresql.postgresqlDatabase",
@@ -107,12 +111,6 @@ pub const RULES: &[Rule] = &[
         "postgresql.SSLMode",
         Chart,
         "missing from the guide",
-    ),
-    mv(
-        "postgresql.postgresqlPostgresPassword",
-        "postgresql.auth.postgresPassword",
-        Pg,
-        "",
     ),
     mv(
         "postgresql.persistence",
@@ -386,9 +384,27 @@ pub const RULES: &[Rule] = &[
     ),
 ];
 
+/// Applied besides [`RULES`] when the app's database user is not `postgres` and the chart's
+/// own PostgreSQL holds the database (no `existingSecret`): Bitnami postgresql 12 creates that
+/// user with `auth.password`, while chart 4.44 gives the app `auth.postgresPassword` (the
+/// superuser's password key), so both must hold the app's password for the app to log in.
+/// Bitnami postgresql 10 gave that user `postgresqlPassword`, as the 4.43 app did.
+pub const CUSTOM_USER_PASSWORD: Rule = Rule {
+    from: "postgresql.postgresqlPassword",
+    to: "postgresql.auth.password",
+    action: Action::Also,
+    origin: Origin::BitnamiPostgresql,
+    note: "the password of the app's own database user: Bitnami postgresql 12 creates the user \
+           with auth.password, and chart 4.44 gives the app auth.postgresPassword",
+};
+
 /// Old keys with no one-to-one new key: what to do instead, shown with the warning that
 /// 4.44.0 ignores them.
 pub const HINTS: &[(&str, &str)] = &[
+    (
+        "postgresql.postgresqlPostgresPassword",
+        "the postgres superuser's password of Bitnami postgresql 10, used when postgresqlUsername is not postgres; chart 4.44 gives the app the superuser's password key (postgresql.auth.postgresPassword, which holds the app's password), so the superuser gets the app's password and this value has no place: delete it",
+    ),
     (
         "postgresql.postgresqlConfiguration",
         "a map in Bitnami postgresql 10; write the settings as a postgresql.conf string in postgresql.primary.configuration (or primary.extendedConfiguration)",
@@ -473,6 +489,27 @@ mod tests {
                 RULES.iter().any(|r| r.from == from && r.to == to),
                 "{from} -> {to} missing"
             );
+        }
+    }
+
+    #[test]
+    fn the_superuser_password_of_bitnami_10_is_not_moved_onto_the_apps_password() {
+        // Chart 4.44 gives the app auth.postgresPassword, which takes postgresqlPassword.
+        assert!(RULES
+            .iter()
+            .all(|r| r.from != "postgresql.postgresqlPostgresPassword"));
+        assert!(hint_for("postgresql.postgresqlPostgresPassword").is_some());
+    }
+
+    #[test]
+    fn of_two_spellings_the_one_the_old_chart_reads_comes_first() {
+        for (i, a) in RULES.iter().enumerate() {
+            for b in &RULES[i + 1..] {
+                if a.to == b.to {
+                    assert_eq!(a.origin, Origin::Chart, "{} before {}", a.from, b.from);
+                    assert_ne!(b.origin, Origin::Chart, "{} after {}", b.from, a.from);
+                }
+            }
         }
     }
 

@@ -6,7 +6,7 @@ use serde_norway::{Mapping, Value};
 
 use super::chart_keys::{KeySet, KEYS_CHART_VERSION};
 use super::doc::{Doc, Entry, Kind, Node, ParseError, Style};
-use super::rules::{self, Action, Rule, RULES};
+use super::rules::{self, Action, Rule, CUSTOM_USER_PASSWORD, RULES};
 use super::splice::{newline_of, Splice};
 use super::{Change, ChangeKind, Conflict, Options, TranslateError, Translation, Warning};
 use crate::naming::{Generation, NameInputs, ObjectNames};
@@ -79,6 +79,9 @@ enum Fate {
     Apply,
     /// The new key already holds the same value: the old key goes (a `Copy` stays).
     Drop,
+    /// Another spelling of this key, with the same value, is applied: this one goes, and the
+    /// other's change names it.
+    Duplicate,
 }
 
 struct Found<'d> {
@@ -302,22 +305,28 @@ pub fn translate(src: &str, opts: &Options) -> Result<Translation, TranslateErro
     // 1. Find the old keys and decide each one's fate.
     let mut found: Vec<Found> = Vec::new();
     let mut conflicts = Vec::new();
-    for rule in RULES {
+    let extra = custom_user_of_the_charts_database(&input).then_some(&CUSTOM_USER_PASSWORD);
+    for rule in RULES.iter().chain(extra) {
         let from = rules::split(rule.from);
         let to = rules::split(rule.to);
         let Some(entry) = planner.locate(&from)? else {
             continue;
         };
+        if rule.action == Action::Also && vget(&input, &to).is_some() {
+            // Set already: left as it is (`advise` warns when it is not the app's password).
+            continue;
+        }
         let value = vget(&input, &from).cloned().unwrap_or(Value::Null);
         let fate = if let Some(existing) = vget(&input, &to) {
             if *existing == value {
                 Fate::Drop
             } else {
                 conflicts.push(Conflict {
-                    old_path: rule.from.to_string(),
-                    old_line: entry.line + 1,
-                    new_path: rule.to.to_string(),
-                    new_line: doc.entry(&to).map(|e| e.line + 1),
+                    first: rule.from.to_string(),
+                    first_line: entry.line + 1,
+                    second: rule.to.to_string(),
+                    second_line: doc.entry(&to).map(|e| e.line + 1),
+                    both_become: None,
                 });
                 continue;
             }
@@ -325,14 +334,16 @@ pub fn translate(src: &str, opts: &Options) -> Result<Translation, TranslateErro
             .iter()
             .find(|f| f.rule.to == rule.to && f.fate == Fate::Apply)
         {
-            if prev.value == value {
-                Fate::Drop
+            if prev.value == value && rule.action == Action::Move {
+                Fate::Duplicate
             } else {
+                // RULES lists the spelling the old chart reads first.
                 conflicts.push(Conflict {
-                    old_path: prev.rule.from.to_string(),
-                    old_line: prev.entry.line + 1,
-                    new_path: rule.from.to_string(),
-                    new_line: Some(entry.line + 1),
+                    first: prev.rule.from.to_string(),
+                    first_line: prev.entry.line + 1,
+                    second: rule.from.to_string(),
+                    second_line: Some(entry.line + 1),
+                    both_become: Some(rule.to.to_string()),
                 });
                 continue;
             }
@@ -362,7 +373,22 @@ pub fn translate(src: &str, opts: &Options) -> Result<Translation, TranslateErro
     let mut receiving: HashSet<String> = HashSet::new();
     let mut converted: HashSet<usize> = HashSet::new();
     for f in &found {
-        let note = (!f.rule.note.is_empty()).then(|| f.rule.note.to_string());
+        let duplicates = found
+            .iter()
+            .filter(|d| d.fate == Fate::Duplicate && d.rule.to == f.rule.to)
+            .map(|d| {
+                format!(
+                    "{} (line {}) held the same value and was removed",
+                    d.rule.from,
+                    d.entry.line + 1
+                )
+            });
+        let note: Vec<String> = (!f.rule.note.is_empty())
+            .then(|| f.rule.note.to_string())
+            .into_iter()
+            .chain(duplicates)
+            .collect();
+        let note = (!note.is_empty()).then(|| note.join("; "));
         let change = |kind| Change {
             kind,
             from: f.rule.from.to_string(),
@@ -373,6 +399,12 @@ pub fn translate(src: &str, opts: &Options) -> Result<Translation, TranslateErro
             note: note.clone(),
         };
         let extent = doc.extent(f.entry);
+        if f.fate == Fate::Duplicate {
+            splice.delete(extent.0, extent.1);
+            deleted.push(f.from.clone());
+            vremove(&mut expected, &f.from);
+            continue;
+        }
         if f.fate == Fate::Drop {
             if f.rule.action == Action::Move {
                 splice.delete(extent.0, extent.1);
@@ -397,10 +429,10 @@ pub fn translate(src: &str, opts: &Options) -> Result<Translation, TranslateErro
             splice.delete(extent.0, extent.1);
             deleted.push(f.from.clone());
         }
-        changes.push(change(if f.rule.action == Action::Move {
-            ChangeKind::Moved
-        } else {
-            ChangeKind::Copied
+        changes.push(change(match f.rule.action {
+            Action::Move => ChangeKind::Moved,
+            Action::Copy => ChangeKind::Copied,
+            Action::Also => ChangeKind::Also,
         }));
 
         // The deepest mapping on the new path that exists in the file.
@@ -673,6 +705,20 @@ pub fn translate(src: &str, opts: &Options) -> Result<Translation, TranslateErro
     })
 }
 
+/// Whether the app logs in as a user of its own (not `postgres`) to the PostgreSQL of the
+/// chart (not an external one, no `existingSecret`), read from the old or the new keys.
+fn custom_user_of_the_charts_database(v: &Value) -> bool {
+    let pg = |path: &str| vget(v, &rules::split(path));
+    let user = pg("postgresql.postgresqlUsername").or_else(|| pg("postgresql.auth.username"));
+    let custom = user
+        .and_then(Value::as_str)
+        .is_some_and(|u| u != "postgres");
+    let internal = pg("postgresql.enabled").and_then(Value::as_bool) != Some(false);
+    let own_secret =
+        pg("postgresql.existingSecret").is_some() || pg("postgresql.auth.existingSecret").is_some();
+    custom && internal && !own_secret
+}
+
 /// Warnings about the translated values: keys 4.44.0 will not read, and settings that need
 /// a person.
 fn advise(actual: &Value, out_doc: Option<&Doc>, warnings: &mut Vec<Warning>) {
@@ -691,8 +737,12 @@ fn advise(actual: &Value, out_doc: Option<&Doc>, warnings: &mut Vec<Warning>) {
             message,
         });
     }
-    if let Some(Value::String(user)) = vget(actual, &["postgresql", "auth", "username"]) {
-        if user != "postgres" {
+    let auth = |key: &str| vget(actual, &["postgresql", "auth", key]);
+    let user_has_the_apps_password = custom_user_of_the_charts_database(actual)
+        && auth("password").is_some()
+        && auth("password") == auth("postgresPassword");
+    if let Some(Value::String(user)) = auth("username") {
+        if user != "postgres" && !user_has_the_apps_password {
             warnings.push(Warning {
                 path: "postgresql.auth.username".into(),
                 line: out_doc
@@ -821,6 +871,83 @@ mod tests {
         assert_eq!(
             text,
             "postgresql.postgresqlPassword (line 2) and postgresql.auth.postgresPassword (line 4) are both set, to different values"
+        );
+    }
+
+    #[test]
+    fn a_custom_users_password_is_also_the_password_bitnami_12_gives_that_user() {
+        let t = run("postgresql:\n  postgresqlUsername: chatwoot\n  # the app's\n  postgresqlPassword: app-pw\n  postgresqlPostgresPassword: admin-pw\n")
+            .unwrap();
+        assert_eq!(
+            t.yaml,
+            "postgresql:\n  auth:\n    username: chatwoot\n    # the app's\n    postgresPassword: app-pw\n    password: app-pw\n  postgresqlPostgresPassword: admin-pw\n"
+        );
+        let also: Vec<_> = t
+            .changes
+            .iter()
+            .filter(|c| c.kind == ChangeKind::Also)
+            .collect();
+        assert_eq!(also.len(), 1, "{:?}", t.changes);
+        assert_eq!(also[0].to, "postgresql.auth.password");
+        assert!(
+            t.warnings
+                .iter()
+                .any(|w| w.path == "postgresql.postgresqlPostgresPassword"),
+            "{:?}",
+            t.warnings
+        );
+        assert!(
+            !t.warnings
+                .iter()
+                .any(|w| w.path == "postgresql.auth.username"),
+            "the user has the app's password: {:?}",
+            t.warnings
+        );
+    }
+
+    #[test]
+    fn two_spellings_of_the_secret_key_key_with_different_values_conflict() {
+        let err = run("postgresql:\n  existingSecret: s\n  existingPasswordSecretKey: b\n  existingSecretPasswordKey: a\n")
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "postgresql.existingSecretPasswordKey (line 4) and postgresql.existingPasswordSecretKey (line 3) both become postgresql.auth.secretKeys.adminPasswordKey, but are set to different values (chart 4.43 reads postgresql.existingSecretPasswordKey)"
+        );
+    }
+
+    #[test]
+    fn the_postgres_user_or_an_external_database_gets_no_second_password() {
+        for src in [
+            "postgresql:\n  postgresqlUsername: postgres\n  postgresqlPassword: pw\n",
+            "postgresql:\n  postgresqlPassword: pw\n",
+            "postgresql:\n  enabled: false\n  postgresqlUsername: app\n  postgresqlPassword: pw\n",
+            "postgresql:\n  existingSecret: s\n  postgresqlUsername: app\n  postgresqlPassword: pw\n",
+        ] {
+            let t = run(src).unwrap();
+            assert!(!t.yaml.contains("  password:"), "{src} -> {}", t.yaml);
+        }
+    }
+
+    #[test]
+    fn two_spellings_of_the_secret_key_key_with_one_value_are_one_change() {
+        let t =
+            run("postgresql:\n  existingPasswordSecretKey: pw\n  existingSecretPasswordKey: pw\n")
+                .unwrap();
+        assert_eq!(
+            t.yaml,
+            "postgresql:\n  auth:\n    secretKeys:\n      adminPasswordKey: pw\n"
+        );
+        assert_eq!(t.changes.len(), 1, "{:?}", t.changes);
+        let c = &t.changes[0];
+        assert_eq!(c.kind, ChangeKind::Moved);
+        assert_eq!(c.from, "postgresql.existingSecretPasswordKey");
+        assert_eq!(c.to, "postgresql.auth.secretKeys.adminPasswordKey");
+        assert_eq!(c.line, 3);
+        assert!(
+            c.note.as_deref().unwrap_or_default().contains(
+                "postgresql.existingPasswordSecretKey (line 2) held the same value and was removed"
+            ),
+            "{c}"
         );
     }
 

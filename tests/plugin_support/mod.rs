@@ -137,6 +137,16 @@ pub fn version_of(binary: &Path) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
+/// `binary --version` reports the plugin's version.
+pub fn assert_version(binary: &Path) {
+    assert_eq!(
+        version_of(binary).as_deref(),
+        Some(format!("la-migrate {VERSION}").as_str()),
+        "{}",
+        binary.display()
+    );
+}
+
 pub fn assert_success(what: &str, out: &Output) {
     assert!(
         out.status.success(),
@@ -280,6 +290,25 @@ impl Helm {
         }
     }
 
+    /// An isolated helm whose home is always `dir` (emptied first, removed when dropped): a
+    /// plugin installed from a directory then has the same path in every run, so a source
+    /// build by its install hook stays incremental.
+    pub fn isolated_at(version: &'static str, dir: &Path) -> Helm {
+        let _ = std::fs::remove_dir_all(dir);
+        let parent = dir.parent().unwrap();
+        std::fs::create_dir_all(parent).unwrap();
+        let home = tempfile::Builder::new()
+            .prefix(dir.file_name().unwrap())
+            .rand_bytes(0)
+            .tempdir_in(parent)
+            .unwrap();
+        Helm {
+            version,
+            bin: helm_binary(version),
+            home,
+        }
+    }
+
     pub fn is_v4(&self) -> bool {
         self.version.starts_with("4.")
     }
@@ -303,4 +332,82 @@ impl Helm {
     pub fn run(&self, args: &[&str]) -> Output {
         self.command().args(args).output().unwrap()
     }
+}
+
+/// Where the source-build tests keep their checkouts and their shared cargo target directory
+/// (`target/install-binary-source-build`): kept between runs, so only the first run compiles
+/// the dependencies.
+pub fn source_build_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+        .join("install-binary-source-build")
+}
+
+/// The cargo target directory every source build of the tests shares (cargo's lock on it
+/// serialises concurrent builds).
+pub fn source_build_target() -> PathBuf {
+    source_build_dir().join("target")
+}
+
+/// A real copy of this checkout at `to` (replaced if there): what the workspace needs to
+/// build, the plugin files and the README.
+pub fn copy_checkout(to: &Path) {
+    let _ = std::fs::remove_dir_all(to);
+    std::fs::create_dir_all(to).unwrap();
+    for item in [
+        "Cargo.toml",
+        "Cargo.lock",
+        "README.md",
+        "src",
+        "benches",
+        "sim/Cargo.toml",
+        "sim/src",
+        "plugin.yaml",
+        "install-binary.sh",
+    ] {
+        let dest = to.join(item);
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        // `cp -p` keeps modification times, so an unchanged tree is not rebuilt.
+        let status = Command::new("cp")
+            .args(["-Rp"])
+            .arg(root().join(item))
+            .arg(&dest)
+            .status()
+            .unwrap();
+        assert!(status.success(), "copying {item}");
+    }
+}
+
+/// The environment of an offline source build by the install hook: no release to download
+/// (an empty `file://` directory), cargo offline on its own cache, the dev profile, the shared
+/// target directory. `CARGO_HOME`/`RUSTUP_HOME` are named because helm runs with its own
+/// `HOME`. Returns the variables and the empty directory (keep it alive).
+pub fn offline_source_build_env() -> (Vec<(String, std::ffi::OsString)>, tempfile::TempDir) {
+    let empty = tempfile::tempdir().unwrap();
+    let home = PathBuf::from(std::env::var_os("HOME").expect("HOME is set"));
+    let var_or = |name: &str, default: PathBuf| {
+        std::env::var_os(name).unwrap_or_else(|| default.into_os_string())
+    };
+    let mut env: Vec<(String, std::ffi::OsString)> = vec![
+        (
+            "LA_MIGRATE_DOWNLOAD_URL".into(),
+            format!("file://{}", empty.path().display()).into(),
+        ),
+        ("LA_MIGRATE_CARGO_PROFILE".into(), "dev".into()),
+        ("CARGO_TARGET_DIR".into(), source_build_target().into()),
+        ("CARGO_NET_OFFLINE".into(), "true".into()),
+        (
+            "CARGO_HOME".into(),
+            var_or("CARGO_HOME", home.join(".cargo")),
+        ),
+        (
+            "RUSTUP_HOME".into(),
+            var_or("RUSTUP_HOME", home.join(".rustup")),
+        ),
+    ];
+    if let Some(toolchain) = std::env::var_os("RUSTUP_TOOLCHAIN") {
+        env.push(("RUSTUP_TOOLCHAIN".into(), toolchain));
+    }
+    (env, empty)
 }
