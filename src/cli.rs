@@ -158,9 +158,10 @@ pub struct MigrationArgs {
     #[arg(long, value_name = "REF", default_value = DEFAULT_CHART)]
     pub chart: String,
 
-    /// Chart version to migrate to (a 4.4x chart with PostgreSQL 15 and Redis 7)
-    #[arg(long = "version", value_name = "VERSION", default_value = DEFAULT_TARGET_VERSION)]
-    pub target_version: String,
+    /// Chart version to migrate to (a 4.4x chart with PostgreSQL 15 and Redis 7) [default:
+    /// 4.44.0; a local chart: the version in its Chart.yaml]
+    #[arg(long = "version", value_name = "VERSION")]
+    pub target_version: Option<String>,
 
     #[command(flatten)]
     pub run: RunArgs,

@@ -119,6 +119,20 @@ impl Helm {
         }
     }
 
+    /// The chart's own metadata (`Chart.yaml`): its version and the versions of its subcharts.
+    pub fn chart_metadata(&self, chart: &OsString, version: Option<&str>) -> Result<ChartMetadata> {
+        let out = self.run(&argv::show_chart(chart, version))?;
+        parse_chart_metadata(&out.stdout).ok_or_else(|| {
+            Error::new(
+                ExitCode::InvalidInput,
+                format!(
+                    "`helm show chart {}` printed no chart version",
+                    chart.to_string_lossy()
+                ),
+            )
+        })
+    }
+
     /// The release's user-supplied values, as YAML (`helm get values <release> -o yaml`).
     /// A missing release is a [`ExitCode::NotFound`] error naming release and namespace.
     pub fn get_values(&self, release: &str) -> Result<String> {
@@ -219,6 +233,47 @@ impl Helm {
     }
 }
 
+/// What a chart's `Chart.yaml` says of itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChartMetadata {
+    pub version: String,
+    /// Subchart name -> version constraint as written (`12.1.6`).
+    pub dependencies: Vec<(String, String)>,
+}
+
+impl ChartMetadata {
+    pub fn dependency(&self, name: &str) -> Option<&str> {
+        self.dependencies
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Reads `helm show chart` output.
+pub fn parse_chart_metadata(yaml: &str) -> Option<ChartMetadata> {
+    let doc: serde_norway::Value = serde_norway::from_str(yaml).ok()?;
+    let text = |v: &serde_norway::Value| match v {
+        serde_norway::Value::String(s) => Some(s.clone()),
+        serde_norway::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    let version = text(doc.get("version")?)?;
+    let dependencies = doc
+        .get("dependencies")
+        .and_then(serde_norway::Value::as_sequence)
+        .map(|deps| {
+            deps.iter()
+                .filter_map(|d| Some((text(d.get("name")?)?, text(d.get("version")?)?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(ChartMetadata {
+        version,
+        dependencies,
+    })
+}
+
 /// Pure builders of helm argument lists (without the connection flags).
 pub mod argv {
     use std::ffi::OsString;
@@ -289,6 +344,16 @@ pub mod argv {
         out
     }
 
+    /// `helm show chart`: the chart's `Chart.yaml`.
+    pub fn show_chart(chart: &OsString, version: Option<&str>) -> Vec<OsString> {
+        let mut out: Vec<OsString> = vec!["show".into(), "chart".into(), chart.clone()];
+        if let Some(v) = version {
+            out.push("--version".into());
+            out.push(v.into());
+        }
+        out
+    }
+
     pub fn get_values(release: &str) -> Vec<OsString> {
         vec![
             "get".into(),
@@ -303,6 +368,17 @@ pub mod argv {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chart_metadata_names_the_version_and_the_subcharts() {
+        let yaml = "apiVersion: v2\nname: live-agent\nversion: 4.44.0\ndependencies:\n- name: postgresql\n  version: 12.1.6\n  repository: https://charts.bitnami.com/bitnami\n- name: redis\n  version: 17.4.0\n";
+        let meta = parse_chart_metadata(yaml).unwrap();
+        assert_eq!(meta.version, "4.44.0");
+        assert_eq!(meta.dependency("postgresql"), Some("12.1.6"));
+        assert_eq!(meta.dependency("redis"), Some("17.4.0"));
+        assert_eq!(meta.dependency("mongodb"), None);
+        assert_eq!(parse_chart_metadata("name: x\n"), None);
+    }
     use crate::cli::GlobalArgs;
     use crate::settings::{Env, Settings};
     use std::path::Path;

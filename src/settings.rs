@@ -125,7 +125,10 @@ impl ChartRef {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TargetSettings {
     pub chart: ChartRef,
+    /// `--version`, or the default (a local chart's own version then decides).
     pub version: String,
+    /// Whether `--version` was given.
+    pub version_given: bool,
 }
 
 /// Everything a command needs to know about where and how to work.
@@ -252,7 +255,11 @@ impl Settings {
 
         let target = migration.map(|m| TargetSettings {
             chart: ChartRef::parse(&m.chart, env),
-            version: m.target_version.clone(),
+            version: m
+                .target_version
+                .clone()
+                .unwrap_or_else(|| DEFAULT_TARGET_VERSION.to_string()),
+            version_given: m.target_version.is_some(),
         });
         if let Some(t) = &target {
             validate_target_version(&t.version)?;
@@ -279,6 +286,7 @@ impl Settings {
             DEFAULT.get_or_init(|| TargetSettings {
                 chart: ChartRef::Oci(DEFAULT_CHART.to_string()),
                 version: DEFAULT_TARGET_VERSION.to_string(),
+                version_given: false,
             })
         })
     }
@@ -357,13 +365,18 @@ fn validate_release_name(value: &str) -> Result<()> {
     }
 }
 
-fn validate_target_version(version: &str) -> Result<()> {
+/// Whether a chart version is one the migration goes to: 4.44 or a later 4.x.
+pub fn is_target_version(version: &str) -> bool {
     let mut parts = version.trim_start_matches('v').split('.');
     let major = parts.next().and_then(|p| p.parse::<u32>().ok());
     let minor = parts.next().and_then(|p| p.parse::<u32>().ok());
-    match (major, minor) {
-        (Some(4), Some(m)) if m >= 44 => Ok(()),
-        _ => Err(Error::new(
+    matches!((major, minor), (Some(4), Some(m)) if m >= 44)
+}
+
+fn validate_target_version(version: &str) -> Result<()> {
+    match is_target_version(version) {
+        true => Ok(()),
+        false => Err(Error::new(
             ExitCode::Usage,
             format!("target chart version {version:?} is not a 4.44 or later 4.x chart"),
         )

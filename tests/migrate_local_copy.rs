@@ -1,4 +1,5 @@
-//! A later 4.4x chart (4.45.0, same subcharts) is a valid target, and `--local-copy` streams
+//! A later 4.4x chart (4.45.0, same subcharts) is a valid target (a local archive's own
+//! version is the target's, without `--version`), and `--local-copy` streams
 //! the dump to the operator's disk with a progress bar: the file's SHA-256 is the one the
 //! state records, and it is a complete, readable archive (the test unpacks it, checks every
 //! file against the archive's checksum list and lists it with PostgreSQL 15's pg_restore).
@@ -46,7 +47,7 @@ fn a_migration_to_4_45_with_a_local_copy_writes_the_recorded_archive_with_a_prog
 
     // On a terminal, as an operator runs it: `script` gives the plugin a pty for stderr.
     let line = format!(
-        "{PLUGIN} 4.44 --chart {} --version 4.45.0 --local-copy {} --yes",
+        "{PLUGIN} 4.44 --chart {} --local-copy {} --yes",
         target.display(),
         copy.display()
     );

@@ -1,6 +1,7 @@
 //! What must change nothing: `--dry-run`, and every refusal (wrong release, wrong namespace,
-//! missing chart, too little backup space, a missing permission). Each gives a clear error
-//! and exit code, and the cluster is exactly as before (a dump of every object compared).
+//! missing chart, a chart that is no 4.44 target, too little backup space, a missing
+//! permission). Each gives a clear error and exit code, and the cluster is exactly as before
+//! (a dump of every object compared).
 
 mod common;
 
@@ -99,7 +100,30 @@ fn a_missing_chart_is_not_found_and_changes_nothing() {
         &sim,
         &["4.44", "--chart", missing.to_str().unwrap(), "--yes"],
         4,
-        "the target chart cannot be rendered",
+        "the target chart cannot be read",
+    );
+}
+
+#[test]
+fn a_chart_before_4_44_as_target_is_refused_and_changes_nothing() {
+    let sim = small_release();
+    let old = chart("4.43.1");
+    let stderr = assert_refused(
+        &sim,
+        &["4.44", "--chart", old.to_str().unwrap(), "--yes"],
+        3,
+        "is version 4.43.1, not a 4.44 or later 4.x chart",
+    );
+    assert!(
+        stderr.contains("hint: pass the 4.44 chart with --chart"),
+        "{stderr}"
+    );
+    // A version that contradicts the local chart's own is refused too.
+    assert_refused(
+        &sim,
+        &["4.44", "--chart", &target(), "--version", "4.45.0", "--yes"],
+        3,
+        "--version 4.45.0 was given, but the chart",
     );
 }
 

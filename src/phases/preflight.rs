@@ -324,6 +324,20 @@ pub async fn gather(
     }
 
     let target = settings.target();
+    let chart_arg = target.chart.as_helm_arg();
+    let remote_version = target.chart.is_remote().then_some(target.version.as_str());
+    let chart = tokio::task::block_in_place(|| helm.chart_metadata(&chart_arg, remote_version))
+        .map_err(|e| {
+            Error::new(
+                if e.message.contains("not found") || e.message.contains("no such file") {
+                    ExitCode::NotFound
+                } else {
+                    e.code
+                },
+                format!("the target chart cannot be read: {}", e.message),
+            )
+            .hint("check --chart and --version (a local .tgz works too), then run again")
+        })?;
     let images = tokio::task::block_in_place(|| {
         target_images(
             helm,
@@ -354,6 +368,10 @@ pub async fn gather(
             chart: target.chart.as_helm_arg().to_string_lossy().into_owned(),
             remote: target.chart.is_remote(),
             version: target.version.clone(),
+            version_given: target.version_given,
+            postgresql_subchart: chart.dependency("postgresql").map(str::to_string),
+            redis_subchart: chart.dependency("redis").map(str::to_string),
+            chart_version: chart.version,
             images,
         },
         names,

@@ -10,10 +10,12 @@ use super::options::{Options, MIN_BACKUP_BYTES};
 use super::own_names;
 use super::quantity::human;
 use super::{Action, BackupPlan, DbEndpoint, ObjectRef, Phase, Plan, RetainVolume, Step};
+use crate::settings::is_target_version;
 
 /// Builds the migration plan, or says why the migration cannot start.
 pub fn build(facts: &Facts, options: &Options) -> Result<Plan> {
     check_release(facts)?;
+    let to_version = check_target(facts)?;
     check_permissions(facts)?;
     let backup = backup_plan(facts, options)?;
     let ns = facts.namespace.clone();
@@ -341,7 +343,7 @@ pub fn build(facts: &Facts, options: &Options) -> Result<Plan> {
         release: release.clone(),
         namespace: ns,
         from_version: facts.release.chart_version.clone(),
-        to_version: facts.target.version.clone(),
+        to_version,
         chart: facts.target.chart.clone(),
         chart_remote: facts.target.remote,
         database: match facts.postgres {
@@ -416,6 +418,60 @@ fn check_release(facts: &Facts) -> Result<()> {
             "`helm la-migrate 4.44 status -n {ns}` shows a migration in progress; a release already on 4.44 is upgraded with `helm upgrade`"
         ))),
     }
+}
+
+/// The version the migration installs: the chart's own. A local chart's version decides
+/// unless `--version` says otherwise; the chart must be a 4.44+ chart whose PostgreSQL
+/// subchart runs PostgreSQL 15 (Bitnami postgresql 12 or later).
+fn check_target(facts: &Facts) -> Result<String> {
+    let t = &facts.target;
+    let version = if t.chart_version.is_empty() {
+        t.version.clone()
+    } else {
+        t.chart_version.clone()
+    };
+    if t.version_given && version != t.version {
+        return Err(Error::new(
+            ExitCode::InvalidInput,
+            format!(
+                "--version {} was given, but the chart {} is version {version}",
+                t.version, t.chart
+            ),
+        )
+        .hint(format!(
+            "pass the chart of version {} with --chart, or drop --version (a local chart's own version is used)",
+            t.version
+        )));
+    }
+    if !is_target_version(&version) {
+        return Err(Error::new(
+            ExitCode::InvalidInput,
+            format!(
+                "the chart {} is version {version}, not a 4.44 or later 4.x chart: it does not bring PostgreSQL 15 and Redis 7",
+                t.chart
+            ),
+        )
+        .hint("pass the 4.44 chart with --chart (a local .tgz, a directory or the OCI reference with --version 4.44.0)"));
+    }
+    let postgres_major = t
+        .postgresql_subchart
+        .as_deref()
+        .and_then(|v| v.trim_start_matches(['~', '^', '=', 'v']).split('.').next())
+        .and_then(|m| m.parse::<u32>().ok());
+    if matches!(facts.postgres, PostgresFacts::Internal { .. })
+        && postgres_major.is_some_and(|m| m < 12)
+    {
+        return Err(Error::new(
+            ExitCode::InvalidInput,
+            format!(
+                "the chart {} (version {version}) brings Bitnami postgresql {}, which runs PostgreSQL 11, not 15",
+                t.chart,
+                t.postgresql_subchart.as_deref().unwrap_or("?")
+            ),
+        )
+        .hint("pass the 4.44 chart with --chart"));
+    }
+    Ok(version)
 }
 
 fn check_permissions(facts: &Facts) -> Result<()> {
@@ -610,6 +666,54 @@ mod tests {
         // 700 MiB x 3 rounds up to whole GiB.
         assert_eq!(backup.size_bytes, 3 << 30);
         assert_eq!(backup.storage_class.as_deref(), Some("standard"));
+    }
+
+    #[test]
+    fn a_local_charts_own_version_is_the_target_unless_version_says_otherwise() {
+        let mut facts = release_4_43();
+        facts.target.remote = false;
+        facts.target.chart = "/charts/live-agent-4.45.0.tgz".into();
+        facts.target.chart_version = "4.45.0".into();
+        let plan = build(&facts, &Options::default()).unwrap();
+        assert_eq!(plan.to_version, "4.45.0");
+
+        facts.target.version_given = true;
+        let err = build(&facts, &Options::default()).unwrap_err();
+        assert_eq!(err.code, ExitCode::InvalidInput);
+        assert!(
+            err.message
+                .contains("--version 4.44.0 was given, but the chart /charts/live-agent-4.45.0.tgz is version 4.45.0"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn a_chart_before_4_44_or_with_postgresql_11_is_no_target() {
+        let mut facts = release_4_43();
+        facts.target.chart_version = "4.43.1".into();
+        let err = build(&facts, &Options::default()).unwrap_err();
+        assert!(
+            err.message
+                .contains("is version 4.43.1, not a 4.44 or later"),
+            "{}",
+            err.message
+        );
+
+        let mut facts = release_4_43();
+        facts.target.postgresql_subchart = Some("10.16.2".into());
+        let err = build(&facts, &Options::default()).unwrap_err();
+        assert!(
+            err.message.contains("brings Bitnami postgresql 10.16.2"),
+            "{}",
+            err.message
+        );
+        // An external database does not care which PostgreSQL the chart bundles.
+        facts.postgres = PostgresFacts::External {
+            host: "db".into(),
+            port: 5432,
+        };
+        assert!(build(&facts, &Options::default()).is_ok());
     }
 
     #[test]

@@ -44,7 +44,18 @@ pub struct TargetFacts {
     pub chart: String,
     /// Whether helm needs `--version` (remote charts).
     pub remote: bool,
+    /// The version asked for (`--version` or the default).
     pub version: String,
+    /// Whether `--version` was given.
+    #[serde(default)]
+    pub version_given: bool,
+    /// What the chart's `Chart.yaml` says: its version and its Bitnami subcharts' versions.
+    #[serde(default)]
+    pub chart_version: String,
+    #[serde(default)]
+    pub postgresql_subchart: Option<String>,
+    #[serde(default)]
+    pub redis_subchart: Option<String>,
     /// Every image the rendered target chart pulls, with the install overrides applied.
     pub images: Vec<String>,
 }

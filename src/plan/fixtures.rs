@@ -81,6 +81,10 @@ pub fn release_4_43() -> Facts {
             chart: "oci://cognigy.azurecr.io/helm/live-agent".to_string(),
             remote: true,
             version: "4.44.0".to_string(),
+            version_given: false,
+            chart_version: "4.44.0".to_string(),
+            postgresql_subchart: Some("12.1.6".to_string()),
+            redis_subchart: Some("17.4.0".to_string()),
             images: vec![
                 "cognigy.azurecr.io/live-agent:9484cb8dbbad10a2bfc01740ca1e18fbc6992199-1674817275"
                     .to_string(),
