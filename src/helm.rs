@@ -133,6 +133,11 @@ impl Helm {
         })
     }
 
+    /// The release's manifest (`helm get manifest`): every object it installed.
+    pub fn get_manifest(&self, release: &str) -> Result<String> {
+        Ok(self.run(&argv::get_manifest(release))?.stdout)
+    }
+
     /// The release's user-supplied values, as YAML (`helm get values <release> -o yaml`).
     /// A missing release is a [`ExitCode::NotFound`] error naming release and namespace.
     pub fn get_values(&self, release: &str) -> Result<String> {
@@ -352,6 +357,10 @@ pub mod argv {
             out.push(v.into());
         }
         out
+    }
+
+    pub fn get_manifest(release: &str) -> Vec<OsString> {
+        vec!["get".into(), "manifest".into(), release.into()]
     }
 
     pub fn get_values(release: &str) -> Vec<OsString> {

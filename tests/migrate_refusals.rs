@@ -148,14 +148,17 @@ fn too_little_backup_space_under_a_quota_is_refused_and_changes_nothing() {
 #[test]
 fn a_missing_permission_is_named_and_nothing_changes() {
     let sim = small_release();
-    let everything_but_claims = r#"[
+    // Neither may claims be deleted (the plugin's own step) nor StatefulSets (what `helm
+    // uninstall` does to the old PostgreSQL and Redis).
+    let no_deletes = r#"[
       {"verbs": ["*"], "apiGroups": ["*"], "resources": ["pods", "pods/exec", "pods/log", "secrets",
         "configmaps", "services", "endpoints", "persistentvolumes", "deployments", "deployments/scale",
-        "statefulsets", "replicasets", "jobs", "storageclasses", "resourcequotas", "namespaces",
+        "replicasets", "jobs", "storageclasses", "resourcequotas", "namespaces",
         "selfsubjectaccessreviews", "serviceaccounts", "events", "ingresses", "roles", "rolebindings"]},
+      {"verbs": ["get", "list", "watch", "create", "patch"], "apiGroups": ["apps"], "resources": ["statefulsets"]},
       {"verbs": ["get", "list", "watch", "create"], "apiGroups": [""], "resources": ["persistentvolumeclaims"]}
     ]"#;
-    let kubeconfig = sim.identity("no-claim-delete", everything_but_claims);
+    let kubeconfig = sim.identity("no-deletes", no_deletes);
     let before = sim.dump_objects();
     let out = sim
         .plugin(&["4.44", "--chart", &target(), "--yes"])
@@ -165,7 +168,8 @@ fn a_missing_permission_is_named_and_nothing_changes() {
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(7), "{stderr}");
     assert!(
-        stderr.contains("delete persistentvolumeclaims in namespace live-agent"),
+        stderr.contains("delete persistentvolumeclaims in namespace live-agent")
+            && stderr.contains("delete statefulsets.apps in namespace live-agent"),
         "{stderr}"
     );
     assert_eq!(before, sim.dump_objects());

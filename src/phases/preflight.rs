@@ -12,26 +12,10 @@ use crate::kube::exec;
 use crate::kube::ops::Kube;
 use crate::naming::{Generation, NameInputs, ObjectNames};
 use crate::plan::facts::*;
+use crate::plan::permissions::{self, kinds_in};
 use crate::plan::quantity::parse_bytes;
 use crate::plan::{commands, Options};
 use crate::settings::Settings;
-
-/// Every API action a full migration performs: (verb, group, resource, namespaced).
-pub const PERMISSIONS: &[(&str, &str, &str, bool)] = &[
-    ("patch", "apps", "deployments", true),
-    ("create", "", "pods", true),
-    ("delete", "", "pods", true),
-    ("create", "", "pods/exec", true),
-    ("create", "", "persistentvolumeclaims", true),
-    ("delete", "", "persistentvolumeclaims", true),
-    ("patch", "", "persistentvolumes", false),
-    ("delete", "", "persistentvolumes", false),
-    ("create", "", "secrets", true),
-    ("delete", "", "secrets", true),
-    ("create", "", "configmaps", true),
-    ("update", "", "configmaps", true),
-    ("list", "storage.k8s.io", "storageclasses", false),
-];
 
 fn get<'a>(values: &'a Value, path: &[&str]) -> Option<&'a Value> {
     let mut v = values;
@@ -312,17 +296,6 @@ pub async fn gather(
         }
     }
 
-    let mut permissions = Vec::new();
-    for (verb, group, resource, namespaced) in PERMISSIONS {
-        permissions.push(PermissionFacts {
-            verb: verb.to_string(),
-            group: group.to_string(),
-            resource: resource.to_string(),
-            namespaced: *namespaced,
-            allowed: kube.can_i(verb, group, resource, *namespaced).await?,
-        });
-    }
-
     let target = settings.target();
     let chart_arg = target.chart.as_helm_arg();
     let remote_version = target.chart.is_remote().then_some(target.version.as_str());
@@ -338,16 +311,30 @@ pub async fn gather(
             )
             .hint("check --chart and --version (a local .tgz works too), then run again")
         })?;
-    let images = tokio::task::block_in_place(|| {
-        target_images(
+    let rendered = tokio::task::block_in_place(|| {
+        render_target(
             helm,
             release,
-            &target.chart.as_helm_arg(),
-            target.chart.is_remote().then_some(target.version.as_str()),
+            &chart_arg,
+            remote_version,
             &values.translated,
             options,
         )
     })?;
+    let images = images_in(&rendered);
+    let old_manifest = tokio::task::block_in_place(|| helm.get_manifest(release))?;
+    let mut permissions = Vec::new();
+    for p in permissions::required(&kinds_in(&old_manifest), &kinds_in(&rendered)) {
+        permissions.push(PermissionFacts {
+            allowed: kube
+                .can_i(p.verb, &p.group, &p.resource, p.namespaced)
+                .await?,
+            verb: p.verb.to_string(),
+            group: p.group,
+            resource: p.resource,
+            namespaced: p.namespaced,
+        });
+    }
     let mut notes = values.notes;
     let odata_enabled = get_bool(v, &["odata", "enabled"], true);
     if workloads.is_empty() {
@@ -424,15 +411,16 @@ psql -X -A -t -U \"${{POSTGRES_USER:-postgres}}\" -d {} -c \"select pg_database_
     Ok((size, parts.next().unwrap_or("").to_string()))
 }
 
-/// Renders the target chart with the install values and lists the images it would pull.
-fn target_images(
+/// Renders the target chart with the install values (app included, to see every image and
+/// object an upgrade brings).
+fn render_target(
     helm: &Helm,
     release: &str,
     chart: &std::ffi::OsString,
     version: Option<&str>,
     translated: &str,
     options: &Options,
-) -> Result<Vec<String>> {
+) -> Result<String> {
     let mut sets = options.set.clone();
     sets.extend(commands::install_sets());
     // Render the whole chart, app included, to see every image an upgrade pulls.
@@ -454,7 +442,7 @@ fn target_images(
             )
             .hint("check --chart and --version (a local .tgz works too), then run again")
         })?;
-    Ok(images_in(&out.stdout))
+    Ok(out.stdout)
 }
 
 /// Every `image:` value in rendered manifests, deduplicated, in order.

@@ -11,6 +11,7 @@ pub mod facts;
 pub(crate) mod fixtures;
 pub mod manifests;
 pub mod options;
+pub mod permissions;
 pub mod quantity;
 pub mod runbook;
 pub mod scripts;
