@@ -126,16 +126,24 @@ pub struct ObjectNames {
     pub redis_master_pod: String,
     pub redis_secret: String,
     pub redis_password_key: &'static str,
-    pub redis_pvcs: Vec<String>,
     /// Secrets with `helm.sh/resource-policy: keep`: never delete them
     pub kept_secrets: Vec<String>,
     pub attachments_pvc: &'static str,
 }
 
-/// Redis replicas of the bundled Bitnami redis chart (`replica.replicaCount`, default 3).
-pub const REDIS_REPLICAS: usize = 3;
-
 impl ObjectNames {
+    /// Whether a claim belongs to the bundled Redis: the `redis-data` claim of the master or
+    /// of any replica (`replica.replicaCount` replicas, or more left from an earlier count).
+    pub fn is_redis_claim(&self, claim: &str) -> bool {
+        [&self.redis_master, &self.redis_replicas]
+            .iter()
+            .any(|set| {
+                claim
+                    .strip_prefix(&format!("redis-data-{set}-"))
+                    .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            })
+    }
+
     pub fn new(release: &str, inputs: &NameInputs, generation: Generation) -> ObjectNames {
         let fullname = fullname_rule(
             release,
@@ -172,8 +180,6 @@ impl ObjectNames {
         };
         let redis_master = format!("{redis}-master");
         let redis_replicas = format!("{redis}-replicas");
-        let mut redis_pvcs = vec![format!("redis-data-{redis_master}-0")];
-        redis_pvcs.extend((0..REDIS_REPLICAS).map(|i| format!("redis-data-{redis_replicas}-{i}")));
         ObjectNames {
             generation,
             release: release.to_string(),
@@ -198,7 +204,6 @@ impl ObjectNames {
             redis_replicas,
             redis_secret: redis.clone(),
             redis_password_key: "redis-password",
-            redis_pvcs,
             redis,
             kept_secrets: vec![
                 trunc63(&format!("{release}-cookies-integrity")),
@@ -230,15 +235,23 @@ mod tests {
         );
         assert_eq!(n.postgresql_pvc, "data-cognigy-live-agent-postgresql-0");
         assert_eq!(n.postgresql_admin_password_key, "postgresql-password");
-        assert_eq!(
-            n.redis_pvcs,
-            [
-                "redis-data-cognigy-live-agent-redis-master-0",
-                "redis-data-cognigy-live-agent-redis-replicas-0",
-                "redis-data-cognigy-live-agent-redis-replicas-1",
-                "redis-data-cognigy-live-agent-redis-replicas-2",
-            ]
-        );
+        for claim in [
+            "redis-data-cognigy-live-agent-redis-master-0",
+            "redis-data-cognigy-live-agent-redis-replicas-0",
+            "redis-data-cognigy-live-agent-redis-replicas-2",
+            "redis-data-cognigy-live-agent-redis-replicas-11",
+        ] {
+            assert!(n.is_redis_claim(claim), "{claim}");
+        }
+        for claim in [
+            "data-cognigy-live-agent-postgresql-0",
+            "redis-data-cognigy-live-agent-redis-replicas-",
+            "redis-data-cognigy-live-agent-redis-replicas-x",
+            "redis-data-other-redis-master-0",
+            "live-agent",
+        ] {
+            assert!(!n.is_redis_claim(claim), "{claim}");
+        }
         assert_eq!(
             n.kept_secrets,
             [

@@ -29,11 +29,36 @@ fn a_release_with_custom_values_migrates_under_helm_3_17_with_every_row_and_file
 }
 
 #[test]
-fn a_release_with_custom_values_migrates_under_helm_4_3() {
-    let (sim, before) = Sim::with_release(ReleaseSpec::custom("4.3.1"));
+fn a_release_with_custom_values_and_four_redis_replicas_migrates_under_helm_4_3() {
+    let mut spec = ReleaseSpec::custom("4.3.1");
+    let with_four = spec.values.replace(
+        "redis:\n  auth:\n    password: redis-Secret-42\n",
+        "redis:\n  replica:\n    replicaCount: 4\n  auth:\n    password: redis-Secret-42\n",
+    );
+    assert_ne!(with_four, spec.values);
+    spec.values = with_four;
+    let (sim, before) = Sim::with_release(spec);
+    // Every Redis claim goes, the fourth replica's too (the chart default has three): the
+    // new Redis 7 starts on fresh volumes, the old ones are retained.
+    let fourth = "redis-data-cognigy-live-agent-redis-replicas-3";
+    let old_volume = sim.claim_volume(fourth);
+    assert!(!old_volume.is_empty(), "no fourth Redis replica before");
     migrate(&sim);
     assert_migrated(&sim, &before);
     assert!(!sim.redis_exists(ONBOARDING_KEY, &sim.spec.redis_password));
+    let new_volume = sim.claim_volume(fourth);
+    assert!(
+        !new_volume.is_empty() && new_volume != old_volume,
+        "the fourth replica kept its Redis 6 volume {old_volume}"
+    );
+    let old_pv = sim.kubectl(&[
+        "get",
+        "pv",
+        &old_volume,
+        "-o",
+        "jsonpath={.spec.persistentVolumeReclaimPolicy}/{.status.phase}",
+    ]);
+    assert_eq!(old_pv, "Retain/Released");
 }
 
 #[test]

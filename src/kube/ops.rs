@@ -236,6 +236,12 @@ impl Kube {
         get(self.ns(), name, self.named(CLAIM, name)).await
     }
 
+    /// Every claim of the namespace.
+    pub async fn claims(&self) -> Result<Vec<PersistentVolumeClaim>> {
+        let what = format!("claims in namespace {}", self.namespace);
+        list(self.ns(), &ListParams::default(), what).await
+    }
+
     pub async fn ensure_claim(&self, claim: &PersistentVolumeClaim) -> Result<()> {
         let name = claim.metadata.name.clone().unwrap_or_default();
         if self.claim(&name).await?.is_some() {

@@ -158,6 +158,14 @@ pub async fn gather(
                 .unwrap_or(5432),
         }
     };
+    // Every claim of the namespace once: the Redis claims are found by name, however many
+    // replicas ran.
+    let claim_names: Vec<String> = kube
+        .claims()
+        .await?
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .collect();
     let redis = if get_bool(v, &["redis", "enabled"], true) {
         let existing = get_str(v, &["redis", "existingSecret"]);
         RedisFacts::Internal {
@@ -165,7 +173,11 @@ pub async fn gather(
             password_key: get_str(v, &["redis", "existingSecretPasswordKey"])
                 .unwrap_or_else(|| old.redis_password_key.to_string()),
             existing_secret: existing.is_some(),
-            claims: old.redis_pvcs.clone(),
+            claims: claim_names
+                .iter()
+                .filter(|c| old.is_redis_claim(c))
+                .cloned()
+                .collect(),
         }
     } else {
         RedisFacts::External {
@@ -203,12 +215,8 @@ pub async fn gather(
     if matches!(postgres, PostgresFacts::Internal { .. }) {
         claims.push((VolumeRole::Postgres, old.postgresql_pvc.clone()));
     }
-    if matches!(redis, RedisFacts::Internal { .. }) {
-        claims.extend(
-            old.redis_pvcs
-                .iter()
-                .map(|c| (VolumeRole::Redis, c.clone())),
-        );
+    if let RedisFacts::Internal { claims: redis, .. } = &redis {
+        claims.extend(redis.iter().map(|c| (VolumeRole::Redis, c.clone())));
     }
     for (role, claim) in claims {
         let Some(pvc) = kube.claim(&claim).await? else {

@@ -26,6 +26,7 @@ const OWN: &[(&str, &str, &str, bool)] = &[
     ("delete", "", "persistentvolumeclaims", true),
     ("get", "", "persistentvolumes", false),
     ("list", "", "persistentvolumes", false),
+    ("list", "", "persistentvolumeclaims", true),
     ("patch", "", "persistentvolumes", false),
     ("delete", "", "persistentvolumes", false),
     ("get", "", "secrets", true),
