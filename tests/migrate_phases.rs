@@ -1,7 +1,8 @@
 //! The migration run phase by phase, as an operator who wants to look between the steps
 //! would: each phase alone, resuming from the state the previous one recorded. Between
 //! install and restore the new Redis gets the onboarding flag an install on an empty database
-//! sets (the migration Job seeds an empty database), so finalize has a key to delete.
+//! sets (the migration Job seeds an empty database), so finalize has a key to delete; verify
+//! then finds the key if it is set again.
 
 mod common;
 
@@ -72,8 +73,36 @@ fn finalize_deletes_the_onboarding_key_an_empty_install_set_and_leaves_other_red
     assert!(sim.redis_exists("alfred:OTHER_FLAG", &password));
     assert!(sim.redis_exists("sidekiq:stats", &password));
 
-    phase(&sim, "verify", &[]);
+    // Verify checks the result, not the record: a key set again since finalize fails it,
+    // naming the command that removes it.
+    sim.redis_set(ONBOARDING_KEY, &password);
+    let target = chart("4.44.0");
+    let out = sim.run_plugin(&["4.44", "--chart", target.to_str().unwrap(), "verify"]);
+    let said = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(9), "{said}");
+    assert!(
+        said.contains(&format!("the onboarding key {ONBOARDING_KEY} is set"))
+            && said.contains(&format!("DEL {ONBOARDING_KEY}")),
+        "{said}"
+    );
+    sim.redis_cli_del(ONBOARDING_KEY, &password);
+
+    let report = sim.run_plugin(&["4.44", "--chart", target.to_str().unwrap(), "verify"]);
+    let said = text(&report.stderr);
+    assert!(report.status.success(), "{said}");
+    for line in [
+        "release cognigy-live-agent deployed on chart 4.44.0",
+        "no onboarding key in Redis",
+        "bound to the original volume",
+    ] {
+        assert!(said.contains(line), "{line:?} missing:\n{said}");
+    }
     assert_migrated(&sim, &before);
+    // Asked for again, verify checks again.
+    sim.redis_set(ONBOARDING_KEY, &password);
+    let again = sim.run_plugin(&["4.44", "--chart", target.to_str().unwrap(), "verify"]);
+    assert_eq!(again.status.code(), Some(9), "{}", text(&again.stderr));
+    sim.redis_cli_del(ONBOARDING_KEY, &password);
     let status = sim.run_plugin(&["4.44", "status", "-o", "json"]);
     let status: Value = serde_json::from_slice(&status.stdout).expect("status JSON");
     assert_eq!(status["status"], "complete", "{status}");

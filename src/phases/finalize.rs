@@ -7,27 +7,41 @@ use crate::error::Result;
 use crate::kube::exec;
 use crate::plan::commands::ONBOARDING_KEY;
 
-/// `host` is the master Service: the server listens on the pod's address, which is not
-/// `127.0.0.1` on every network setup.
-pub async fn clear_onboarding(r: &mut Runner<'_>, pod: &str, host: &str) -> Result<String> {
+/// `redis-cli <command>` against the master Service `host` (the server listens on the pod's
+/// address, which is not `127.0.0.1` on every network setup), answered as one line.
+async fn redis_cli(r: &Runner<'_>, pod: &str, host: &str, command: &str) -> Result<String> {
     let host = if host.is_empty() {
         String::new()
     } else {
         format!("-h {} ", crate::plan::scripts::shell_quote(host))
     };
     let script = format!(
-        "REDISCLI_AUTH=\"${{REDIS_PASSWORD:-$(cat \"${{REDIS_PASSWORD_FILE:-/dev/null}}\" 2>/dev/null)}}\" redis-cli --no-auth-warning {host}DEL {ONBOARDING_KEY}"
+        "REDISCLI_AUTH=\"${{REDIS_PASSWORD:-$(cat \"${{REDIS_PASSWORD_FILE:-/dev/null}}\" 2>/dev/null)}}\" redis-cli --no-auth-warning {host}{command}"
     );
     let out = exec::checked(
         &r.kube.client,
         &r.settings.namespace,
         pod,
-        "deleting the onboarding key",
+        &format!("redis-cli {command}"),
         &["sh".into(), "-c".into(), script],
     )
     .await?;
-    Ok(match out.trim() {
-        "1" | "(integer) 1" => format!("removed {ONBOARDING_KEY}"),
-        _ => format!("{ONBOARDING_KEY} was not set"),
-    })
+    Ok(out.trim().trim_start_matches("(integer) ").to_string())
+}
+
+pub async fn clear_onboarding(r: &mut Runner<'_>, pod: &str, host: &str) -> Result<String> {
+    Ok(
+        match redis_cli(r, pod, host, &format!("DEL {ONBOARDING_KEY}"))
+            .await?
+            .as_str()
+        {
+            "1" => format!("removed {ONBOARDING_KEY}"),
+            _ => format!("{ONBOARDING_KEY} was not set"),
+        },
+    )
+}
+
+/// Whether the onboarding key is set (verify: nothing set it again since finalize).
+pub async fn onboarding_key_set(r: &Runner<'_>, pod: &str, host: &str) -> Result<bool> {
+    Ok(redis_cli(r, pod, host, &format!("EXISTS {ONBOARDING_KEY}")).await? == "1")
 }

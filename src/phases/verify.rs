@@ -22,6 +22,35 @@ pub async fn report(r: &mut Runner<'_>) -> Result<String> {
             None => problems.push(format!("Deployment {d} does not exist")),
         }
     }
+    let release = r.settings.release.clone();
+    match tokio::task::block_in_place(|| r.helm.status(&release))? {
+        Some(s) if s.status == "deployed" && s.chart_version == r.state.plan.to_version => lines
+            .push(format!(
+                "release {release} deployed on chart {}",
+                s.chart_version
+            )),
+        Some(s) => problems.push(format!(
+            "release {release} is {} on chart {}, expected deployed on {}",
+            s.status, s.chart_version, r.state.plan.to_version
+        )),
+        None => problems.push(format!("release {release} is not installed")),
+    }
+    let onboarding = r.state.plan.steps.iter().find_map(|s| match &s.action {
+        crate::plan::Action::ClearOnboarding { pod, host } => {
+            Some((pod.clone(), host.clone(), s.commands.join("; ")))
+        }
+        _ => None,
+    });
+    if let Some((pod, host, remove)) = onboarding {
+        if super::finalize::onboarding_key_set(r, &pod, &host).await? {
+            problems.push(format!(
+                "the onboarding key {} is set: users would see the first-run screen; remove it with: {remove}",
+                crate::plan::commands::ONBOARDING_KEY
+            ));
+        } else {
+            lines.push("no onboarding key in Redis".to_string());
+        }
+    }
     if let Some(a) = r.state.plan.attachments.clone() {
         match r.kube.claim(&a.claim).await? {
             Some(c)

@@ -463,6 +463,11 @@ impl Sim {
         answer.trim() == "1"
     }
 
+    pub fn redis_cli_del(&self, key: &str, password: &str) {
+        let out = self.redis_cli(&["DEL", key], password);
+        assert_eq!(text(&out.stdout).trim(), "1", "{}", text(&out.stderr));
+    }
+
     pub fn redis_set(&self, key: &str, password: &str) {
         let out = self.redis_cli(&["SET", key, "true"], password);
         assert_eq!(text(&out.stdout).trim(), "OK", "{}", text(&out.stderr));
