@@ -2,6 +2,8 @@
 //! state directory and stopped on drop (also on panic), and the real helm and kubectl.
 #![allow(dead_code)]
 
+pub mod api;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -52,12 +54,12 @@ pub struct SimProcess {
 impl SimProcess {
     /// Starts `la-sim start` (no runtime: every pod is Ready at once, nothing runs).
     pub fn start_without_runtime() -> SimProcess {
-        Self::start(&["--no-runtime"])
+        Self::start_with(&["--no-runtime"])
     }
 
     /// Starts `la-sim start` with pods as real processes.
     pub fn start_with_runtime() -> SimProcess {
-        Self::start(&[])
+        Self::start_with(&[])
     }
 
     /// Starts `la-sim start --background` with pods as real processes, as the README shows;
@@ -95,7 +97,8 @@ impl SimProcess {
             .expect("la-sim stop")
     }
 
-    fn start(extra: &[&str]) -> SimProcess {
+    /// Starts `la-sim start` with extra options.
+    pub fn start_with(extra: &[&str]) -> SimProcess {
         let dir = state_dir();
         let child = Command::new(env!("CARGO_BIN_EXE_la-sim"))
             .arg("start")
