@@ -1,7 +1,7 @@
 //! The wire format, spoken directly (HTTPS with the kubeconfig's CA and token, JSON bodies,
 //! chunked watch streams, exec WebSockets), where kubectl and helm do not go: exec over
-//! `v4.channel.k8s.io` alone (kube-rs), conflicts and their Status objects, a failing Job, and
-//! in-pod DNS across namespaces.
+//! `v4.channel.k8s.io` alone (kube-rs), conflicts and their Status objects, resumed and expired
+//! watches, a failing Job, and in-pod DNS across namespaces.
 
 mod cluster_support;
 
@@ -192,6 +192,81 @@ fn a_stale_update_is_a_409_conflict_and_a_second_create_a_409_already_exists() {
     assert_eq!(
         status["details"],
         json!({"name": "web", "group": "apps", "kind": "deployments"})
+    );
+}
+
+#[test]
+fn a_watch_resumes_after_a_resource_version_and_a_too_old_one_gets_410_expired() {
+    let sim = SimProcess::start_with(&["--no-runtime", "--watch-cache-size", "20"]);
+    let api = Api::new(&sim.kubeconfig);
+    let configmaps = format!("{NS}/configmaps");
+    let cm = |name: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"v": "1"}});
+    let from = rv(&create(&api, &configmaps, cm("first")));
+    let (code, _) = api.request(
+        "PATCH",
+        &format!("{configmaps}/first"),
+        Some(&json!({"data": {"v": "2"}})),
+    );
+    assert_eq!(code, 200);
+    create(&api, &configmaps, cm("second"));
+    let (code, _) = api.request("DELETE", &format!("{configmaps}/first"), None);
+    assert_eq!(code, 200);
+
+    // Everything after `from`, in order, and nothing before it.
+    let watch = format!("{configmaps}?watch=true&resourceVersion={from}&timeoutSeconds=1");
+    let (code, events) = api.watch(&watch);
+    assert_eq!(code, 200);
+    let seen: Vec<(String, String, String)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["type"].as_str().unwrap().to_string(),
+                e["object"]["metadata"]["name"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+                e["object"]["data"]["v"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("MODIFIED", "first", "2"),
+        ("ADDED", "second", "1"),
+        ("DELETED", "first", "2"),
+    ]
+    .map(|(t, n, v)| (t.to_string(), n.to_string(), v.to_string()));
+    assert_eq!(seen, expected);
+    let versions: Vec<u64> = events
+        .iter()
+        .map(|e| rv(&e["object"]).parse().unwrap())
+        .collect();
+    assert!(
+        versions.windows(2).all(|w| w[0] < w[1]) && versions[0] > from.parse().unwrap(),
+        "{versions:?}"
+    );
+
+    // More changes than the watch cache keeps: `from` is too old now. The real server answers
+    // 200 and a single ERROR event with the Expired Status, which clients take as "list again".
+    for i in 0..25 {
+        create(&api, &configmaps, cm(&format!("filler-{i}")));
+    }
+    let (code, events) = api.watch(&watch);
+    assert_eq!(code, 200);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["type"], "ERROR");
+    let status = &events[0]["object"];
+    let message = status["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(&format!("too old resource version: {from} (")),
+        "{message}"
+    );
+    assert_eq!(
+        status,
+        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": message, "reason": "Expired", "code": 410})
     );
 }
 

@@ -15,8 +15,9 @@ use tokio::sync::broadcast;
 use crate::api::resources::{self, ResourceType};
 pub use error::ApiError;
 
-/// How many past events are kept for watches that resume from a resourceVersion.
-const HISTORY: usize = 20_000;
+/// How many past events are kept for watches that resume from a resourceVersion, unless
+/// configured otherwise ([`Store::with_watch_cache_size`]).
+pub const DEFAULT_WATCH_CACHE_SIZE: usize = 20_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventType {
@@ -53,6 +54,8 @@ struct Inner {
     rv: u64,
     objects: BTreeMap<Key, Value>,
     history: VecDeque<Arc<Event>>,
+    /// How many events `history` keeps
+    history_size: usize,
     /// The last configuration each field manager applied (server-side apply), by object uid
     applied: HashMap<(String, String), Value>,
 }
@@ -90,9 +93,17 @@ impl Default for Store {
 
 impl Store {
     pub fn new() -> Self {
+        Self::with_watch_cache_size(DEFAULT_WATCH_CACHE_SIZE)
+    }
+
+    /// A store whose watches resume from at most the last `size` changes.
+    pub fn with_watch_cache_size(size: usize) -> Self {
         let (events, _) = broadcast::channel(65_536);
         Store {
-            inner: Mutex::new(Inner::default()),
+            inner: Mutex::new(Inner {
+                history_size: size.max(1),
+                ..Inner::default()
+            }),
             events,
         }
     }
@@ -143,7 +154,7 @@ impl Store {
             rv: inner.rv,
         });
         inner.history.push_back(ev.clone());
-        if inner.history.len() > HISTORY {
+        if inner.history.len() > inner.history_size {
             inner.history.pop_front();
         }
         let _ = self.events.send(ev);
@@ -499,7 +510,7 @@ impl Store {
             }
             Some(rv) => {
                 let oldest = inner.history.front().map(|e| e.rv).unwrap_or(inner.rv + 1);
-                if rv + 1 < oldest && inner.history.len() >= HISTORY {
+                if rv + 1 < oldest && inner.history.len() >= inner.history_size {
                     return Err(ApiError::gone(format!(
                         "too old resource version: {rv} ({})",
                         oldest - 1
