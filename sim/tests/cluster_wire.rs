@@ -1,7 +1,7 @@
 //! The wire format, spoken directly (HTTPS with the kubeconfig's CA and token, JSON bodies,
 //! chunked watch streams, exec WebSockets), where kubectl and helm do not go: exec over
 //! `v4.channel.k8s.io` alone (kube-rs), conflicts and their Status objects, resumed and expired
-//! watches, a failing Job, and in-pod DNS across namespaces.
+//! watches, deletion propagation, a failing Job, and in-pod DNS across namespaces.
 
 mod cluster_support;
 
@@ -267,6 +267,126 @@ fn a_watch_resumes_after_a_resource_version_and_a_too_old_one_gets_410_expired()
         status,
         &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                 "message": message, "reason": "Expired", "code": 410})
+    );
+}
+
+/// The ReplicaSet of a Deployment, once it has a pod.
+fn replicaset_with_a_pod(api: &Api, deployment: &Value) -> (String, String) {
+    let uid = deployment["metadata"]["uid"].as_str().unwrap().to_string();
+    let owned_by = |o: &Value, uid: &str| {
+        o["metadata"]["ownerReferences"]
+            .as_array()
+            .is_some_and(|rs| rs.iter().any(|r| r["uid"] == uid))
+    };
+    let mut found = None;
+    wait_until("a ReplicaSet with a pod", Duration::from_secs(30), || {
+        let rss = api
+            .request("GET", "/apis/apps/v1/namespaces/default/replicasets", None)
+            .1;
+        let pods = api.request("GET", &format!("{NS}/pods"), None).1;
+        found = rss["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|rs| owned_by(rs, &uid))
+            .and_then(|rs| {
+                let rs_uid = rs["metadata"]["uid"].as_str().unwrap();
+                let pod = pods["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|p| owned_by(p, rs_uid))?;
+                Some((
+                    rs["metadata"]["name"].as_str().unwrap().to_string(),
+                    pod["metadata"]["name"].as_str().unwrap().to_string(),
+                ))
+            });
+        found.is_some()
+    });
+    found.unwrap()
+}
+
+#[test]
+fn deleting_in_the_foreground_removes_dependents_first_and_orphaning_keeps_them() {
+    let sim = SimProcess::start_without_runtime();
+    let api = Api::new(&sim.kubeconfig);
+    let deployments = "/apis/apps/v1/namespaces/default/deployments";
+    let deployment = |name: &str| {
+        json!({
+            "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}},
+                                  "spec": {"containers": [{"name": "main", "image": "busybox"}]}}},
+        })
+    };
+    let gone = |path: &str| api.request("GET", path, None).0 == 404;
+
+    // Orphan: the owner is held by the `orphan` finalizer until its dependents are freed.
+    let kept = create(&api, deployments, deployment("kept"));
+    let (kept_rs, kept_pod) = replicaset_with_a_pod(&api, &kept);
+    let (code, pending) = api.request(
+        "DELETE",
+        &format!("{deployments}/kept"),
+        Some(&json!({"propagationPolicy": "Orphan"})),
+    );
+    assert_eq!(code, 200, "{pending}");
+    assert_eq!(pending["metadata"]["finalizers"], json!(["orphan"]));
+    assert!(pending["metadata"]["deletionTimestamp"].is_string());
+    wait_until("the orphaning owner to go", Duration::from_secs(30), || {
+        gone(&format!("{deployments}/kept"))
+    });
+    let (code, rs) = api.request(
+        "GET",
+        &format!("/apis/apps/v1/namespaces/default/replicasets/{kept_rs}"),
+        None,
+    );
+    assert_eq!(code, 200, "the orphaned ReplicaSet was deleted");
+    assert!(rs["metadata"].get("ownerReferences").is_none(), "{rs}");
+    assert!(rs["metadata"].get("deletionTimestamp").is_none(), "{rs}");
+    assert_eq!(
+        api.request("GET", &format!("{NS}/pods/{kept_pod}"), None).0,
+        200
+    );
+
+    // Foreground: dependents go first, the owner last.
+    let dropped = create(&api, deployments, deployment("dropped"));
+    let (dropped_rs, dropped_pod) = replicaset_with_a_pod(&api, &dropped);
+    let before = api.request("GET", &format!("{NS}/configmaps"), None).1["metadata"]
+        ["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (code, pending) = api.request(
+        "DELETE",
+        &format!("{deployments}/dropped"),
+        Some(&json!({"propagationPolicy": "Foreground"})),
+    );
+    assert_eq!(code, 200, "{pending}");
+    assert_eq!(
+        pending["metadata"]["finalizers"],
+        json!(["foregroundDeletion"])
+    );
+    wait_until("the owner to go", Duration::from_secs(30), || {
+        gone(&format!("{deployments}/dropped"))
+    });
+    assert!(gone(&format!(
+        "/apis/apps/v1/namespaces/default/replicasets/{dropped_rs}"
+    )));
+    assert!(gone(&format!("{NS}/pods/{dropped_pod}")));
+    // The order, from the watch history: the ReplicaSet's deletion precedes the Deployment's.
+    let deleted_at = |collection: &str, name: &str| -> u64 {
+        let (_, events) = api.watch(&format!(
+            "{collection}?watch=true&resourceVersion={before}&timeoutSeconds=1"
+        ));
+        let event = events
+            .iter()
+            .find(|e| e["type"] == "DELETED" && e["object"]["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("no DELETED event for {name}: {events:?}"));
+        rv(&event["object"]).parse().unwrap()
+    };
+    assert!(
+        deleted_at("/apis/apps/v1/namespaces/default/replicasets", &dropped_rs)
+            < deleted_at(deployments, "dropped")
     );
 }
 

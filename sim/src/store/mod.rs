@@ -391,18 +391,18 @@ impl Store {
                 return Err(ApiError::conflict(rt, name));
             }
         }
-        let uid = obj["metadata"]["uid"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        if propagation == Propagation::Orphan {
-            self.orphan_dependents(&mut inner, &uid);
-        }
-        let has_dependents = propagation == Propagation::Foreground
-            && inner.objects.values().any(|o| meta::owned_by(o, &uid));
+        // As the real server does, whether or not there are dependents: the garbage collector
+        // deletes (foreground) or frees (orphan) them, then drops the finalizer.
         let mut fins = meta::finalizers(&obj);
-        if has_dependents && !fins.iter().any(|f| f == "foregroundDeletion") {
-            fins.push("foregroundDeletion".into());
+        let gc_finalizer = match propagation {
+            Propagation::Foreground => Some(meta::FOREGROUND_DELETION),
+            Propagation::Orphan => Some(meta::ORPHAN),
+            Propagation::Background => None,
+        };
+        if let Some(f) = gc_finalizer {
+            if !fins.iter().any(|x| x == f) {
+                fins.push(f.into());
+            }
         }
         // Pods wait for their kubelet, namespaces for their content to go.
         let graceful_pod = rt.kind == "Pod" && rt.group.is_empty();
@@ -443,30 +443,6 @@ impl Store {
         obj["metadata"]["resourceVersion"] = json!(inner.rv.to_string());
         self.emit(&mut inner, rt, EventType::Deleted, obj.clone());
         Some(obj)
-    }
-
-    fn orphan_dependents(&self, inner: &mut Inner, uid: &str) {
-        let keys: Vec<Key> = inner
-            .objects
-            .iter()
-            .filter(|(_, o)| meta::owned_by(o, uid))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in keys {
-            let mut o = inner.objects[&k].clone();
-            if let Some(refs) = o["metadata"]["ownerReferences"].as_array_mut() {
-                refs.retain(|r| r["uid"].as_str() != Some(uid));
-            }
-            inner.rv += 1;
-            o["metadata"]["resourceVersion"] = json!(inner.rv.to_string());
-            inner.objects.insert(k, o.clone());
-            if let Some(rt) = resources::by_kind(
-                o["apiVersion"].as_str().unwrap_or_default(),
-                o["kind"].as_str().unwrap_or_default(),
-            ) {
-                self.emit(inner, rt, EventType::Modified, o);
-            }
-        }
     }
 
     /// The configuration a field manager last applied to an object (server-side apply).
