@@ -42,10 +42,9 @@ impl PodInit {
         } else {
             Ok(pid)
         };
-        enter(home)?;
+        let restored = enter(home);
         let pid = forked?;
-        let ns = File::open(format!("/proc/{pid}/ns/pid"));
-        match ns {
+        match restored.and_then(|()| File::open(format!("/proc/{pid}/ns/pid"))) {
             Ok(f) => Ok(PodInit {
                 pid,
                 ns: f.into(),
