@@ -30,6 +30,10 @@ pub enum Command {
         /// Run no processes: every pod is Ready at once (API-level tests)
         #[arg(long)]
         no_runtime: bool,
+        /// How many past changes a watch can resume from (kube-apiserver's
+        /// --default-watch-cache-size); an older resourceVersion gets 410 Expired
+        #[arg(long, default_value_t = crate::store::DEFAULT_WATCH_CACHE_SIZE)]
+        watch_cache_size: usize,
     },
     /// Stop the sim running on a state directory; waits until every process it started is gone
     Stop {

@@ -19,6 +19,8 @@ pub struct Options {
     pub port: u16,
     /// Run pods as real processes (false: every pod is Ready at once and runs nothing)
     pub real_runtime: bool,
+    /// How many past changes a watch can resume from
+    pub watch_cache_size: usize,
 }
 
 pub struct Cluster {
@@ -107,7 +109,7 @@ impl Cluster {
             kubeconfig::write(&kubeconfig::path(&state_dir, &id.name), &content)
                 .map_err(|e| format!("writing kubeconfig: {e}"))?;
         }
-        let store = Arc::new(Store::new());
+        let store = Arc::new(Store::with_watch_cache_size(opts.watch_cache_size));
         bootstrap(&store);
         let (shutdown, rx) = watch::channel(false);
         let state = Arc::new(ApiState {

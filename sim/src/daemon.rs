@@ -68,7 +68,12 @@ pub async fn run_foreground(opts: Options) -> Result<(), String> {
 }
 
 /// Starts the sim detached and returns once its API answers; returns the kubeconfig path.
-pub fn start_background(state_dir: &Path, port: u16, no_runtime: bool) -> Result<PathBuf, String> {
+pub fn start_background(
+    state_dir: &Path,
+    port: u16,
+    no_runtime: bool,
+    watch_cache_size: usize,
+) -> Result<PathBuf, String> {
     if let Some(pid) = running_pid(state_dir) {
         return Err(format!(
             "a sim already runs on {} (pid {pid})",
@@ -85,7 +90,9 @@ pub fn start_background(state_dir: &Path, port: u16, no_runtime: bool) -> Result
         .arg("--state-dir")
         .arg(state_dir)
         .arg("--port")
-        .arg(port.to_string());
+        .arg(port.to_string())
+        .arg("--watch-cache-size")
+        .arg(watch_cache_size.to_string());
     if no_runtime {
         cmd.arg("--no-runtime");
     }

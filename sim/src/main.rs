@@ -28,11 +28,13 @@ fn run(cli: Cli) -> Result<(), String> {
             port,
             background,
             no_runtime,
+            watch_cache_size,
         } => {
             if background {
                 println!(
                     "{}",
-                    daemon::start_background(&state_dir, port, no_runtime)?.display()
+                    daemon::start_background(&state_dir, port, no_runtime, watch_cache_size)?
+                        .display()
                 );
                 return Ok(());
             }
@@ -41,6 +43,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 state_dir,
                 port,
                 real_runtime: !no_runtime,
+                watch_cache_size,
             }))
         }
         Command::Stop { state_dir } => {

@@ -1,12 +1,18 @@
 //! Acceptance: real helm 3.17.3, 3.19.0 and 4.3.1 install the real 4.43.1 chart into the sim
 //! with pods as real processes (PostgreSQL 11, Redis), read the release back, fail the plain
-//! upgrade to 4.44.0 as a real cluster does, and uninstall.
+//! upgrade to 4.44.0 as a real cluster does (helm's own password check, then, with the
+//! passwords given, the API refusing the StatefulSet update), uninstall, and see PostgreSQL 15
+//! refuse the PostgreSQL 11 volume left behind.
 
 mod cluster_support;
 
 use std::time::Duration;
 
-use cluster_support::{chart, helm, SimProcess};
+use cluster_support::{chart, helm, SimProcess, HELM_VERSIONS};
+
+/// What the API server answers to any change of a StatefulSet's immutable spec fields
+/// (Kubernetes 1.31, the version the sim reports).
+const STS_FORBIDDEN: &str = "spec: Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden";
 
 /// Processes on this machine whose command line contains `needle`.
 fn processes_with(needle: &str) -> Vec<String> {
@@ -20,6 +26,21 @@ fn processes_with(needle: &str) -> Vec<String> {
         }
     }
     found
+}
+
+/// `helm upgrade` of the release to the real 4.44.0 chart with nothing else changed but `extra`.
+fn plain_upgrade(
+    sim: &SimProcess,
+    helm_version: &str,
+    release: &str,
+    ns: &str,
+    extra: &[&str],
+) -> std::process::Output {
+    let chart = chart("4.44.0");
+    let mut args = vec!["upgrade", release, chart.to_str().unwrap(), "-n", ns];
+    args.extend_from_slice(extra);
+    args.extend(["--timeout", "60s"]);
+    sim.run(&helm(helm_version), &args)
 }
 
 fn pod_ip(sim: &SimProcess, ns: &str, pod: &str) -> String {
@@ -117,18 +138,7 @@ fn the_4_43_1_chart_runs_on_real_servers_with_helm(v: &str) {
     );
 
     // Acceptance 2: the plain upgrade fails and leaves no revision.
-    let out = sim.run(
-        &helm(v),
-        &[
-            "upgrade",
-            release,
-            chart("4.44.0").to_str().unwrap(),
-            "-n",
-            ns,
-            "--timeout",
-            "60s",
-        ],
-    );
+    let out = plain_upgrade(&sim, v, release, ns, &[]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "the upgrade succeeded");
     // Bitnami's PostgreSQL 12.x subchart looks up the old Secret and finds no `postgres-password`.
@@ -205,6 +215,46 @@ fn the_4_43_1_chart_runs_on_real_servers_with_helm(v: &str) {
     let version = std::fs::read_to_string(std::path::Path::new(&dir).join("data/PG_VERSION"))
         .unwrap_or_else(|e| panic!("{dir}/data/PG_VERSION: {e}"));
     assert_eq!(version.trim(), "11");
+
+    // 4.44.0 installed over the kept claim: its PostgreSQL 15 refuses the PostgreSQL 11 data
+    // directory, says why in its log and never becomes Ready (the reason the guide deletes the
+    // claim first). The migration Job is off, as in the guide's install.
+    sim.ok(
+        &helm(v),
+        &[
+            "install",
+            release,
+            chart("4.44.0").to_str().unwrap(),
+            "-n",
+            ns,
+            "--set",
+            "migration.enabled=false",
+        ],
+    );
+    let pg_pod = "cognigy-live-agent-postgresql-0";
+    let log = sim.wait_for(
+        &["logs", pg_pod, "-n", ns],
+        "PostgreSQL 15 to refuse the volume",
+        Duration::from_secs(60),
+        |o| o.contains("database files are incompatible with server"),
+    );
+    assert!(
+        log.contains("The data directory was initialized by PostgreSQL version 11, which is not compatible with this version 15."),
+        "{log}"
+    );
+    let ready = sim.kubectl(&[
+        "get",
+        "pod",
+        pg_pod,
+        "-n",
+        ns,
+        "-o",
+        "jsonpath={.spec.containers[0].image} {.status.conditions[?(@.type==\"Ready\")].status}",
+    ]);
+    assert!(
+        ready.contains("postgresql:15.") && ready.ends_with(" False"),
+        "{ready}"
+    );
 }
 
 #[test]
@@ -229,21 +279,109 @@ fn helm_4_3_1_installs_4_43_1_on_real_servers_fails_the_plain_upgrade_and_uninst
 fn changing_a_statefulset_selector_or_service_name_is_refused_with_the_real_message() {
     let sim = SimProcess::start_without_runtime();
     sim.install_4_43_1("3.19.0", "cognigy-live-agent", "live-agent");
-    let out = sim.run(
-        &cluster_support::kubectl(),
-        &[
-            "patch",
+    let sts = "cognigy-live-agent-postgresql";
+    let selector = || {
+        sim.kubectl(&[
+            "get",
             "statefulset",
-            "cognigy-live-agent-postgresql",
+            sts,
             "-n",
             "live-agent",
-            "-p",
-            r#"{"spec":{"serviceName":"cognigy-live-agent-postgresql-hl"}}"#,
-        ],
-    );
-    assert!(!out.status.success());
-    assert_eq!(
-        String::from_utf8_lossy(&out.stderr).trim(),
-        "The StatefulSet \"cognigy-live-agent-postgresql\" is invalid: spec: Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden"
-    );
+            "-o",
+            "jsonpath={.spec.selector.matchLabels} {.spec.serviceName}",
+        ])
+    };
+    let before = selector();
+    assert!(before.contains(r#""role":"primary""#), "{before}");
+    // 4.44.0's selector (Bitnami 12.x: `app.kubernetes.io/component` instead of `role`), with
+    // the template's labels to match, so the immutability rule is the only objection.
+    let new_selector = r#"{"spec":{"selector":{"matchLabels":{"role":null,"app.kubernetes.io/component":"primary"}},"template":{"metadata":{"labels":{"app.kubernetes.io/component":"primary"}}}}}"#;
+    let new_service = r#"{"spec":{"serviceName":"cognigy-live-agent-postgresql-hl"}}"#;
+    for patch in [new_selector, new_service] {
+        let out = sim.run(
+            &cluster_support::kubectl(),
+            &[
+                "patch",
+                "statefulset",
+                sts,
+                "-n",
+                "live-agent",
+                "--type",
+                "merge",
+                "-p",
+                patch,
+            ],
+        );
+        assert!(!out.status.success(), "{patch} was accepted");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr).trim(),
+            format!("The StatefulSet \"{sts}\" is invalid: {STS_FORBIDDEN}"),
+            "{patch}"
+        );
+    }
+    assert_eq!(selector(), before);
+}
+
+/// Acceptance 2 past helm's own check: with the old Secret named as the existing one (its
+/// `postgresql-password` key as the admin password) the 4.44.0 templates render, and the
+/// upgrade reaches the API, which refuses the PostgreSQL StatefulSet's new selector and
+/// service name; the release records the failed revision and the StatefulSet is unchanged.
+#[test]
+fn a_plain_upgrade_given_the_passwords_is_refused_by_the_api_for_the_statefulset() {
+    let sim = SimProcess::start_without_runtime();
+    let release = "cognigy-live-agent";
+    let sts = "cognigy-live-agent-postgresql";
+    for v in HELM_VERSIONS {
+        let ns = format!("live-agent-{}", v.replace('.', "-"));
+        sim.install_4_43_1(v, release, &ns);
+        let out = plain_upgrade(
+            &sim,
+            v,
+            release,
+            &ns,
+            &[
+                "--set",
+                &format!("postgresql.auth.existingSecret={sts}"),
+                "--set",
+                "postgresql.auth.secretKeys.adminPasswordKey=postgresql-password",
+            ],
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "helm {v}: the upgrade succeeded");
+        assert!(!err.contains("PASSWORDS ERROR"), "helm {v}: {err}");
+        // helm 3 patches ("cannot patch ... with kind StatefulSet: "), helm 4 applies
+        // server-side ("server-side apply failed for object ...: "); the API's words are the same.
+        assert!(
+            err.contains(&format!(
+                "StatefulSet.apps \"{sts}\" is invalid: {STS_FORBIDDEN}"
+            )),
+            "helm {v}: {err}"
+        );
+        let history = sim.ok(&helm(v), &["history", release, "-n", &ns, "-o", "json"]);
+        let history: serde_json::Value = serde_json::from_str(&history).unwrap();
+        let last = &history[1];
+        assert_eq!(
+            (
+                last["revision"].as_i64(),
+                last["status"].as_str(),
+                last["chart"].as_str()
+            ),
+            (Some(2), Some("failed"), Some("live-agent-4.44.0")),
+            "helm {v}: {history}"
+        );
+        let kept = sim.kubectl(&[
+            "get",
+            "statefulset",
+            sts,
+            "-n",
+            &ns,
+            "-o",
+            "jsonpath={.spec.selector.matchLabels.role} {.spec.serviceName} {.spec.template.spec.containers[0].image}",
+        ]);
+        assert_eq!(
+            kept,
+            format!("primary {sts}-headless docker.io/bitnami/postgresql:11.14.0-debian-10-r28"),
+            "helm {v}"
+        );
+    }
 }

@@ -8,6 +8,13 @@
 //! step 8 clears the onboarding key with `redis-cli DEL` in the Redis master (domain.md), as
 //! the sim's app pods have no Rails console. The test itself records the database (per-table
 //! counts and content checksums) and the attachment files before and compares after.
+//!
+//! The onboarding key: in the guide's order the migration Job meets an empty database only at
+//! the 4.43.1 install, which sets the key in the *old* Redis; step 3 deletes the Redis claims,
+//! step 5 installs with the Job off and step 7's pre-upgrade Job finds the restored schema, so
+//! the new Redis never gets the key and step 8 is a safety net. The test checks both facts,
+//! then sets the key as Chatwoot's `db:seed` does (the state after an install whose Job ran on
+//! the empty database, which step 8 guards against) so that step 8 must delete it.
 
 mod cluster_support;
 
@@ -168,6 +175,22 @@ fn claim_volume(sim: &SimProcess, claim: &str) -> String {
     )
 }
 
+/// Runs a `redis-cli` command in the Redis master pod, as the chart's password allows.
+fn redis(sim: &SimProcess, command: &str) -> String {
+    sim.kubectl(&[
+        "exec",
+        "-n",
+        NS,
+        &format!("{RELEASE}-redis-master-0"),
+        "--",
+        "sh",
+        "-c",
+        &format!("REDISCLI_AUTH=$REDIS_PASSWORD redis-cli --no-auth-warning -h {RELEASE}-redis-master {command}"),
+    ])
+    .trim()
+    .to_string()
+}
+
 fn la_sim(state_dir: &Path, args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_la-sim"))
         .args(args)
@@ -324,6 +347,8 @@ fn the_guide_replayed_literally_moves_a_seeded_4_43_1_release_to_4_44_0_on_postg
             chart("4.43.1").display()
         ),
     );
+    // The 4.43.1 install's migration Job met the empty database: the old Redis has the key.
+    assert_eq!(redis(&sim, &format!("GET {ONBOARDING_KEY}")), "true");
     let seeded = la_sim(state, &["seed", "--size", "20MB"]);
     eprintln!("{}", seeded.trim());
     let db_before =
@@ -433,10 +458,13 @@ fn the_guide_replayed_literally_moves_a_seeded_4_43_1_release_to_4_44_0_on_postg
         &fill(STEP_7, &[("CHART", chart_4_44.to_str().unwrap())]),
     );
 
+    // The guide's order never let the migration Job see an empty database since the Redis
+    // claims went in step 3: the new Redis has no key.
+    assert_eq!(redis(&sim, &format!("EXISTS {ONBOARDING_KEY}")), "0");
+    // As Chatwoot's db:seed leaves it after a Job on an empty database (see the module doc).
+    assert_eq!(redis(&sim, &format!("SET {ONBOARDING_KEY} true")), "OK");
     let (out, _) = op.step("step 8: remove the onboarding key", STEP_8);
-    // The guide's order never lets the migration Job see an empty database, so the new Redis
-    // never got the key: DEL answers 0, and the step is the safety net the guide means it to be.
-    assert!(matches!(out.trim(), "0" | "1"), "{out}");
+    assert_eq!(out.trim(), "1", "step 8 deleted no key");
 
     op.step("step 9: delete the backup objects", STEP_9);
 
@@ -464,17 +492,7 @@ fn the_guide_replayed_literally_moves_a_seeded_4_43_1_release_to_4_44_0_on_postg
     );
     assert_eq!(files_before.bytes, files_after.bytes);
 
-    let exists = sim.kubectl(&[
-        "exec",
-        "-n",
-        NS,
-        &format!("{RELEASE}-redis-master-0"),
-        "--",
-        "sh",
-        "-c",
-        &format!("REDISCLI_AUTH=$REDIS_PASSWORD redis-cli --no-auth-warning -h {RELEASE}-redis-master EXISTS {ONBOARDING_KEY}"),
-    ]);
-    assert_eq!(exists.trim(), "0");
+    assert_eq!(redis(&sim, &format!("EXISTS {ONBOARDING_KEY}")), "0");
 
     let kept_after = kept_secrets(&sim);
     assert_eq!(kept, kept_after, "the kept secrets changed");

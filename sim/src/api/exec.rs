@@ -148,6 +148,7 @@ async fn session<S>(
             }
         }
         let _ = sink.close().await;
+        sink
     });
     // The first (empty) frame on stdout tells the client the stream is established.
     let _ = tx.send(Message::Binary(vec![1u8].into())).await;
@@ -228,5 +229,13 @@ async fn session<S>(
         })))
         .await;
     drop(tx);
-    let _ = writer.await;
+    // Closes the connection as a Go server does: TLS close_notify, then TCP shutdown, so a
+    // client reading past the close frame sees a clean end of stream.
+    if let Ok(sink) = writer.await {
+        if let Ok(mut ws) = sink.reunite(stream) {
+            let _ =
+                tokio::time::timeout(std::time::Duration::from_secs(5), ws.get_mut().shutdown())
+                    .await;
+        }
+    }
 }

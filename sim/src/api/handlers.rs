@@ -308,18 +308,28 @@ fn apply(
     }
 }
 
+/// What a DELETE asks for: the propagation, a uid precondition, and whether it set the
+/// deprecated `orphanDependents: false` (the one case the real server answers 202 Accepted
+/// while the object waits for its finalizers).
 fn delete_options(
     rr: &ResourceRequest,
     body: &Bytes,
-) -> Result<(Propagation, Option<String>), ApiError> {
+) -> Result<(Propagation, Option<String>, bool), ApiError> {
     let opts = parse_body(rr, body)?;
     let policy = opts
         .get("propagationPolicy")
         .and_then(Value::as_str)
         .or(rr.query.get("propagationPolicy"))
         .map(str::to_string);
-    let orphan = opts.get("orphanDependents").and_then(Value::as_bool) == Some(true)
-        || rr.query.flag("orphanDependents");
+    let orphan_dependents = opts
+        .get("orphanDependents")
+        .and_then(Value::as_bool)
+        .or_else(|| {
+            rr.query
+                .get("orphanDependents")
+                .map(|v| matches!(v, "1" | "true" | "True"))
+        });
+    let orphan = orphan_dependents == Some(true);
     let propagation = match policy.as_deref() {
         Some("Foreground") => Propagation::Foreground,
         Some("Orphan") => Propagation::Orphan,
@@ -330,7 +340,7 @@ fn delete_options(
         .pointer("/preconditions/uid")
         .and_then(Value::as_str)
         .map(str::to_string);
-    Ok((propagation, uid))
+    Ok((propagation, uid, orphan_dependents == Some(false)))
 }
 
 fn delete(
@@ -338,7 +348,7 @@ fn delete(
     rr: &ResourceRequest,
     body: &Bytes,
 ) -> Result<Response<Body>, ApiError> {
-    let (propagation, uid) = delete_options(rr, body)?;
+    let (propagation, uid, accepted) = delete_options(rr, body)?;
     if dry_run(rr) {
         let obj = state.store.get(rr.rt, &rr.namespace, rr.name())?;
         return Ok(json_response(200, &obj));
@@ -348,7 +358,7 @@ fn delete(
             .store
             .delete(rr.rt, &rr.namespace, rr.name(), propagation, uid.as_deref())?;
     if !gone {
-        return Ok(json_response(202, &obj));
+        return Ok(json_response(if accepted { 202 } else { 200 }, &obj));
     }
     if rr.rt.kind == "Pod" {
         return Ok(json_response(200, &obj));
@@ -368,7 +378,7 @@ fn delete_collection(
     rr: &ResourceRequest,
     body: &Bytes,
 ) -> Result<Response<Body>, ApiError> {
-    let (propagation, _) = delete_options(rr, body)?;
+    let (propagation, _, _) = delete_options(rr, body)?;
     let (ls, fs) = selectors(rr)?;
     let ns = (!rr.namespace.is_empty()).then_some(rr.namespace.as_str());
     let (items, _) = state.store.list(rr.rt, ns);

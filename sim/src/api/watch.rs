@@ -1,5 +1,7 @@
 //! Watch: a chunked stream of `{"type": ..., "object": ...}` lines, resumable from a
-//! resourceVersion, with `sendInitialEvents` (streaming lists) and its closing bookmark.
+//! resourceVersion, with `sendInitialEvents` (streaming lists) and its closing bookmark. A
+//! resourceVersion older than the watch cache gets, as from the real server, a stream with one
+//! `ERROR` event holding the 410 `Expired` Status (not an HTTP 410).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,7 +63,11 @@ pub async fn handle(state: Arc<ApiState>, rr: ResourceRequest) -> Result<Respons
         .get("timeoutSeconds")
         .and_then(|t| t.parse::<u64>().ok())
         .unwrap_or(1800);
-    let (backlog, rx, start_rv) = state.store.watch(rr.rt, from)?;
+    let (backlog, rx, start_rv) = match state.store.watch(rr.rt, from) {
+        Ok(start) => start,
+        Err(e) if e.code == 410 => return Ok(stream_of(vec![line("ERROR", &e.to_status())])),
+        Err(e) => return Err(e),
+    };
     let (tx, out) = mpsc::channel::<Bytes>(256);
     let rt = rr.rt;
     let mut shutdown = state.shutdown.clone();
@@ -115,10 +121,27 @@ pub async fn handle(state: Arc<ApiState>, rr: ResourceRequest) -> Result<Respons
             .map(|b| (Ok::<_, std::io::Error>(Frame::data(b)), out))
     })
     .boxed();
-    let body = BodyExt::boxed_unsync(StreamBody::new(stream));
-    Ok(Response::builder()
+    Ok(chunked(stream))
+}
+
+/// A watch response that sends `lines` and ends.
+fn stream_of(lines: Vec<Bytes>) -> Response<Body> {
+    chunked(
+        futures_util::stream::iter(
+            lines
+                .into_iter()
+                .map(|b| Ok::<_, std::io::Error>(Frame::data(b))),
+        )
+        .boxed(),
+    )
+}
+
+fn chunked(
+    stream: futures_util::stream::BoxStream<'static, Result<Frame<Bytes>, std::io::Error>>,
+) -> Response<Body> {
+    Response::builder()
         .header("Content-Type", "application/json")
         .header("Transfer-Encoding", "chunked")
-        .body(body)
-        .expect("response builds"))
+        .body(BodyExt::boxed_unsync(StreamBody::new(stream)))
+        .expect("response builds")
 }

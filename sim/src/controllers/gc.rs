@@ -1,7 +1,9 @@
 //! Garbage collection by ownerReferences: dependents of vanished owners are deleted in the
-//! background; owners being deleted in the foreground wait for their dependents.
+//! background; owners being deleted in the foreground wait for their dependents to go; owners
+//! deleted with propagationPolicy Orphan first free their dependents (their ownerReferences
+//! to the owner removed). Either way the owner's finalizer goes last.
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::snapshot::Snapshot;
 use super::Action;
@@ -10,6 +12,20 @@ use crate::store::{meta, Propagation};
 
 fn rt_of(o: &Value) -> Option<&'static resources::ResourceType> {
     resources::by_kind(o["apiVersion"].as_str()?, o["kind"].as_str()?)
+}
+
+fn has_finalizer(o: &Value, f: &str) -> bool {
+    meta::finalizers(o).iter().any(|x| x == f)
+}
+
+/// A merge patch on an object's metadata.
+fn merge_metadata(o: &Value, metadata: Value) -> Option<Action> {
+    Some(Action::Merge(
+        rt_of(o)?,
+        meta::namespace(o).into(),
+        meta::name(o).into(),
+        json!({ "metadata": metadata }),
+    ))
 }
 
 pub fn reconcile(s: &Snapshot) -> Vec<Action> {
@@ -32,9 +48,7 @@ pub fn reconcile(s: &Snapshot) -> Vec<Action> {
             s.everything().any(|x| {
                 meta::uid(x) == r["uid"].as_str().unwrap_or_default()
                     && meta::is_deleting(x)
-                    && meta::finalizers(x)
-                        .iter()
-                        .any(|f| f == "foregroundDeletion")
+                    && has_finalizer(x, meta::FOREGROUND_DELETION)
             })
         });
         if owners_gone || owner_foreground {
@@ -54,26 +68,36 @@ pub fn reconcile(s: &Snapshot) -> Vec<Action> {
         }
     }
     for o in s.everything() {
-        if !meta::is_deleting(o)
-            || !meta::finalizers(o)
-                .iter()
-                .any(|f| f == "foregroundDeletion")
-        {
+        if !meta::is_deleting(o) {
             continue;
         }
         let uid = meta::uid(o);
-        if !s.everything().any(|x| meta::owned_by(x, uid)) {
-            if let Some(rt) = rt_of(o) {
+        let dependents: Vec<&Value> = s.everything().filter(|x| meta::owned_by(x, uid)).collect();
+        for finalizer in [meta::FOREGROUND_DELETION, meta::ORPHAN] {
+            if !has_finalizer(o, finalizer) {
+                continue;
+            }
+            if dependents.is_empty() {
                 let rest: Vec<String> = meta::finalizers(o)
                     .into_iter()
-                    .filter(|f| f != "foregroundDeletion")
+                    .filter(|f| f != finalizer)
                     .collect();
-                out.push(Action::Merge(
-                    rt,
-                    meta::namespace(o).into(),
-                    meta::name(o).into(),
-                    serde_json::json!({"metadata": {"finalizers": rest}}),
-                ));
+                out.extend(merge_metadata(o, json!({ "finalizers": rest })));
+            } else if finalizer == meta::ORPHAN {
+                for d in &dependents {
+                    let refs: Vec<&Value> = d["metadata"]["ownerReferences"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter(|r| r["uid"].as_str() != Some(uid))
+                        .collect();
+                    let refs = if refs.is_empty() {
+                        Value::Null
+                    } else {
+                        json!(refs)
+                    };
+                    out.extend(merge_metadata(d, json!({ "ownerReferences": refs })));
+                }
             }
         }
     }

@@ -17,7 +17,44 @@ pub fn pv_host_path(pv: &Value, state_dir: &Path) -> PathBuf {
             return PathBuf::from(path);
         }
     }
-    state_dir.join("volumes").join(meta::name(pv))
+    volumes_dir(state_dir).join(meta::name(pv))
+}
+
+/// Where the sim provisions volumes: one directory per PV.
+fn volumes_dir(state_dir: &Path) -> PathBuf {
+    state_dir.join("volumes")
+}
+
+/// Whether the sim may delete `dir`: only a volume directory of its own, a direct child of
+/// `<state>/volumes` named without `.` or `..`. Anything else is the host's (a real hostPath
+/// deleter likewise refuses every path outside `/tmp`).
+fn may_delete(dir: &Path, state_dir: &Path) -> bool {
+    use std::path::Component;
+    let plain = dir
+        .components()
+        .all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
+    plain && dir.parent() == Some(volumes_dir(state_dir).as_path())
+}
+
+/// Why a Released volume with reclaim policy Delete cannot be deleted (phase Failed), worded
+/// like the real controller's messages; `None` when its directory is the sim's to remove.
+fn undeletable(pv: &Value, state_dir: &Path) -> Option<String> {
+    let dir = pv_host_path(pv, state_dir);
+    if may_delete(&dir, state_dir) {
+        return None;
+    }
+    Some(if pv.pointer("/spec/hostPath").is_some() {
+        format!(
+            "host_path deleter only supports {}/.+ but received provided {}",
+            volumes_dir(state_dir).display(),
+            dir.display()
+        )
+    } else {
+        format!(
+            "error getting deleter volume plugin for volume \"{}\": no deletable volume plugin matched",
+            meta::name(pv)
+        )
+    })
 }
 
 /// `10Gi` -> bytes; unparsable quantities are 0.
@@ -261,6 +298,7 @@ pub fn reconcile(snap: &Snapshot, state_dir: &Path) -> Vec<Action> {
             (Some(_), _) if ref_uid.is_empty() => "Available",
             _ => "Released",
         };
+        let reclaim_delete = s(pv, "/spec/persistentVolumeReclaimPolicy") == "Delete";
         if meta::is_deleting(pv) {
             if phase != "Bound"
                 && meta::finalizers(pv)
@@ -277,23 +315,46 @@ pub fn reconcile(snap: &Snapshot, state_dir: &Path) -> Vec<Action> {
                     name.into(),
                     json!({"metadata": {"finalizers": rest}}),
                 ));
-                if pv
-                    .pointer("/metadata/annotations/pv.kubernetes.io~1provisioned-by")
-                    .is_some()
+                // A provisioned volume with reclaim policy Delete takes its storage along (as
+                // with HonorPVReclaimPolicy); Retain keeps the data whatever happens to the PV.
+                let dir = pv_host_path(pv, state_dir);
+                if reclaim_delete
+                    && pv
+                        .pointer("/metadata/annotations/pv.kubernetes.io~1provisioned-by")
+                        .is_some()
+                    && may_delete(&dir, state_dir)
                 {
-                    out.push(Action::RemoveDir(pv_host_path(pv, state_dir)));
+                    out.push(Action::RemoveDir(dir));
                 }
             }
             continue;
         }
-        if phase == "Released" && s(pv, "/spec/persistentVolumeReclaimPolicy") == "Delete" {
-            out.push(Action::RemoveDir(pv_host_path(pv, state_dir)));
-            out.push(Action::Delete(
-                pv_rt,
-                String::new(),
-                name.into(),
-                Propagation::Background,
-            ));
+        if phase == "Released" && reclaim_delete {
+            match undeletable(pv, state_dir) {
+                None => {
+                    out.push(Action::RemoveDir(pv_host_path(pv, state_dir)));
+                    out.push(Action::Delete(
+                        pv_rt,
+                        String::new(),
+                        name.into(),
+                        Propagation::Background,
+                    ));
+                }
+                Some(message) => {
+                    let status = json!({
+                        "phase": "Failed",
+                        "message": message,
+                        "lastPhaseTransitionTime": if s(pv, "/status/phase") == "Failed" {
+                            pv.pointer("/status/lastPhaseTransitionTime").cloned().unwrap_or(json!(meta::now()))
+                        } else {
+                            json!(meta::now())
+                        },
+                    });
+                    if pv.get("status") != Some(&status) {
+                        out.push(Action::SetStatus(pv_rt, String::new(), name.into(), status));
+                    }
+                }
+            }
             continue;
         }
         let mut status = json!({"phase": phase, "lastPhaseTransitionTime": pv.pointer("/status/lastPhaseTransitionTime").cloned().unwrap_or(json!(meta::now()))});
@@ -321,6 +382,23 @@ fn set_pvc_status(pvc: &Value, status: Value, out: &mut Vec<Action>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_sims_own_volume_directories_may_be_deleted() {
+        let state = Path::new("/var/tmp/sim");
+        assert!(may_delete(Path::new("/var/tmp/sim/volumes/pvc-1"), state));
+        for outside in [
+            "/var/tmp/sim/volumes",
+            "/var/tmp/sim/volumes/pvc-1/data",
+            "/var/tmp/sim/volumes/../pods",
+            "/var/tmp/sim",
+            "/srv/data",
+            "/tmp/x",
+            "volumes/pvc-1",
+        ] {
+            assert!(!may_delete(Path::new(outside), state), "{outside}");
+        }
+    }
 
     #[test]
     fn quantities_parse_binary_and_decimal_suffixes() {

@@ -14,7 +14,7 @@ use super::error::{Context, Error, Result};
 use super::programs::{self, PostgresInit, Program, Setup, RUN_DIR};
 use super::rootfs::Request;
 use super::sandbox::{self, Enter, User};
-use super::spawner::Spawner;
+use super::spawner::PodSpawner;
 use super::tools::Tools;
 use super::{log_file, ContainerSpec, PodSpec};
 
@@ -92,7 +92,7 @@ impl Container {
     }
 
     /// Fresh scratch space and the image's first-start work; then [`Container::spawn`].
-    pub fn prepare(&self, spawner: &Spawner) -> Result<()> {
+    pub fn prepare(&self, spawner: PodSpawner) -> Result<()> {
         let root = self.base.join("root");
         if root.exists() {
             ensure_unmounted(&root)?;
@@ -127,7 +127,7 @@ impl Container {
         }
     }
 
-    fn prepare_postgres(&self, init: &PostgresInit, spawner: &Spawner) -> Result<()> {
+    fn prepare_postgres(&self, init: &PostgresInit, spawner: PodSpawner) -> Result<()> {
         let user = self.program.user;
         let pgdata = resolve(&self.mounts, &init.pgdata)
             .ok_or_else(|| Error::new(format!("PGDATA {} is on no volume", init.pgdata)))?;
@@ -204,7 +204,7 @@ impl Container {
     /// Runs one setup step inside a fresh sandbox and waits for it.
     fn run_step(
         &self,
-        spawner: &Spawner,
+        spawner: PodSpawner,
         argv: &[String],
         user: User,
         stdin: Option<String>,
@@ -235,7 +235,7 @@ impl Container {
     }
 
     /// Starts the container's main process.
-    pub fn spawn(&self, spawner: &Spawner) -> Result<Child> {
+    pub fn spawn(&self, spawner: PodSpawner) -> Result<Child> {
         let mut cmd = self.command(
             &self.program.argv,
             self.program.user,

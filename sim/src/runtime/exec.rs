@@ -8,7 +8,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::container::Container;
 use super::error::{Context, Error, Result};
 use super::sandbox::Enter;
-use super::spawner::Spawner;
+use super::spawner::PodSpawner;
 
 type Writer = Box<dyn AsyncWrite + Send + Unpin>;
 type Reader = Box<dyn AsyncRead + Send + Unpin>;
@@ -40,13 +40,14 @@ impl ExecChild {
     }
 }
 
-/// Starts `argv` in the namespaces of the container's main process `pid`.
+/// Starts `argv` in the namespaces of the container's main process `pid` (its PID namespace
+/// through `spawner`).
 pub fn spawn(
     container: &Container,
     pid: u32,
     argv: &[String],
     tty: bool,
-    spawner: &Spawner,
+    spawner: PodSpawner,
 ) -> Result<ExecChild> {
     let handle = tokio::runtime::Handle::try_current()
         .map_err(|_| Error::new("exec must be called within a Tokio runtime"))?;

@@ -16,7 +16,8 @@
 //! `sandbox.rs` (namespaces, mounts, `pivot_root`, user, between fork and exec),
 //! `container.rs` (scratch space, PostgreSQL initialisation, spawning), `pods.rs`
 //! ([`Runtime`]: supervisors, restart policy, stop), `exec.rs`, `readiness.rs`, `standin.rs`
-//! (the `db:chatwoot_prepare` stand-in), `spawner.rs`, `tools.rs`.
+//! (the `db:chatwoot_prepare` stand-in), `spawner.rs` and `pidns.rs` (every process forked
+//! from one thread, into its pod's PID namespace), `tools.rs`.
 //!
 //! Network: pods share the host's network namespace, each server bound to its pod IP (a
 //! loopback address). Inside a pod `127.0.0.1` is therefore the host's loopback, not the pod:
@@ -27,6 +28,7 @@ mod container;
 mod error;
 mod exec;
 mod images;
+mod pidns;
 mod pods;
 mod programs;
 mod readiness;

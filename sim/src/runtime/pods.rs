@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use super::container::Container;
 use super::error::{Context, Error, Result};
 use super::exec::{self, ExecChild};
+use super::pidns::PodInit;
 use super::readiness;
 use super::spawner::Spawner;
 use super::standin;
@@ -29,8 +30,10 @@ const BACKOFF_MAX: Duration = Duration::from_secs(10);
 
 /// Runs pods as real processes. Cheap to clone (an `Arc` inside), `Send + Sync`.
 ///
-/// Every process it starts is in its own process group with `PR_SET_PDEATHSIG(SIGKILL)`, so
-/// nothing outlives the sim process; [`Runtime::shutdown`] stops everything and waits.
+/// Each pod has a PID namespace of its own ([`PodInit`]); every process of a container is in
+/// its own process group with `PR_SET_PDEATHSIG(SIGKILL)`. Stopping a pod stops its containers,
+/// then ends the namespace, so no process of the pod outlives it, not even one that left its
+/// process group; [`Runtime::shutdown`] stops everything and waits.
 #[derive(Clone)]
 pub struct Runtime {
     inner: Arc<Inner>,
@@ -46,6 +49,8 @@ struct Inner {
 
 struct Pod {
     spec: PodSpec,
+    /// The pod's PID namespace: every process of the pod is forked into it
+    init: PodInit,
     containers: Vec<Arc<Container>>,
     /// Spec order: init containers, then containers
     states: Mutex<Vec<(String, ContainerState)>>,
@@ -130,8 +135,15 @@ impl Runtime {
                 (c.spec.name.clone(), waiting(reason))
             })
             .collect();
+        let init = self.inner.spawner.pod_init().context(|| {
+            format!(
+                "cannot create the PID namespace of pod {}/{}",
+                spec.namespace, spec.name
+            )
+        })?;
         let pod = Arc::new(Pod {
             spec: spec.clone(),
+            init,
             containers,
             states: Mutex::new(states),
             pids: Mutex::new(HashMap::new()),
@@ -179,9 +191,9 @@ impl Runtime {
     }
 
     /// Stops a pod: the stop signal (SIGTERM; SIGINT for PostgreSQL, its fast shutdown) to
-    /// every process group, SIGKILL after a 10 s grace period; waits until all its processes
-    /// are gone, then removes its scratch space (not its logs or volumes). Unknown pods are
-    /// ignored.
+    /// every process group, SIGKILL after a 10 s grace period, then SIGKILL to whatever else
+    /// runs in the pod's PID namespace; waits until all its processes are gone, then removes
+    /// its scratch space (not its logs or volumes). Unknown pods are ignored.
     pub fn stop_pod(&self, namespace: &str, name: &str) {
         let pod = self
             .inner
@@ -228,7 +240,7 @@ impl Runtime {
                     "container {container} of pod {namespace}/{pod} is not running"
                 ))
             })?;
-        let child = exec::spawn(c, pid, argv, tty, &self.inner.spawner)?;
+        let child = exec::spawn(c, pid, argv, tty, self.inner.spawner.in_pod(&p.init))?;
         if let Some(id) = child.child.id() {
             let mut execs = p.execs.lock().expect("execs lock");
             execs.retain(|pid| process_exists(*pid));
@@ -295,6 +307,8 @@ fn stop(pod: &Pod) {
     for pid in pod.execs.lock().expect("execs lock").drain(..) {
         signal_group(pid, libc::SIGKILL);
     }
+    // Processes that left their group (setsid, daemons) end with the namespace.
+    pod.init.kill();
     for c in &pod.containers {
         c.remove_scratch();
     }
@@ -452,8 +466,9 @@ fn tend(inner: &Inner, pod: &Pod, index: usize, slot: &mut Slot) {
 
 fn start(inner: &Inner, pod: &Pod, index: usize) -> Result<Child> {
     let container = &pod.containers[index];
-    container.prepare(&inner.spawner)?;
-    let child = container.spawn(&inner.spawner)?;
+    let spawner = inner.spawner.in_pod(&pod.init);
+    container.prepare(spawner)?;
+    let child = container.spawn(spawner)?;
     pod.starts.lock().expect("starts lock")[index] += 1;
     pod.pids
         .lock()

@@ -1,6 +1,6 @@
 //! The container's filesystem view, planned as data: a private root directory holding the
-//! host's top-level directories (bind-mounted), a private `/tmp`, and every requested mount at
-//! its container path. Pure: the host is read through [`HostFs`], the result is a list of
+//! host's top-level directories (bind-mounted), a private `/tmp`, a `/proc` of the pod's own
+//! PID namespace, and every requested mount at its container path. Pure: the host is read through [`HostFs`], the result is a list of
 //! [`Op`]s that `sandbox.rs` carries out inside the new mount namespace.
 //!
 //! Mount points never litter the host: a missing mount point is created in the container's
@@ -60,6 +60,10 @@ pub enum Op {
         link_target: PathBuf,
         path: PathBuf,
     },
+    /// A procfs of the PID namespace the process is in (the pod's)
+    Proc {
+        target: PathBuf,
+    },
 }
 
 #[derive(Debug)]
@@ -75,6 +79,8 @@ enum Kind {
     },
     /// A requested mount; `exists` when the mount point is already there
     Mount { request: Request, exists: bool },
+    /// The pod's own `/proc`
+    Proc,
 }
 
 #[derive(Debug)]
@@ -103,6 +109,15 @@ pub fn plan(root: &Path, requests: &[Request], host: &dyn HostFs) -> Result<Vec<
             children: BTreeMap::new(),
         },
     );
+    if top.children.remove("proc").is_some() {
+        top.children.insert(
+            "proc".into(),
+            Node {
+                kind: Kind::Proc,
+                children: BTreeMap::new(),
+            },
+        );
+    }
     let mut requests = requests.to_vec();
     requests.sort_by_key(|r| r.target.matches('/').count());
     for request in requests {
@@ -157,7 +172,7 @@ fn insert(top: &mut Node, request: &Request, host: &dyn HostFs) -> Result<(), St
         Some(Kind::Host { implied, .. }) => *implied,
         Some(Kind::Private { tmpfs_over, .. }) => *tmpfs_over,
         Some(Kind::Mount { exists, .. }) => *exists,
-        None => false,
+        Some(Kind::Proc) | None => false,
     };
     if !exists {
         make_writable(node, host);
@@ -207,6 +222,9 @@ fn child_dir<'a>(
         Kind::Host { path, entry, .. } => Err(format!(
             "mount path {target:?} passes through {} on the host, which is a {entry:?}, not a directory",
             path.display()
+        )),
+        Kind::Proc => Err(format!(
+            "mount path {target:?} is inside /proc, which is the pod's procfs"
         )),
     }
 }
@@ -332,6 +350,15 @@ fn emit(path: &Path, node: &Node, ops: &mut Vec<Op>) {
                 read_only: request.read_only,
             });
         }
+        Kind::Proc => {
+            ops.push(Op::Mkdir {
+                path: path.to_path_buf(),
+                mode: 0o555,
+            });
+            ops.push(Op::Proc {
+                target: path.to_path_buf(),
+            });
+        }
     }
     for (name, child) in &node.children {
         emit(&path.join(name), child, ops);
@@ -404,6 +431,7 @@ mod tests {
                     target.display()
                 ),
                 Op::Tmpfs { target } => format!("tmpfs {}", target.display()),
+                Op::Proc { target } => format!("proc {}", target.display()),
                 Op::Symlink { link_target, path } => {
                     format!("symlink {} -> {}", path.display(), link_target.display())
                 }
@@ -447,7 +475,7 @@ mod tests {
         for op in &ops {
             let path = match op {
                 Op::Mkdir { path, .. } | Op::Touch { path } | Op::Symlink { path, .. } => path,
-                Op::Bind { target, .. } | Op::Tmpfs { target } => target,
+                Op::Bind { target, .. } | Op::Tmpfs { target } | Op::Proc { target } => target,
             };
             assert!(path.starts_with("/r/"), "{op:?} is outside the root");
         }
@@ -463,7 +491,7 @@ mod tests {
                     );
                     private.push(path.clone());
                 }
-                Op::Tmpfs { target } => private.push(target.clone()),
+                Op::Tmpfs { target } | Op::Proc { target } => private.push(target.clone()),
                 Op::Bind { target, .. } => private.retain(|p| p != target),
             }
         }
@@ -492,6 +520,17 @@ mod tests {
             text.contains("mkdir /r/opt/x 755\nbind -r /b /r/opt/x\n"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn proc_is_the_pods_own_procfs_not_the_hosts() {
+        let mut fake = host();
+        fake.0.get_mut("/").unwrap().push(("proc", HostEntry::Dir));
+        let text = render(&plan(Path::new("/r"), &[], &fake).unwrap());
+        assert!(text.contains("mkdir /r/proc 555\nproc /r/proc\n"), "{text}");
+        assert!(!text.contains("bind -r /proc"), "{text}");
+        let err = plan(Path::new("/r"), &[req("/v", "/proc/x")], &fake).unwrap_err();
+        assert!(err.contains("/proc"), "{err}");
     }
 
     #[test]

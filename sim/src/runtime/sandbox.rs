@@ -1,12 +1,13 @@
 //! Carries out a container's filesystem view in a forked child, just before `exec`: a new
 //! mount and UTS namespace, the [`rootfs`](super::rootfs) plan, `pivot_root`, the hostname,
 //! the user, and `PR_SET_PDEATHSIG` so the process dies with the sim. An exec joins the
-//! namespaces of the container's main process instead.
+//! namespaces of the container's main process instead. The child is already in its pod's PID
+//! namespace (the spawner forked it there), so the `/proc` mounted here is the pod's.
 //!
 //! Everything the child needs is prepared in the parent (C strings, file descriptors), so the
 //! child only makes system calls between `fork` and `exec`.
 
-use std::ffi::{CString, OsStr};
+use std::ffi::{CStr, CString, OsStr};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -214,6 +215,7 @@ enum COp {
     },
     Tmpfs(CString),
     Symlink(CString, CString),
+    Proc(CString),
 }
 
 impl COp {
@@ -233,6 +235,7 @@ impl COp {
                 read_only: *read_only,
             },
             Op::Tmpfs { target } => COp::Tmpfs(cstr(target.as_os_str())?),
+            Op::Proc { target } => COp::Proc(cstr(target.as_os_str())?),
             Op::Symlink { link_target, path } => {
                 COp::Symlink(cstr(link_target.as_os_str())?, cstr(path.as_os_str())?)
             }
@@ -270,6 +273,15 @@ impl COp {
                     ),
                     "mount tmpfs",
                 ),
+                COp::Proc(target) => {
+                    let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+                    let proc = c"proc".as_ptr();
+                    if libc::mount(proc, target.as_ptr(), proc, flags, std::ptr::null()) == 0 {
+                        return Ok(());
+                    }
+                    // Where a fresh procfs is refused, the host's (pids then read as the host's).
+                    bind(c"/proc", target, true, false)
+                }
                 COp::Symlink(link_target, path) => {
                     if libc::symlink(link_target.as_ptr(), path.as_ptr()) != 0 {
                         let err = io::Error::last_os_error();
@@ -295,12 +307,7 @@ unsafe fn mkdir(path: &CString, mode: u32) -> io::Result<()> {
     check(libc::chmod(path.as_ptr(), mode), "chmod")
 }
 
-unsafe fn bind(
-    source: &CString,
-    target: &CString,
-    recursive: bool,
-    read_only: bool,
-) -> io::Result<()> {
+unsafe fn bind(source: &CStr, target: &CStr, recursive: bool, read_only: bool) -> io::Result<()> {
     let mut flags = libc::MS_BIND;
     if recursive {
         flags |= libc::MS_REC;

@@ -41,6 +41,11 @@ pub fn finalizers(obj: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The finalizer of an object deleted with propagationPolicy Foreground (dependents first).
+pub const FOREGROUND_DELETION: &str = "foregroundDeletion";
+/// The finalizer of an object deleted with propagationPolicy Orphan (dependents kept).
+pub const ORPHAN: &str = "orphan";
+
 pub fn owned_by(obj: &Value, uid: &str) -> bool {
     obj.pointer("/metadata/ownerReferences")
         .and_then(Value::as_array)

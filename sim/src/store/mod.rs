@@ -15,8 +15,9 @@ use tokio::sync::broadcast;
 use crate::api::resources::{self, ResourceType};
 pub use error::ApiError;
 
-/// How many past events are kept for watches that resume from a resourceVersion.
-const HISTORY: usize = 20_000;
+/// How many past events are kept for watches that resume from a resourceVersion, unless
+/// configured otherwise ([`Store::with_watch_cache_size`]).
+pub const DEFAULT_WATCH_CACHE_SIZE: usize = 20_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventType {
@@ -53,6 +54,8 @@ struct Inner {
     rv: u64,
     objects: BTreeMap<Key, Value>,
     history: VecDeque<Arc<Event>>,
+    /// How many events `history` keeps
+    history_size: usize,
     /// The last configuration each field manager applied (server-side apply), by object uid
     applied: HashMap<(String, String), Value>,
 }
@@ -90,9 +93,17 @@ impl Default for Store {
 
 impl Store {
     pub fn new() -> Self {
+        Self::with_watch_cache_size(DEFAULT_WATCH_CACHE_SIZE)
+    }
+
+    /// A store whose watches resume from at most the last `size` changes.
+    pub fn with_watch_cache_size(size: usize) -> Self {
         let (events, _) = broadcast::channel(65_536);
         Store {
-            inner: Mutex::new(Inner::default()),
+            inner: Mutex::new(Inner {
+                history_size: size.max(1),
+                ..Inner::default()
+            }),
             events,
         }
     }
@@ -143,7 +154,7 @@ impl Store {
             rv: inner.rv,
         });
         inner.history.push_back(ev.clone());
-        if inner.history.len() > HISTORY {
+        if inner.history.len() > inner.history_size {
             inner.history.pop_front();
         }
         let _ = self.events.send(ev);
@@ -380,18 +391,18 @@ impl Store {
                 return Err(ApiError::conflict(rt, name));
             }
         }
-        let uid = obj["metadata"]["uid"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        if propagation == Propagation::Orphan {
-            self.orphan_dependents(&mut inner, &uid);
-        }
-        let has_dependents = propagation == Propagation::Foreground
-            && inner.objects.values().any(|o| meta::owned_by(o, &uid));
+        // As the real server does, whether or not there are dependents: the garbage collector
+        // deletes (foreground) or frees (orphan) them, then drops the finalizer.
         let mut fins = meta::finalizers(&obj);
-        if has_dependents && !fins.iter().any(|f| f == "foregroundDeletion") {
-            fins.push("foregroundDeletion".into());
+        let gc_finalizer = match propagation {
+            Propagation::Foreground => Some(meta::FOREGROUND_DELETION),
+            Propagation::Orphan => Some(meta::ORPHAN),
+            Propagation::Background => None,
+        };
+        if let Some(f) = gc_finalizer {
+            if !fins.iter().any(|x| x == f) {
+                fins.push(f.into());
+            }
         }
         // Pods wait for their kubelet, namespaces for their content to go.
         let graceful_pod = rt.kind == "Pod" && rt.group.is_empty();
@@ -432,30 +443,6 @@ impl Store {
         obj["metadata"]["resourceVersion"] = json!(inner.rv.to_string());
         self.emit(&mut inner, rt, EventType::Deleted, obj.clone());
         Some(obj)
-    }
-
-    fn orphan_dependents(&self, inner: &mut Inner, uid: &str) {
-        let keys: Vec<Key> = inner
-            .objects
-            .iter()
-            .filter(|(_, o)| meta::owned_by(o, uid))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in keys {
-            let mut o = inner.objects[&k].clone();
-            if let Some(refs) = o["metadata"]["ownerReferences"].as_array_mut() {
-                refs.retain(|r| r["uid"].as_str() != Some(uid));
-            }
-            inner.rv += 1;
-            o["metadata"]["resourceVersion"] = json!(inner.rv.to_string());
-            inner.objects.insert(k, o.clone());
-            if let Some(rt) = resources::by_kind(
-                o["apiVersion"].as_str().unwrap_or_default(),
-                o["kind"].as_str().unwrap_or_default(),
-            ) {
-                self.emit(inner, rt, EventType::Modified, o);
-            }
-        }
     }
 
     /// The configuration a field manager last applied to an object (server-side apply).
@@ -499,7 +486,7 @@ impl Store {
             }
             Some(rv) => {
                 let oldest = inner.history.front().map(|e| e.rv).unwrap_or(inner.rv + 1);
-                if rv + 1 < oldest && inner.history.len() >= HISTORY {
+                if rv + 1 < oldest && inner.history.len() >= inner.history_size {
                     return Err(ApiError::gone(format!(
                         "too old resource version: {rv} ({})",
                         oldest - 1

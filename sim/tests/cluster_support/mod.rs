@@ -2,6 +2,8 @@
 //! state directory and stopped on drop (also on panic), and the real helm and kubectl.
 #![allow(dead_code)]
 
+pub mod api;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -43,6 +45,7 @@ pub fn chart(version: &str) -> PathBuf {
 }
 
 pub struct SimProcess {
+    /// The sim in the foreground; `None` when it was started with `--background`
     child: Option<Child>,
     pub dir: tempfile::TempDir,
     pub kubeconfig: PathBuf,
@@ -51,20 +54,52 @@ pub struct SimProcess {
 impl SimProcess {
     /// Starts `la-sim start` (no runtime: every pod is Ready at once, nothing runs).
     pub fn start_without_runtime() -> SimProcess {
-        Self::start(&["--no-runtime"])
+        Self::start_with(&["--no-runtime"])
     }
 
     /// Starts `la-sim start` with pods as real processes.
     pub fn start_with_runtime() -> SimProcess {
-        Self::start(&[])
+        Self::start_with(&[])
     }
 
-    fn start(extra: &[&str]) -> SimProcess {
-        // Not under /tmp: pods mount their own /tmp, and the state directory must stay visible.
-        let dir = tempfile::Builder::new()
-            .prefix("la-sim-test-")
-            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-            .expect("temp dir");
+    /// Starts `la-sim start --background` with pods as real processes, as the README shows;
+    /// [`SimProcess::stop`] (or drop) runs `la-sim stop`.
+    pub fn start_in_background() -> SimProcess {
+        let dir = state_dir();
+        let out = Command::new(env!("CARGO_BIN_EXE_la-sim"))
+            .arg("start")
+            .arg("--state-dir")
+            .arg(dir.path())
+            .arg("--background")
+            .output()
+            .expect("start la-sim");
+        assert!(
+            out.status.success(),
+            "la-sim start --background failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let kubeconfig = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        assert!(kubeconfig.exists(), "{}", kubeconfig.display());
+        SimProcess {
+            child: None,
+            kubeconfig,
+            dir,
+        }
+    }
+
+    /// `la-sim stop` (a sim started in the background), which returns once the sim is gone.
+    pub fn stop(&self) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_la-sim"))
+            .arg("stop")
+            .arg("--state-dir")
+            .arg(self.dir.path())
+            .output()
+            .expect("la-sim stop")
+    }
+
+    /// Starts `la-sim start` with extra options.
+    pub fn start_with(extra: &[&str]) -> SimProcess {
+        let dir = state_dir();
         let child = Command::new(env!("CARGO_BIN_EXE_la-sim"))
             .arg("start")
             .arg("--state-dir")
@@ -94,8 +129,12 @@ impl SimProcess {
         sim
     }
 
+    /// The sim's log (its stderr in the foreground, `sim.log` in the background).
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("test-sim.log")).unwrap_or_default()
+        ["test-sim.log", "sim.log"]
+            .iter()
+            .find_map(|f| std::fs::read_to_string(self.dir.path().join(f)).ok())
+            .unwrap_or_default()
     }
 
     pub fn state_dir(&self) -> &Path {
@@ -210,8 +249,20 @@ impl SimProcess {
     }
 }
 
+/// A fresh state directory. Not under /tmp: pods mount their own /tmp, and the state
+/// directory must stay visible.
+fn state_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("la-sim-test-")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .expect("temp dir")
+}
+
 impl Drop for SimProcess {
     fn drop(&mut self) {
+        if self.child.is_none() {
+            self.stop();
+        }
         if let Some(mut child) = self.child.take() {
             // SAFETY: signal to our own child process.
             unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };

@@ -1,0 +1,153 @@
+//! Reclaim policies on disk, through the API as kubectl drives it (no pods run): Delete
+//! removes a provisioned volume's directory, Retain keeps it even when the PV object is
+//! deleted, and a hostPath outside the sim's own storage is never removed.
+
+mod cluster_support;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use cluster_support::SimProcess;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Creates claim `name` in `default` (the default class unless `class` is given) and returns
+/// the name of the volume it binds to.
+fn bound_claim(sim: &SimProcess, name: &str, class: Option<&str>) -> String {
+    let class = class
+        .map(|c| format!("  storageClassName: {c}\n"))
+        .unwrap_or_default();
+    apply(
+        sim,
+        name,
+        &format!(
+            "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: {name}\n  namespace: default\nspec:\n{class}  accessModes: [ReadWriteOnce]\n  resources:\n    requests:\n      storage: 1Gi\n"
+        ),
+    );
+    sim.wait_for(
+        &[
+            "get",
+            "pvc",
+            name,
+            "-o",
+            "jsonpath={.status.phase} {.spec.volumeName}",
+        ],
+        "the claim to bind",
+        WAIT,
+        |o| o.starts_with("Bound "),
+    )
+    .trim_start_matches("Bound ")
+    .to_string()
+}
+
+fn apply(sim: &SimProcess, name: &str, yaml: &str) {
+    let file = sim.state_dir().join(format!("{name}.yaml"));
+    std::fs::write(&file, yaml).unwrap();
+    sim.kubectl(&["apply", "-f", file.to_str().unwrap()]);
+}
+
+/// The volume's directory, with a file in it as a pod would have left.
+fn data_dir(sim: &SimProcess, pv: &str) -> PathBuf {
+    let dir =
+        PathBuf::from(sim.kubectl(&["get", "pv", pv, "-o", "jsonpath={.spec.hostPath.path}"]));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("PG_VERSION"), "11\n").unwrap();
+    dir
+}
+
+fn pv_gone(sim: &SimProcess, pv: &str) {
+    sim.wait_for(
+        &["get", "pv", "-o", "name"],
+        "the volume to go",
+        WAIT,
+        |o| !o.contains(&format!("persistentvolume/{pv}\n")),
+    );
+}
+
+fn holds_data(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join("PG_VERSION")).is_ok_and(|v| v == "11\n")
+}
+
+#[test]
+fn a_delete_policy_volume_takes_its_directory_along_when_its_claim_goes() {
+    let sim = SimProcess::start_without_runtime();
+    let pv = bound_claim(&sim, "scratch", None);
+    let dir = data_dir(&sim, &pv);
+    assert!(dir.starts_with(sim.state_dir()), "{}", dir.display());
+    sim.kubectl(&["delete", "pvc", "scratch"]);
+    pv_gone(&sim, &pv);
+    assert!(!dir.exists(), "{} survived", dir.display());
+}
+
+#[test]
+fn a_retained_volume_keeps_its_data_after_its_claim_and_the_pv_object_are_deleted() {
+    let sim = SimProcess::start_without_runtime();
+    let pv = bound_claim(&sim, "attachments", None);
+    let dir = data_dir(&sim, &pv);
+    sim.kubectl(&[
+        "patch",
+        "pv",
+        &pv,
+        "-p",
+        r#"{"spec":{"persistentVolumeReclaimPolicy":"Retain"}}"#,
+    ]);
+    sim.kubectl(&["delete", "pvc", "attachments"]);
+    sim.wait_for(
+        &["get", "pv", &pv, "-o", "jsonpath={.status.phase}"],
+        "the volume to be Released",
+        WAIT,
+        |o| o == "Released",
+    );
+    assert!(holds_data(&dir));
+    sim.kubectl(&["delete", "pv", &pv]);
+    pv_gone(&sim, &pv);
+    // The storage asset outlives the PV object, as on a real cluster.
+    assert!(holds_data(&dir), "{} lost its data", dir.display());
+}
+
+#[test]
+fn a_host_path_outside_the_sims_storage_is_never_deleted_and_the_volume_fails_instead() {
+    let sim = SimProcess::start_without_runtime();
+    let outside = tempfile::Builder::new()
+        .prefix("la-sim-host-")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .unwrap();
+    let dir = outside.path().join("data");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("PG_VERSION"), "11\n").unwrap();
+    apply(
+        &sim,
+        "host",
+        &format!(
+            "apiVersion: v1\nkind: PersistentVolume\nmetadata:\n  name: host\nspec:\n  storageClassName: manual\n  persistentVolumeReclaimPolicy: Delete\n  capacity:\n    storage: 1Gi\n  accessModes: [ReadWriteOnce]\n  hostPath:\n    path: {}\n",
+            dir.display()
+        ),
+    );
+    assert_eq!(bound_claim(&sim, "host-claim", Some("manual")), "host");
+    sim.kubectl(&["delete", "pvc", "host-claim"]);
+    let status = sim.wait_for(
+        &[
+            "get",
+            "pv",
+            "host",
+            "-o",
+            "jsonpath={.status.phase}: {.status.message}",
+        ],
+        "the volume to fail its deletion",
+        WAIT,
+        |o| o.starts_with("Failed"),
+    );
+    assert_eq!(
+        status,
+        format!(
+            "Failed: host_path deleter only supports {}/volumes/.+ but received provided {}",
+            sim.state_dir().display(),
+            dir.display()
+        )
+    );
+    assert!(holds_data(&dir));
+    // Deleting the PV object by hand leaves the host's directory alone too.
+    sim.kubectl(&["delete", "pv", "host"]);
+    pv_gone(&sim, "host");
+    assert!(holds_data(&dir), "{} lost its data", dir.display());
+}
