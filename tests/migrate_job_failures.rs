@@ -142,15 +142,15 @@ fn lock_expires(sim: &Sim) -> i64 {
 }
 
 #[test]
-fn a_run_holds_the_lock_while_it_waits_and_a_second_run_is_refused_naming_the_holder() {
+fn a_run_holds_the_lock_while_it_waits_is_refused_to_a_second_run_and_releases_it_on_sigterm() {
     let mut spec = ReleaseSpec::custom("3.19.0");
     spec.seed_size = "3MB";
-    let (sim, _) = Sim::with_release(spec);
+    let (sim, before) = Sim::with_release(spec);
     let target = chart("4.44.0");
     let migrate = ["4.44", "--chart", target.to_str().unwrap(), "--yes"];
 
     // The first run waits on a dump held still, writing no step meanwhile.
-    let mut running = sim.plugin_until("→ [backup.dump]");
+    let running = sim.plugin_until("→ [backup.dump]");
     sim.wait_until("pg_dump to run", Duration::from_secs(120), || {
         signal_job(&sim, DUMP_POD, "dump", "pg_dump", "STOP")
     });
@@ -183,7 +183,33 @@ fn a_run_holds_the_lock_while_it_waits_and_a_second_run_is_refused_naming_the_ho
         "the lock was not renewed while the run waited: {first} -> {renewed}"
     );
 
+    // SIGTERM (as from a closing terminal or a CI job's timeout): exit 130, the lock released,
+    // the dump left to go on in its pod.
+    let pid = running.child.id().to_string();
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let (status, said) = running.finish();
+    assert_eq!(status.code(), Some(130), "{said}");
+    assert!(
+        said.contains("interrupted by SIGTERM") && said.contains("again: it resumes"),
+        "{said}"
+    );
+    let json = sim.run_plugin(&["4.44", "status", "-o", "json"]);
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert!(json["locked_by"].is_null(), "the lock was kept: {json}");
     assert!(signal_job(&sim, DUMP_POD, "dump", "pg_dump", "CONT"));
-    let _ = running.child.kill();
-    let _ = running.finish();
+
+    // The rerun picks up the dump that went on, and completes.
+    let out = sim.run_plugin(&migrate);
+    let log = text(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains("reattached to the running dump")
+            || log.contains("the dump had finished already"),
+        "{log}"
+    );
+    assert_migrated(&sim, &before);
 }

@@ -55,7 +55,10 @@ pub fn run(
         .context(ExitCode::Failure, || {
             "cannot start the async runtime".into()
         })?;
-    runtime.block_on(run_async(settings, printer, args, command))
+    let result = runtime.block_on(run_async(settings, printer, args, command));
+    // A prompt left unanswered by an interruption must not keep the process alive.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    result
 }
 
 fn print_plan(printer: &Printer, plan: &Plan) -> Result<()> {
@@ -151,7 +154,19 @@ async fn run_async(
             return Err(e);
         }
     }
-    let result = runner.run(phase).await;
+    // Ctrl-C or SIGTERM: stop at the next await, release the lock, exit 130. Completed steps
+    // are recorded; a detached dump or restore goes on in its pod and a rerun reattaches.
+    let result = tokio::select! {
+        biased;
+        signal = interrupted() => Err(Error::new(
+            ExitCode::Interrupted,
+            format!("interrupted by {signal}"),
+        )
+        .hint(runner.rerun_hint_to(
+            "it resumes at the step that was running (a dump or restore left running in its pod is reattached)",
+        ))),
+        result = runner.run(phase) => result,
+    };
     let unlock = runner.store.unlock(&runner.state).await;
     let done = runner.state.done.len();
     let total = runner.state.plan.steps.len();
@@ -190,6 +205,29 @@ async fn run_async(
         Err(_) => {}
     }
     result.and(unlock)
+}
+
+/// Resolves when the process gets SIGINT (Ctrl-C) or SIGTERM; names the signal.
+async fn interrupted() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            },
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    }
 }
 
 /// The cleanup steps for what is left in the cluster, and the Released volumes of the old

@@ -6,7 +6,8 @@ use crate::error::Result;
 use crate::plan::ObjectRef;
 
 pub async fn remove_backup(r: &mut Runner<'_>, objects: &[ObjectRef]) -> Result<String> {
-    r.confirm("deleting the backup (pods, volume, saved values)")?;
+    r.confirm("deleting the backup (pods, volume, saved values)")
+        .await?;
     for o in objects {
         match o.kind.as_str() {
             "Pod" => r.kube.delete_pod(&o.name).await?,
@@ -22,7 +23,8 @@ pub async fn delete_released(r: &mut Runner<'_>, volumes: &[String]) -> Result<S
     if volumes.is_empty() {
         return Ok("no Released volumes of the old PostgreSQL or Redis".to_string());
     }
-    r.confirm(&format!("deleting the volumes {}", volumes.join(", ")))?;
+    r.confirm(&format!("deleting the volumes {}", volumes.join(", ")))
+        .await?;
     for v in volumes {
         r.kube.delete_volume(v).await?;
     }

@@ -220,9 +220,10 @@ impl Runner<'_> {
         }
     }
 
-    /// Asks for the typed release name (or takes `--yes`) before `what`.
-    pub fn confirm(&self, what: &str) -> Result<()> {
-        let release = &self.settings.release;
+    /// Asks for the typed release name (or takes `--yes`) before `what`. The answer is read
+    /// off the runtime's threads, so Ctrl-C at the prompt interrupts the run.
+    pub async fn confirm(&self, what: &str) -> Result<()> {
+        let release = self.settings.release.clone();
         match self.confirmation {
             Confirmation::Given => Ok(()),
             Confirmation::Refuse => Err(Error::new(
@@ -234,8 +235,15 @@ impl Runner<'_> {
             .hint("check the plan with --dry-run, then run again with --yes")),
             Confirmation::Ask => {
                 eprint!("Type the release name ({release}) to go on: ");
-                let mut answer = String::new();
-                std::io::stdin().read_line(&mut answer).map_err(|e| {
+                let answer = tokio::task::spawn_blocking(|| {
+                    let mut answer = String::new();
+                    std::io::stdin().read_line(&mut answer).map(|_| answer)
+                })
+                .await
+                .map_err(|e| {
+                    Error::new(ExitCode::Refused, "cannot read the confirmation").source(e)
+                })?
+                .map_err(|e| {
                     Error::new(ExitCode::Refused, "cannot read the confirmation").source(e)
                 })?;
                 if answer.trim() == release {

@@ -38,7 +38,8 @@ pub async fn confirm(r: &mut Runner<'_>, deletes: &[ObjectRef]) -> Result<String
         r.printer
             .note("Volumes are set to Retain first; the attachments volume is kept and rebound.");
     }
-    r.confirm("uninstalling the release and deleting its database volumes")?;
+    r.confirm("uninstalling the release and deleting its database volumes")
+        .await?;
     r.deletes_confirmed = true;
     Ok(format!("confirmed deletion of {} objects", deletes.len()))
 }
