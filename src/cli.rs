@@ -171,6 +171,28 @@ pub struct MigrationArgs {
     pub command: Option<MigrationCommand>,
 }
 
+/// Seconds in `600`, `90s`, `10m` or `1h`.
+fn parse_duration_seconds(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (e.g. 600, 90s, 10m, 1h)"))?;
+    let factor = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => return Err(format!("{text:?}: the unit must be s, m or h")),
+    };
+    match n * factor {
+        0 => Err("the duration must be at least 1s".to_string()),
+        seconds => Ok(seconds),
+    }
+}
+
 /// How the migration runs: flags shared by the migration and each phase.
 #[derive(Debug, Args, Clone, Default)]
 pub struct RunArgs {
@@ -210,6 +232,12 @@ pub struct RunArgs {
     /// deleting them
     #[arg(long, global = true)]
     pub keep_passwords: bool,
+
+    /// How long helm may wait for a release operation (install, upgrade and its migration
+    /// Job, uninstall): seconds, or with a unit (90s, 10m, 1h); kept with the plan. A
+    /// release a killed helm left pending is taken over once this (plus a margin) has passed
+    #[arg(long, global = true, value_name = "DURATION", default_value = "10m", value_parser = parse_duration_seconds)]
+    pub helm_timeout: u64,
 
     /// Extra values file for install and upgrade (repeatable), e.g. image overrides
     #[arg(long = "values-override", global = true, value_name = "FILE")]

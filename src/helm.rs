@@ -160,11 +160,36 @@ impl Helm {
 }
 
 /// A release as `helm list -o json` reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReleaseStatus {
-    pub status: String,
-    pub chart_version: String,
-    pub revision: u32,
+pub use crate::plan::helm_release::Release as ReleaseStatus;
+
+/// Unix seconds of a time as helm prints it (`2026-11-30 14:35:09.255944501 +0000 UTC`, the
+/// zone offset as written).
+pub fn parse_helm_time(text: &str) -> Option<i64> {
+    let mut parts = text.split_whitespace();
+    let (date, time, offset) = (parts.next()?, parts.next()?, parts.next()?);
+    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let mut t = time
+        .split('.')
+        .next()?
+        .split(':')
+        .map(|p| p.parse::<i64>().ok());
+    let (hh, mm, ss) = (t.next()??, t.next()??, t.next()??);
+    let sign = match offset.as_bytes().first()? {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let off = offset.get(1..5)?.parse::<i64>().ok()?;
+    let offset_seconds = sign * ((off / 100) * 3600 + (off % 100) * 60);
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + hh * 3600 + mm * 60 + ss - offset_seconds)
 }
 
 /// The version in helm's `<chart name>-<version>` (the first `-` followed by a digit starts
@@ -190,6 +215,7 @@ pub fn parse_list(stdout: &str, release: &str) -> Option<ReleaseStatus> {
         status: row["status"].as_str().unwrap_or("unknown").to_string(),
         chart_version: chart_version_of(row["chart"].as_str().unwrap_or("")).to_string(),
         revision,
+        updated: row["updated"].as_str().and_then(parse_helm_time),
     })
 }
 
@@ -312,8 +338,29 @@ pub mod argv {
             .collect()
     }
 
-    pub fn uninstall(release: &str) -> Vec<OsString> {
-        vec!["uninstall".into(), release.into(), "--wait".into()]
+    pub fn uninstall(release: &str, timeout_seconds: u64) -> Vec<OsString> {
+        vec![
+            "uninstall".into(),
+            release.into(),
+            "--wait".into(),
+            "--timeout".into(),
+            format!("{timeout_seconds}s").into(),
+        ]
+    }
+
+    /// `helm install|upgrade` of the migration: [`deploy`] with helm's `--timeout`.
+    pub fn release_operation(
+        verb: &str,
+        release: &str,
+        chart: &OsString,
+        version: Option<&str>,
+        sets: &[String],
+        timeout_seconds: u64,
+    ) -> Vec<OsString> {
+        let mut out = deploy(verb, release, chart, version, sets);
+        out.push("--timeout".into());
+        out.push(format!("{timeout_seconds}s").into());
+        out
     }
 
     /// `helm install|upgrade <release> <chart> [--version v] [--set k=v ...]`; values files
@@ -377,6 +424,24 @@ pub mod argv {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn helm_times_read_as_unix_seconds_with_their_offset() {
+        assert_eq!(
+            parse_helm_time("2026-11-30 14:35:09.255944501 +0000 UTC"),
+            Some(1_796_049_309)
+        );
+        assert_eq!(
+            parse_helm_time("2026-11-30 15:35:09.1 +0100 CET"),
+            Some(1_796_049_309)
+        );
+        assert_eq!(parse_helm_time("1970-01-01 00:00:00 +0000 UTC"), Some(0));
+        assert_eq!(
+            parse_helm_time("2024-02-29 00:00:00 -0130 X"),
+            Some(1_709_170_200)
+        );
+        assert_eq!(parse_helm_time("yesterday"), None);
+    }
 
     #[test]
     fn chart_metadata_names_the_version_and_the_subcharts() {
@@ -449,13 +514,14 @@ mod tests {
 
     #[test]
     fn the_chart_version_is_read_from_helm_list() {
-        let out = r#"[{"name":"cognigy-live-agent","namespace":"live-agent","revision":"3","status":"deployed","chart":"live-agent-4.43.1","app_version":"4.43.1-59889"}]"#;
+        let out = r#"[{"name":"cognigy-live-agent","namespace":"live-agent","revision":"3","updated":"2026-11-30 14:35:09.255944501 +0000 UTC","status":"deployed","chart":"live-agent-4.43.1","app_version":"4.43.1-59889"}]"#;
         assert_eq!(
             parse_list(out, "cognigy-live-agent"),
             Some(ReleaseStatus {
                 status: "deployed".into(),
                 chart_version: "4.43.1".into(),
-                revision: 3
+                revision: 3,
+                updated: Some(1_796_049_309),
             })
         );
         assert_eq!(parse_list(out, "other"), None);

@@ -120,6 +120,9 @@ pub enum Fault {
         /// Only paths containing this string fail
         #[arg(long, default_value = "")]
         path_contains: String,
+        /// Only requests with this HTTP method fail (e.g. POST: creations fail, reads pass)
+        #[arg(long, default_value = "")]
+        method: String,
     },
     /// Kill a pod's processes (one container, or all); its restart policy applies
     Kill {

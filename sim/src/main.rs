@@ -160,10 +160,12 @@ fn run(cli: Cli) -> Result<(), String> {
                     code,
                     seconds,
                     path_contains,
+                    method,
                 } => control::Request::FaultApi(api::faults::ApiFault {
                     code,
                     seconds,
                     path_contains,
+                    method: method.to_ascii_uppercase(),
                 }),
                 Fault::Kill {
                     namespace,

@@ -1,6 +1,8 @@
 //! `helm la-migrate 4.44 [phase]`: resolves options, reads or starts the in-cluster state,
 //! and hands the plan to the executor. The work is in `plan` and `phases`.
 
+use std::time::Duration;
+
 use serde_json::json;
 
 use crate::cli::{MigrationCommand, RunArgs};
@@ -25,6 +27,7 @@ pub fn options(args: &RunArgs) -> Options {
         keep_passwords: args.keep_passwords,
         values_overrides: args.values_overrides.clone(),
         set: args.set.clone(),
+        helm_timeout_seconds: args.helm_timeout,
     }
 }
 
@@ -156,16 +159,35 @@ async fn run_async(
     }
     // Ctrl-C or SIGTERM: stop at the next await, release the lock, exit 130. Completed steps
     // are recorded; a detached dump or restore goes on in its pod and a rerun reattaches.
+    // Ctrl-C on a terminal reaches helm too, whose failure may end the step first: a step
+    // that fails while a signal is (or a moment later gets) delivered counts as interrupted.
+    let (signalled, mut signal) = tokio::sync::watch::channel(None);
+    let listener = tokio::spawn(async move {
+        let _ = signalled.send(Some(interrupted().await));
+    });
     let result = tokio::select! {
         biased;
-        signal = interrupted() => Err(Error::new(
+        _ = signal.changed() => Err(Error::new(ExitCode::Interrupted, "interrupted")),
+        result = runner.run(phase) => result,
+    };
+    let result = match result {
+        Err(e) if e.code == ExitCode::External && signal.borrow().is_none() => {
+            let _ = tokio::time::timeout(Duration::from_millis(200), signal.changed()).await;
+            Err(e)
+        }
+        other => other,
+    };
+    listener.abort();
+    let result = match (result, *signal.borrow()) {
+        (Err(e), Some(name)) => Err(Error::new(
             ExitCode::Interrupted,
-            format!("interrupted by {signal}"),
+            format!("interrupted by {name}"),
         )
+        .source(e)
         .hint(runner.rerun_hint_to(
             "it resumes at the step that was running (a dump or restore left running in its pod is reattached)",
         ))),
-        result = runner.run(phase) => result,
+        (result, _) => result,
     };
     let unlock = runner.store.unlock(&runner.state).await;
     let done = runner.state.done.len();

@@ -6,9 +6,11 @@ use std::time::Duration;
 use super::Runner;
 use crate::error::{Error, Result};
 use crate::exit::ExitCode;
-use crate::helm::argv;
+use crate::helm::{argv, ReleaseStatus};
 use crate::plan::commands;
 use crate::plan::facts::WorkloadFacts;
+use crate::plan::helm_release::{self, Install, Pending};
+use crate::state::now;
 
 /// The translated values saved by `backup.save-values`.
 async fn saved_values(r: &Runner<'_>) -> Result<String> {
@@ -48,35 +50,90 @@ async fn deploy(r: &Runner<'_>, verb: &str, phase_sets: Vec<String>) -> Result<(
     docs.extend(overrides.documents());
     tokio::task::block_in_place(|| {
         r.helm.run_with_values(
-            &argv::deploy(verb, &r.settings.release, &chart, version, &sets),
+            &argv::release_operation(
+                verb,
+                &r.settings.release,
+                &chart,
+                version,
+                &sets,
+                plan.helm_timeout_seconds,
+            ),
             &docs,
         )
     })?;
     Ok(())
 }
 
+/// The release once no helm operation is pending: a pending one is waited for while its helm
+/// may still run (helm's timeout plus a margin), then its record is dropped, as a helm that
+/// died leaves it and no later helm operation would start over it.
+async fn settled_release(r: &Runner<'_>) -> Result<Option<ReleaseStatus>> {
+    let release = r.settings.release.clone();
+    let timeout = r.state.plan.helm_timeout_seconds;
+    let mut told = false;
+    loop {
+        let status = tokio::task::block_in_place(|| r.helm.status(&release))?;
+        match helm_release::pending(status.as_ref(), now(), timeout) {
+            Pending::No => return Ok(status),
+            Pending::Running { wait_seconds } => {
+                if !told {
+                    r.note(&format!(
+                        "release {release} is {} (revision {}): waiting up to {wait_seconds} s for that helm operation to end",
+                        status.as_ref().map(|s| s.status.as_str()).unwrap_or(""),
+                        status.as_ref().map(|s| s.revision).unwrap_or(0),
+                    ));
+                    told = true;
+                }
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+            Pending::Abandoned { revision } => {
+                let record = format!("sh.helm.release.v1.{release}.v{revision}");
+                if std::env::var("HELM_DRIVER")
+                    .is_ok_and(|d| !d.is_empty() && !d.starts_with("secret"))
+                {
+                    return Err(Error::new(
+                        ExitCode::Precondition,
+                        format!("release {release} was left pending (revision {revision}) by a helm that no longer runs"),
+                    )
+                    .hint(format!("helm keeps its records with HELM_DRIVER={}: delete the record of revision {revision} there, then run again", std::env::var("HELM_DRIVER").unwrap_or_default())));
+                }
+                r.note(&format!(
+                    "release {release} was left {} at revision {revision} by a helm that no longer runs: dropping that record (Secret {record}); the objects stay and the next helm operation takes them over",
+                    status.as_ref().map(|s| s.status.as_str()).unwrap_or("pending")
+                ));
+                r.kube.delete_secret(&record).await?;
+            }
+        }
+    }
+}
+
 pub async fn helm_install(r: &mut Runner<'_>) -> Result<String> {
     let release = r.settings.release.clone();
-    if let Some(status) = tokio::task::block_in_place(|| r.helm.status(&release))? {
-        if status.chart_version == r.state.plan.to_version {
-            return Ok(format!(
-                "release {release} is installed already ({})",
-                status.status
-            ));
-        }
-        return Err(Error::new(
+    let to_version = r.state.plan.to_version.clone();
+    let settled = settled_release(r).await?;
+    match helm_release::install(settled.as_ref(), &to_version) {
+        Install::Done => Ok(format!("release {release} is installed already")),
+        Install::Refuse(why) => Err(Error::new(
             ExitCode::Precondition,
-            format!(
-                "release {release} exists with chart {}, expected none before the install",
-                status.chart_version
-            ),
-        ));
+            format!("release {release} {why}"),
+        )
+        .hint(format!(
+            "see `helm history {release} -n {}`; the migration installs chart {to_version} once the name is free",
+            r.settings.namespace
+        ))),
+        Install::CompleteFailed => {
+            deploy(r, "upgrade", commands::install_sets()).await?;
+            Ok(format!(
+                "completed the failed install of chart {to_version} (app and worker at 0, odata and migration off)"
+            ))
+        }
+        Install::Install => {
+            deploy(r, "install", commands::install_sets()).await?;
+            Ok(format!(
+                "installed chart {to_version} with app and worker at 0, odata and migration off"
+            ))
+        }
     }
-    deploy(r, "install", commands::install_sets()).await?;
-    Ok(format!(
-        "installed chart {} with app and worker at 0, odata and migration off",
-        r.state.plan.to_version
-    ))
 }
 
 pub async fn wait_databases(r: &mut Runner<'_>, pods: &[String]) -> Result<String> {
@@ -107,6 +164,16 @@ pub async fn helm_upgrade(r: &mut Runner<'_>) -> Result<String> {
         )
         .hint(format!(
             "run `helm la-migrate 4.44 restore -n {}` first",
+            r.settings.namespace
+        )));
+    }
+    if settled_release(r).await?.is_none() {
+        return Err(Error::new(
+            ExitCode::Precondition,
+            format!("release {} is not installed", r.settings.release),
+        )
+        .hint(format!(
+            "run `helm la-migrate 4.44 install -n {}` first",
             r.settings.namespace
         )));
     }

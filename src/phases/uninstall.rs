@@ -71,7 +71,12 @@ pub async fn helm_uninstall(r: &mut Runner<'_>) -> Result<String> {
     let release = r.settings.release.clone();
     let exists = tokio::task::block_in_place(|| r.helm.status(&release))?.is_some();
     if exists {
-        tokio::task::block_in_place(|| r.helm.run(&argv::uninstall(&release)))?;
+        tokio::task::block_in_place(|| {
+            r.helm.run(&argv::uninstall(
+                &release,
+                r.state.plan.helm_timeout_seconds,
+            ))
+        })?;
     }
     Ok(if exists {
         format!("release {release} uninstalled")

@@ -367,6 +367,7 @@ pub fn build(facts: &Facts, options: &Options) -> Result<Plan> {
                 .collect::<Vec<_>>(),
             &options.set,
         ),
+        helm_timeout_seconds: options.helm_timeout_seconds,
         warnings,
         steps: Vec::new(),
     };
@@ -616,8 +617,21 @@ fn image_warnings(images: &[String]) -> Vec<String> {
         .iter()
         .filter(|i| i.starts_with("docker.io/bitnami/") || i.starts_with("bitnami/"))
         .map(|i| {
+            let name = i
+                .rsplit('/')
+                .next()
+                .and_then(|n| n.split([':', '@']).next())
+                .unwrap_or("");
+            // The subchart whose `image.repository` pulls it; other Bitnami images (e.g. an
+            // init container's) are set where the chart says.
+            let example = match name {
+                "postgresql" | "redis" => format!(
+                    " (e.g. --set {name}.image.repository=bitnamilegacy/{name}, or --values-override)"
+                ),
+                _ => String::new(),
+            };
             format!(
-                "image {i} is from docker.io/bitnami, which moved its versioned images to docker.io/bitnamilegacy in 2025: override it (e.g. --set postgresql.image.repository=bitnamilegacy/postgresql)"
+                "image {i} is from docker.io/bitnami, which moved its versioned images to docker.io/bitnamilegacy in 2025: override it{example}"
             )
         })
         .collect()
@@ -895,13 +909,37 @@ mod tests {
             .collect();
         assert_eq!(warnings.len(), 1, "{:?}", plan.warnings);
         assert!(warnings[0].contains("docker.io/bitnami/postgresql:15.1.0"));
+        assert!(warnings[0].contains("--set postgresql.image.repository=bitnamilegacy/postgresql"));
+
+        let each = image_warnings(&[
+            "docker.io/bitnami/redis:7.0.7-debian-11-r2".to_string(),
+            "bitnami/os-shell:11".to_string(),
+            "docker.io/bitnamilegacy/postgresql:15.1.0".to_string(),
+        ]);
+        assert_eq!(each.len(), 2, "{each:?}");
+        assert!(each[0].contains("--set redis.image.repository=bitnamilegacy/redis"));
+        assert!(each[1].ends_with("override it"), "{}", each[1]);
     }
 
     #[test]
     fn no_command_in_the_plan_carries_a_password() {
-        let plan = build(&release_4_43(), &Options::default()).unwrap();
+        // Passwords reach the plan's inputs only through the operator's overrides.
+        let options = Options {
+            set: vec![
+                "postgresql.auth.postgresPassword=Set-Pw-4411".into(),
+                "redis.auth.password=Redis-Pw-4411".into(),
+                "postgresql.image.repository=bitnamilegacy/postgresql".into(),
+            ],
+            values_overrides: vec!["/ops/secret-values.yaml".into()],
+            ..Options::default()
+        };
+        let plan = build(&release_4_43(), &options).unwrap();
         let text = serde_json::to_string(&plan).unwrap() + &runbook::render(&plan);
         assert!(text.contains("secretKeyRef"));
+        assert!(!text.contains("Set-Pw-4411") && !text.contains("Redis-Pw-4411"));
+        assert!(text.contains("--set postgresql.auth.postgresPassword=<redacted>"));
+        assert!(text.contains("--set postgresql.image.repository=bitnamilegacy/postgresql"));
+        assert!(text.contains("-f /ops/secret-values.yaml"));
         assert!(!text.to_lowercase().contains("pgpassword="));
         assert!(!text.contains("--password"));
     }

@@ -162,7 +162,10 @@ pub fn for_action(plan: &Plan, action: &Action) -> Vec<String> {
                 )
             })
             .collect(),
-        Action::HelmUninstall => vec![format!("helm uninstall {release} -n {ns} --wait")],
+        Action::HelmUninstall => vec![format!(
+            "helm uninstall {release} -n {ns} --wait --timeout {}s",
+            plan.helm_timeout_seconds
+        )],
         Action::RebindAttachments { volume, claim } => vec![format!(
             "kubectl patch pv {volume} --type merge -p '{{\"spec\":{{\"claimRef\":{{\"namespace\":\"{ns}\",\"name\":\"{claim}\",\"uid\":null,\"resourceVersion\":null}}}}}}'"
         )],
@@ -195,10 +198,11 @@ pub fn for_action(plan: &Plan, action: &Action) -> Vec<String> {
                 .chain(install_sets().iter().map(|s| format!("--set {s}")))
                 .collect();
             vec![format!(
-                "helm install {release} {} -n {ns} -f values-{}.yaml {}",
+                "helm install {release} {} -n {ns} -f values-{}.yaml {} --timeout {}s",
                 helm_chart_args(plan),
                 plan.to_version,
-                args.join(" ")
+                args.join(" "),
+                plan.helm_timeout_seconds
             )]
         }
         Action::WaitDatabases { pods } => pods
@@ -243,10 +247,11 @@ pub fn for_action(plan: &Plan, action: &Action) -> Vec<String> {
                 .chain(sets)
                 .collect();
             vec![format!(
-                "helm upgrade {release} {} -n {ns} -f values-{}.yaml {}",
+                "helm upgrade {release} {} -n {ns} -f values-{}.yaml {} --timeout {}s",
                 helm_chart_args(plan),
                 plan.to_version,
-                args.join(" ")
+                args.join(" "),
+                plan.helm_timeout_seconds
             )]
         }
         Action::WaitApp { deployments } => deployments

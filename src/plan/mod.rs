@@ -9,6 +9,7 @@ pub mod commands;
 pub mod facts;
 #[cfg(test)]
 pub(crate) mod fixtures;
+pub mod helm_release;
 pub mod manifests;
 pub mod options;
 pub mod permissions;
@@ -267,8 +268,16 @@ pub struct Plan {
     /// in the values Secret.
     #[serde(default)]
     pub overrides: Vec<String>,
+    /// helm's `--timeout` for install, upgrade and uninstall (`--helm-timeout` of the first
+    /// run): also how long a pending release operation is waited for.
+    #[serde(default = "default_helm_timeout")]
+    pub helm_timeout_seconds: u64,
     pub warnings: Vec<String>,
     pub steps: Vec<Step>,
+}
+
+fn default_helm_timeout() -> u64 {
+    options::DEFAULT_HELM_TIMEOUT_SECONDS
 }
 
 impl Plan {

@@ -29,7 +29,13 @@ pub struct Options {
     pub values_overrides: Vec<PathBuf>,
     /// `--set KEY=VALUE` (repeatable): extra values for install and upgrade.
     pub set: Vec<String>,
+    /// `--helm-timeout`: helm's `--timeout` for install, upgrade and uninstall, in seconds.
+    pub helm_timeout_seconds: u64,
 }
+
+/// helm's `--timeout` unless `--helm-timeout` says otherwise: the migration Job of a large
+/// database may run for minutes.
+pub const DEFAULT_HELM_TIMEOUT_SECONDS: u64 = 600;
 
 impl Default for Options {
     fn default() -> Self {
@@ -42,6 +48,7 @@ impl Default for Options {
             keep_passwords: false,
             values_overrides: Vec::new(),
             set: Vec::new(),
+            helm_timeout_seconds: DEFAULT_HELM_TIMEOUT_SECONDS,
         }
     }
 }

@@ -740,6 +740,11 @@ impl Sim {
 
     /// Makes the API answer `code` for `seconds` to requests whose path contains `path`.
     pub fn fail_api(&self, code: u16, seconds: u64, path: &str) {
+        self.fail_api_method(code, seconds, path, "");
+    }
+
+    /// [`Sim::fail_api`] for requests of one HTTP method only (empty: all).
+    pub fn fail_api_method(&self, code: u16, seconds: u64, path: &str, method: &str) {
         let (code, seconds) = (code.to_string(), seconds.to_string());
         self.fault(&[
             "api",
@@ -749,6 +754,8 @@ impl Sim {
             &seconds,
             "--path-contains",
             path,
+            "--method",
+            method,
         ]);
     }
 

@@ -106,7 +106,7 @@ pub async fn handle(state: Arc<ApiState>, req: Request<Incoming>) -> Response<Bo
             .body(super::full("ok"))
             .expect("response builds");
     }
-    if let Some(code) = state.faults.check(&path) {
+    if let Some(code) = state.faults.check(req.method().as_str(), &path) {
         let reason = match code {
             503 => "ServiceUnavailable",
             429 => "TooManyRequests",
