@@ -1,8 +1,9 @@
-//! Logs (tracing) go to stderr; the level follows `-v` and `HELM_DEBUG`.
+//! Logs (tracing) go to stderr; the level follows `-v` and `HELM_DEBUG`, colours follow the
+//! printer's choice (`--color`, `NO_COLOR`, a terminal).
 
 use tracing_subscriber::EnvFilter;
 
-pub fn init(verbosity: u8) {
+pub fn init(verbosity: u8, colors: bool) {
     let level = match verbosity {
         0 => "warn",
         1 => "info",
@@ -15,5 +16,6 @@ pub fn init(verbosity: u8) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
+        .with_ansi(colors)
         .try_init();
 }

@@ -36,6 +36,11 @@ impl Printer {
         }
     }
 
+    /// Whether stderr gets colours (`--color`, `NO_COLOR`, a terminal).
+    pub fn colors(&self) -> bool {
+        self.colors
+    }
+
     pub fn is_json(&self) -> bool {
         self.format == OutputFormat::Json
     }

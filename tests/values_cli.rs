@@ -170,6 +170,53 @@ fn in_place_keeps_a_backup_and_will_not_overwrite_it() {
 }
 
 #[test]
+fn dry_run_reports_the_translation_and_writes_no_file() {
+    let dir = setup(&[("values.yaml", OLD)]);
+    std::fs::create_dir(dir.path().join("out")).unwrap();
+    for extra in [
+        &["--in-place"][..],
+        &["--out", "new.yaml"],
+        &["--out-dir", "out"],
+    ] {
+        let mut args = vec!["4.44", "values", "-f", "values.yaml", "--dry-run"];
+        args.extend_from_slice(extra);
+        let r = run_in(dir.path(), &args, &[]);
+        assert_eq!(r.code, 0, "{:?}: {}", extra, r.stderr);
+        assert!(
+            r.stderr.contains("dry run:") && r.stderr.contains("not written"),
+            "{}",
+            r.stderr
+        );
+        assert!(
+            r.stderr
+                .contains("postgresql.postgresqlDatabase -> postgresql.auth.database"),
+            "{}",
+            r.stderr
+        );
+        assert_eq!(
+            listing(dir.path()),
+            ["out", "values.yaml"],
+            "{extra:?} wrote a file"
+        );
+        assert!(
+            listing(&dir.path().join("out")).is_empty(),
+            "{extra:?} wrote a file"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("values.yaml")).unwrap(),
+            OLD
+        );
+    }
+    // To stdout it is a result, not a write: printed as usual.
+    let r = run_in(
+        dir.path(),
+        &["4.44", "values", "-f", "values.yaml", "--dry-run"],
+        &[],
+    );
+    assert_eq!((r.code, r.stdout.as_str()), (0, NEW), "{}", r.stderr);
+}
+
+#[test]
 fn bad_inputs_get_their_exit_code_and_nothing_is_written() {
     let dir = setup(&[
         ("good.yaml", OLD),
@@ -262,6 +309,33 @@ fn logs_go_to_stderr_and_stdout_stays_exactly_the_translation() {
     }
     let quiet = run_in(dir.path(), &args, &[]);
     assert!(!quiet.stderr.contains("INFO"), "{}", quiet.stderr);
+
+    // Log colours follow --color: none on a pipe by default, none with `never`, some with
+    // `always` (NO_COLOR unset here).
+    for (color, escapes) in [
+        (None, false),
+        (Some("never"), false),
+        (Some("always"), true),
+    ] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_la-migrate"));
+        cmd.args(args).arg("-v").current_dir(dir.path());
+        if let Some(c) = color {
+            cmd.args(["--color", c]);
+        }
+        let out = cmd
+            .env_remove("NO_COLOR")
+            .env_remove("HELM_BIN")
+            .env_remove("HELM_NAMESPACE")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("INFO"), "{stderr}");
+        assert_eq!(
+            stderr.contains("\x1b["),
+            escapes,
+            "--color {color:?}: {stderr:?}"
+        );
+    }
 }
 
 #[test]

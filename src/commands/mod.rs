@@ -29,11 +29,13 @@ pub fn run(cli: Cli) -> (Printer, Result<()>) {
         Ok(s) => s,
         Err(e) => return (printer, Err(e)),
     };
-    crate::logging::init(settings.verbosity);
+    crate::logging::init(settings.verbosity, printer.colors());
     let result = match cli.command {
         Command::Env => env::run(&settings, &printer),
         Command::V444(m) => match m.command {
-            Some(MigrationCommand::Values(args)) => values::run(&settings, &printer, &args),
+            Some(MigrationCommand::Values(args)) => {
+                values::run(&settings, &printer, &args, m.run.dry_run)
+            }
             command => migrate::run(&settings, &printer, &m.run, command.as_ref()),
         },
     };

@@ -43,7 +43,9 @@ impl Output {
     }
 }
 
-pub fn run(settings: &Settings, printer: &Printer, args: &ValuesArgs) -> Result<()> {
+/// `dry_run` (`--dry-run`): translate and report, but write no file (a translation for
+/// stdout is still printed).
+pub fn run(settings: &Settings, printer: &Printer, args: &ValuesArgs, dry_run: bool) -> Result<()> {
     let inputs = read_inputs(settings, args)?;
     let outputs = plan_outputs(args, &inputs, printer.is_json(), &settings.release)?;
     check_outputs(&outputs, args.force)?;
@@ -64,6 +66,10 @@ pub fn run(settings: &Settings, printer: &Printer, args: &ValuesArgs) -> Result<
         results.push(t);
     }
     for (output, (input, t)) in outputs.iter().zip(inputs.iter().zip(&results)) {
+        if dry_run && !matches!(output, Output::Stdout) {
+            printer.note(&format!("dry run: {} not written", output.describe()));
+            continue;
+        }
         tracing::debug!(input = %input.name, output = %output.describe(), "writing");
         write_output(output, input, t, args.force)?;
     }
