@@ -159,17 +159,7 @@ pub async fn secrets(
             ));
             continue;
         }
-        let value = |k: &str| data.get(k).cloned();
-        let new: BTreeMap<String, Vec<u8>> = if let Some(pw) = value("postgresql-password") {
-            let admin = value("postgresql-postgres-password").unwrap_or_else(|| pw.clone());
-            BTreeMap::from([
-                ("postgres-password".to_string(), admin),
-                ("password".to_string(), pw),
-            ])
-        } else {
-            // Redis keeps its key; anything already in the new shape stays as it is.
-            data.clone()
-        };
+        let new = secret_data_for_4_44(&data);
         r.kube.delete_secret(s).await?;
         r.kube
             .put_secret_annotated(
@@ -185,6 +175,22 @@ pub async fn secrets(
         "recreated {} with the 4.44 keys and the old passwords",
         recreated.join(", ")
     ))
+}
+
+/// A chart 4.43 database Secret's data with the keys chart 4.44 reads, the passwords kept.
+/// Chart 4.44 gives the app `postgres-password` as the password of its own user
+/// (`auth.username`), and Bitnami 12 gives that user `password`: both must be the app's old
+/// password. A separate old superuser password (`postgresql-postgres-password`) has no place
+/// in 4.44, as the values translation warns. Redis keeps its key; data already in the new
+/// shape stays as it is.
+pub fn secret_data_for_4_44(old: &BTreeMap<String, Vec<u8>>) -> BTreeMap<String, Vec<u8>> {
+    match old.get("postgresql-password") {
+        Some(pw) => BTreeMap::from([
+            ("postgres-password".to_string(), pw.clone()),
+            ("password".to_string(), pw.clone()),
+        ]),
+        None => old.clone(),
+    }
 }
 
 /// Helm installs over an existing object only when it carries the release's ownership
@@ -203,4 +209,34 @@ fn helm_adoptable_annotations(release: &str, namespace: &str) -> BTreeMap<String
             namespace.to_string(),
         ),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(pairs: &[(&str, &str)]) -> BTreeMap<String, Vec<u8>> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+            .collect()
+    }
+
+    #[test]
+    fn the_apps_old_password_goes_under_both_keys_chart_4_44_reads() {
+        assert_eq!(
+            secret_data_for_4_44(&data(&[("postgresql-password", "app-pw")])),
+            data(&[("postgres-password", "app-pw"), ("password", "app-pw")])
+        );
+        // With an own user the old superuser password is not the app's: dropped.
+        assert_eq!(
+            secret_data_for_4_44(&data(&[
+                ("postgresql-password", "app-pw"),
+                ("postgresql-postgres-password", "super-pw"),
+            ])),
+            data(&[("postgres-password", "app-pw"), ("password", "app-pw")])
+        );
+        let redis = data(&[("redis-password", "r-pw")]);
+        assert_eq!(secret_data_for_4_44(&redis), redis);
+    }
 }
