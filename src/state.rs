@@ -77,9 +77,6 @@ pub struct Record {
     /// Whether the restore compared equal.
     #[serde(default)]
     pub restore_verified: bool,
-    /// Released volumes of the old PostgreSQL/Redis, found at cleanup.
-    #[serde(default)]
-    pub released_volumes: Vec<String>,
 }
 
 /// The whole record.

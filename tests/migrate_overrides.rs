@@ -2,7 +2,7 @@
 //! overrides for images that moved to `docker.io/bitnamilegacy`: the runbook shows them
 //! (secret-looking values redacted), they are saved with the values at backup, and a run
 //! resumed without the flags (the file gone, another directory) still installs and upgrades
-//! with them.
+//! with them. So does the storage class of the backup volume (`--backup-storage-class`).
 
 mod common;
 
@@ -56,13 +56,23 @@ fn overrides_given_once_are_used_by_the_install_and_the_upgrade_of_a_resumed_run
     );
     assert!(!runbook.contains("Dry-Run-Pw-77"), "{runbook}");
 
-    // The first run saves the overrides with the values and is killed right after.
+    // The first run saves the overrides with the values and is killed right after. It also
+    // names a storage class for the backup volume, which the plan keeps.
+    let class = sim.state_dir().join("class.yaml");
+    std::fs::write(
+        &class,
+        "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata:\n  name: backup-ssd\nprovisioner: example.com/ssd\nreclaimPolicy: Delete\n",
+    )
+    .unwrap();
+    sim.kubectl(&["apply", "-f", class.to_str().unwrap()]);
     let mut running = sim.plugin_with_until(
         &[
             "--values-override",
             file_arg,
             "--set",
             "redis.image.repository=bitnamilegacy/redis",
+            "--backup-storage-class",
+            "backup-ssd",
         ],
         "✓ [backup.save-values]",
     );
@@ -84,6 +94,14 @@ fn overrides_given_once_are_used_by_the_install_and_the_upgrade_of_a_resumed_run
         redis.starts_with("docker.io/bitnamilegacy/redis:7."),
         "{redis}"
     );
+    let backup_class = sim.kubectl(&[
+        "get",
+        "pvc",
+        &format!("la-migrate-{RELEASE}-backup"),
+        "-o",
+        "jsonpath={.spec.storageClassName}",
+    ]);
+    assert_eq!(backup_class, "backup-ssd");
     let history = sim.helm(&["get", "values", RELEASE, "-o", "json"]);
     assert!(history.contains("bitnamilegacy/postgresql"), "{history}");
 }
