@@ -12,7 +12,6 @@ pub const CHART_NAME: &str = "live-agent";
 /// The attachments PVC: a fixed name in every chart version.
 pub const ATTACHMENTS_PVC: &str = "live-agent";
 
-
 /// Which chart generation a name is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
