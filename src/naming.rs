@@ -12,6 +12,9 @@ pub const CHART_NAME: &str = "live-agent";
 /// The attachments PVC: a fixed name in every chart version.
 pub const ATTACHMENTS_PVC: &str = "live-agent";
 
+/// The StorageClass the chart creates with `storage.cloudProvider: aws` (reclaim policy Delete).
+pub const AWS_EFS_STORAGE_CLASS: &str = "live-agent-aws-efs-storage";
+
 /// Which chart generation a name is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
