@@ -150,45 +150,7 @@ async fn run_async(
         state,
         deletes_confirmed: false,
     };
-    if phase != Some(Phase::Cleanup) && runner.state.next_step().is_some() {
-        runner.warnings();
-        if let Err(e) = overrides::replace_saved(&mut runner).await {
-            let _ = runner.store.unlock(&runner.state).await;
-            return Err(e);
-        }
-    }
-    // Ctrl-C or SIGTERM: stop at the next await, release the lock, exit 130. Completed steps
-    // are recorded; a detached dump or restore goes on in its pod and a rerun reattaches.
-    // Ctrl-C on a terminal reaches helm too, whose failure may end the step first: a step
-    // that fails while a signal is (or a moment later gets) delivered counts as interrupted.
-    let (signalled, mut signal) = tokio::sync::watch::channel(None);
-    let listener = tokio::spawn(async move {
-        let _ = signalled.send(Some(interrupted().await));
-    });
-    let result = tokio::select! {
-        biased;
-        _ = signal.changed() => Err(Error::new(ExitCode::Interrupted, "interrupted")),
-        result = runner.run(phase) => result,
-    };
-    let result = match result {
-        Err(e) if e.code == ExitCode::External && signal.borrow().is_none() => {
-            let _ = tokio::time::timeout(Duration::from_millis(200), signal.changed()).await;
-            Err(e)
-        }
-        other => other,
-    };
-    listener.abort();
-    let result = match (result, *signal.borrow()) {
-        (Err(e), Some(name)) => Err(Error::new(
-            ExitCode::Interrupted,
-            format!("interrupted by {name}"),
-        )
-        .source(e)
-        .hint(runner.rerun_hint_to(
-            "it resumes at the step that was running (a dump or restore left running in its pod is reattached)",
-        ))),
-        (result, _) => result,
-    };
+    let result = run_interruptible(&mut runner, phase).await;
     let unlock = runner.store.unlock(&runner.state).await;
     let done = runner.state.done.len();
     let total = runner.state.plan.steps.len();
@@ -227,6 +189,46 @@ async fn run_async(
         Err(_) => {}
     }
     result.and(unlock)
+}
+
+/// The plan's warnings, the overrides given now, then the steps; until they end or Ctrl-C or
+/// SIGTERM stops them at their next wait (exit 130). Completed steps are recorded; a detached
+/// dump or restore goes on in its pod and a rerun reattaches. Ctrl-C on a terminal reaches
+/// helm too, whose failure may end the step first: a step that fails while a signal is (or a
+/// moment later gets) delivered counts as interrupted.
+async fn run_interruptible(runner: &mut Runner<'_>, phase: Option<Phase>) -> Result<()> {
+    if phase != Some(Phase::Cleanup) && runner.state.next_step().is_some() {
+        runner.warnings();
+        overrides::replace_saved(runner).await?;
+    }
+    let (signalled, mut signal) = tokio::sync::watch::channel(None);
+    let listener = tokio::spawn(async move {
+        let _ = signalled.send(Some(interrupted().await));
+    });
+    let result = tokio::select! {
+        biased;
+        _ = signal.changed() => Err(Error::new(ExitCode::Interrupted, "interrupted")),
+        result = runner.run(phase) => result,
+    };
+    if matches!(&result, Err(e) if e.code == ExitCode::External) && signal.borrow().is_none() {
+        let _ = tokio::time::timeout(Duration::from_millis(200), signal.changed()).await;
+    }
+    listener.abort();
+    let Some(name) = *signal.borrow() else {
+        return result;
+    };
+    let Err(failed) = result else { return result };
+    let interrupted = Error::new(ExitCode::Interrupted, format!("interrupted by {name}")).hint(
+        runner.rerun_hint_to(
+            "it resumes at the step that was running (a dump or restore left running in its pod is reattached)",
+        ),
+    );
+    // A step that failed meanwhile (helm got the Ctrl-C too) is the cause shown.
+    Err(if failed.code == ExitCode::Interrupted {
+        interrupted
+    } else {
+        interrupted.source(failed)
+    })
 }
 
 /// Resolves when the process gets SIGINT (Ctrl-C) or SIGTERM; names the signal.
