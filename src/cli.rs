@@ -75,6 +75,84 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The command line, parsed; a usage error (clap's, or a repeatable flag split around the
+/// phase name) otherwise.
+pub fn parse() -> Result<Cli, clap::Error> {
+    use clap::Parser;
+    let args: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if let Some(problem) = split_repeatable_flag(&args) {
+        return Err(clap::Error::raw(
+            clap::error::ErrorKind::ArgumentConflict,
+            format!("{problem}; give all of them before the phase name, or all after it\n"),
+        ));
+    }
+    Cli::try_parse()
+}
+
+/// Repeatable flags of the migration, by the spellings of each. clap keeps the values of a
+/// global flag from one side of a phase name only (those after it replace those before), so
+/// giving them on both sides would silently drop some.
+const REPEATABLE: &[(&str, &[&str])] = &[
+    ("--set", &["--set"]),
+    ("-f/--values", &["-f", "--values", "--values-override"]),
+];
+
+/// A repeatable flag given both before and after the phase name of `4.44` (argv without the
+/// program name), which would lose the values before it: the usage error to give.
+pub fn split_repeatable_flag(args: &[String]) -> Option<String> {
+    use clap::CommandFactory;
+    let cli = Cli::command();
+    let migration = cli.find_subcommand("4.44")?;
+    let phases: Vec<&str> = migration.get_subcommands().map(|c| c.get_name()).collect();
+    // Options whose next word is their value (`--chart X`), so a value is never taken for
+    // a phase name or a flag.
+    let mut takes_value = Vec::new();
+    for arg in cli.get_arguments().chain(migration.get_arguments()) {
+        if arg.get_action().takes_values() {
+            takes_value.extend(arg.get_long().map(|l| format!("--{l}")));
+            takes_value.extend(arg.get_short().map(|c| format!("-{c}")));
+            for alias in arg.get_all_aliases().unwrap_or_default() {
+                takes_value.push(format!("--{alias}"));
+            }
+        }
+    }
+    let start = args.iter().position(|a| a == "4.44")? + 1;
+    let mut after_phase = false;
+    let mut seen: Vec<(&str, bool)> = Vec::new();
+    let mut words = args[start..].iter();
+    while let Some(word) = words.next() {
+        if word == "--" {
+            break;
+        }
+        let flag = word.split('=').next().unwrap_or(word);
+        if let Some((name, _)) = REPEATABLE
+            .iter()
+            .find(|(_, spellings)| spellings.contains(&flag))
+        {
+            if seen
+                .iter()
+                .any(|(n, side)| n == name && *side != after_phase)
+            {
+                return Some(format!(
+                    "{name} was given both before and after the phase name: the values before it would be ignored"
+                ));
+            }
+            seen.push((name, after_phase));
+        }
+        if word.starts_with('-') {
+            if !word.contains('=') && takes_value.iter().any(|t| t == word) {
+                words.next();
+            }
+        } else if !after_phase && phases.contains(&word.as_str()) {
+            after_phase = true;
+        }
+    }
+    None
+}
+
 /// Flags every command takes. Helm passes its own as environment variables; these win over it.
 #[derive(Debug, Args, Clone, Default)]
 #[command(next_help_heading = "Global options")]
@@ -239,8 +317,16 @@ pub struct RunArgs {
     #[arg(long, global = true, value_name = "DURATION", default_value = "10m", value_parser = parse_duration_seconds)]
     pub helm_timeout: u64,
 
-    /// Extra values file for install and upgrade (repeatable), e.g. image overrides
-    #[arg(long = "values-override", global = true, value_name = "FILE")]
+    /// Extra values file for install and upgrade (repeatable), e.g. image overrides; kept
+    /// with the saved values. (`4.44 values` takes -f as its input instead.)
+    #[arg(
+        id = "values_files",
+        short = 'f',
+        long = "values",
+        visible_alias = "values-override",
+        global = true,
+        value_name = "FILE"
+    )]
     pub values_overrides: Vec<PathBuf>,
 
     /// Extra value for install and upgrade (repeatable), e.g.
@@ -306,7 +392,8 @@ Examples:
 pub struct ValuesArgs {
     /// Values file to translate (repeatable; each is translated on its own). Without it, the
     /// release's user-supplied values (`helm get values`) are translated.
-    #[arg(short = 'f', long = "values", value_name = "FILE")]
+    // The same id as the migration's -f/--values, which this one stands in for here.
+    #[arg(id = "values_files", short = 'f', long = "values", value_name = "FILE")]
     pub files: Vec<PathBuf>,
 
     /// Write the translation to FILE instead of stdout (one input only; an existing FILE
@@ -319,7 +406,7 @@ pub struct ValuesArgs {
     pub out_dir: Option<PathBuf>,
 
     /// Rewrite each -f file in place, keeping the original as FILE.bak
-    #[arg(long, requires = "files")]
+    #[arg(long, requires = "values_files")]
     pub in_place: bool,
 
     /// Overwrite existing output files (and FILE.bak with --in-place)
@@ -332,6 +419,68 @@ mod tests {
     use super::*;
     use clap::CommandFactory;
     use std::collections::BTreeSet;
+
+    #[test]
+    fn dash_f_is_an_override_for_the_migration_and_the_input_of_values() {
+        let parse = |args: &[&str]| {
+            let cli =
+                Cli::try_parse_from(std::iter::once("la-migrate").chain(args.iter().copied()))
+                    .unwrap();
+            match cli.command {
+                Command::V444(m) => m,
+                Command::Env => panic!("not 4.44"),
+            }
+        };
+        for args in [
+            &[
+                "4.44",
+                "-f",
+                "a.yaml",
+                "--values-override",
+                "b.yaml",
+                "backup",
+            ][..],
+            &["4.44", "backup", "-f", "a.yaml", "--values", "b.yaml"],
+        ] {
+            let m = parse(args);
+            assert_eq!(
+                m.run.values_overrides,
+                [PathBuf::from("a.yaml"), "b.yaml".into()]
+            );
+            assert!(matches!(m.command, Some(MigrationCommand::Backup)));
+        }
+        let m = parse(&["4.44", "values", "-f", "old.yaml"]);
+        let Some(MigrationCommand::Values(v)) = m.command else {
+            panic!("not values")
+        };
+        assert_eq!(v.files, [PathBuf::from("old.yaml")]);
+    }
+
+    #[test]
+    fn overrides_on_both_sides_of_the_phase_name_are_refused_not_dropped() {
+        let split = |line: &str| {
+            split_repeatable_flag(
+                &line
+                    .split_whitespace()
+                    .map(String::from)
+                    .collect::<Vec<_>>(),
+            )
+        };
+        assert!(split("4.44 -f a.yaml backup --values b.yaml")
+            .is_some_and(|e| e.starts_with("-f/--values was given both")));
+        assert!(split("4.44 --set a=1 install --set=b=2")
+            .is_some_and(|e| e.starts_with("--set was given both")));
+        for fine in [
+            "4.44 -f a.yaml -f b.yaml backup --yes",
+            "4.44 backup --set a=1 --set b=2",
+            "4.44 --release backup --set a=1",
+            "4.44 values -f a.yaml",
+            "4.44 --set a=1 --dry-run",
+            "env -o json",
+        ] {
+            assert_eq!(split(fine), None, "{fine}");
+        }
+    }
 
     /// Every flag spelling (`--long`, its aliases, `-s`) of a command and its subcommands.
     fn flags(cmd: &clap::Command, out: &mut BTreeSet<String>) {

@@ -1,10 +1,7 @@
-use clap::Parser;
-
-use la_migrate::cli::Cli;
 use la_migrate::exit::ExitCode;
 
 fn main() -> std::process::ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match la_migrate::cli::parse() {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
