@@ -2,7 +2,8 @@
 //! overrides for images that moved to `docker.io/bitnamilegacy`: the runbook shows them
 //! (secret-looking values redacted), they are saved with the values at backup, and a run
 //! resumed without the flags (the file gone, another directory) still installs and upgrades
-//! with them. So does the storage class of the backup volume (`--backup-storage-class`).
+//! with them; given again, they replace the saved ones. The storage class of the backup volume
+//! (`--backup-storage-class`) is kept with the plan likewise.
 
 mod common;
 
@@ -78,6 +79,26 @@ fn overrides_given_once_are_used_by_the_install_and_the_upgrade_of_a_resumed_run
     );
     let _ = running.child.kill();
     let _ = running.finish();
+
+    // A later run given overrides again replaces the saved ones (here: one more --set).
+    let backup = sim.run_plugin(&[
+        "4.44",
+        "--chart",
+        chart_arg,
+        "backup",
+        "-f",
+        file_arg,
+        "--set",
+        "redis.image.repository=bitnamilegacy/redis",
+        "--set",
+        "redis.master.podAnnotations.overrides=replaced",
+    ]);
+    let said = text(&backup.stderr);
+    assert!(backup.status.success(), "{said}");
+    assert!(
+        said.contains("install and upgrade use the overrides given now (1 values files, 2 --set)"),
+        "{said}"
+    );
     std::fs::remove_file(&file).unwrap();
 
     // Resumed without the flags: the saved overrides apply to install and upgrade.
@@ -104,4 +125,5 @@ fn overrides_given_once_are_used_by_the_install_and_the_upgrade_of_a_resumed_run
     assert_eq!(backup_class, "backup-ssd");
     let history = sim.helm(&["get", "values", RELEASE, "-o", "json"]);
     assert!(history.contains("bitnamilegacy/postgresql"), "{history}");
+    assert!(history.contains("\"overrides\":\"replaced\""), "{history}");
 }
