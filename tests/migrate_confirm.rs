@@ -66,13 +66,14 @@ fn the_point_of_no_return_asks_every_run_that_would_delete_and_refuses_without_a
 
     // The right name confirms; then the API fails helm's release storage for a while, so the
     // run stops after the confirmation with the release still there.
-    sim.fail_api(500, 6, "/secrets");
+    sim.fail_api(500, 15, "/secrets");
+    let fault_ends = std::time::Instant::now() + std::time::Duration::from_secs(15);
     let (code, shown) =
         sim.plugin_on_terminal(&["4.44", "--chart", chart_arg], &format!("{RELEASE}\n"));
     assert_eq!(code, Some(11), "{shown}");
     assert!(sim.steps_done().contains("uninstall.confirm"), "{shown}");
     assert!(!sim.steps_done().contains("uninstall.helm-uninstall"));
-    std::thread::sleep(std::time::Duration::from_secs(6));
+    std::thread::sleep(fault_ends.saturating_duration_since(std::time::Instant::now()));
     still_installed(&sim);
 
     // A rerun with destructive steps ahead asks again: without an answer, nothing happens.

@@ -126,7 +126,7 @@ fn helm_operations_interrupted_or_killed_midway_are_completed_by_the_next_run() 
 
     // The next run completes the failed install; killed hard (plugin and helm, as when the
     // machine running them is lost) while helm upgrades, it leaves the upgrade pending.
-    let running = sim.plugin_until("✓ [restore.verify]");
+    let running = sim.plugin_until("→ [restore.verify]");
     assert!(
         running
             .seen
@@ -134,7 +134,9 @@ fn helm_operations_interrupted_or_killed_midway_are_completed_by_the_next_run() 
         "{}",
         running.seen
     );
-    sim.fail_api_method(503, 12, "/jobs", "POST");
+    // Set before the upgrade starts (restore.verify creates no Jobs), over before the next
+    // run takes the release over (helm's 8 s timeout plus a 10 s margin).
+    sim.fail_api_method(503, 15, "/jobs", "POST");
     sim.wait_until("helm upgrade to run", Duration::from_secs(30), || {
         pending("pending-upgrade")
     });
