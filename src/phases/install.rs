@@ -1,6 +1,7 @@
 //! Install (app off, empty PostgreSQL 15 and Redis 7) and upgrade (app back on): the target
 //! chart through `$HELM_BIN`, with the saved translated values in a private temporary file.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::Runner;
@@ -12,17 +13,16 @@ use crate::plan::facts::WorkloadFacts;
 use crate::plan::helm_release::{self, Install, Pending};
 use crate::state::now;
 
-/// The translated values saved by `backup.save-values`.
-async fn saved_values(r: &Runner<'_>) -> Result<String> {
-    let name = &r.state.plan.values_secret;
-    let bytes = super::overrides::saved_values_data(r)
-        .await?
-        .remove("translated.yaml")
-        .unwrap_or_default();
+/// The translated values in the values Secret's data (`backup.save-values`).
+fn translated_values(r: &Runner<'_>, saved: &mut BTreeMap<String, Vec<u8>>) -> Result<String> {
+    let bytes = saved.remove("translated.yaml").unwrap_or_default();
     String::from_utf8(bytes).map_err(|e| {
         Error::new(
             ExitCode::InvalidInput,
-            format!("Secret {name} holds no UTF-8 values"),
+            format!(
+                "Secret {} holds no UTF-8 values",
+                r.state.plan.values_secret
+            ),
         )
         .source(e)
     })
@@ -34,8 +34,9 @@ async fn deploy(r: &Runner<'_>, verb: &str, phase_sets: Vec<String>) -> Result<(
     let plan = &r.state.plan;
     let chart = std::ffi::OsString::from(&plan.chart);
     let version = plan.chart_remote.then_some(plan.to_version.as_str());
-    let values = saved_values(r).await?;
-    let overrides = super::overrides::saved(r).await?;
+    let mut saved = super::overrides::saved_values_data(r).await?;
+    let overrides = super::overrides::decode_saved(r, &saved)?;
+    let values = translated_values(r, &mut saved)?;
     // Later `--set`s win: the phase's own settings go last during install, the user's last
     // during upgrade (so `--set app.replica=N` chooses the final count).
     let mut sets = Vec::new();
@@ -88,14 +89,13 @@ async fn settled_release(r: &Runner<'_>) -> Result<Option<ReleaseStatus>> {
             }
             Pending::Abandoned { revision } => {
                 let record = format!("sh.helm.release.v1.{release}.v{revision}");
-                if std::env::var("HELM_DRIVER")
-                    .is_ok_and(|d| !d.is_empty() && !d.starts_with("secret"))
-                {
+                let driver = std::env::var("HELM_DRIVER").unwrap_or_default();
+                if !driver.is_empty() && !driver.starts_with("secret") {
                     return Err(Error::new(
                         ExitCode::Precondition,
                         format!("release {release} was left pending (revision {revision}) by a helm that no longer runs"),
                     )
-                    .hint(format!("helm keeps its records with HELM_DRIVER={}: delete the record of revision {revision} there, then run again", std::env::var("HELM_DRIVER").unwrap_or_default())));
+                    .hint(format!("helm keeps its records with HELM_DRIVER={driver}: delete the record of revision {revision} there, then run again")));
                 }
                 r.note(&format!(
                     "release {release} was left {} at revision {revision} by a helm that no longer runs: dropping that record (Secret {record}); the objects stay and the next helm operation takes them over",

@@ -1,4 +1,4 @@
-//! The operator's extra values for install and upgrade (`--values-override FILE`, `--set`),
+//! The operator's extra values for install and upgrade (`-f/--values FILE`, `--set`),
 //! kept with the saved values in the values Secret: they may hold passwords, so never in the
 //! state. A resumed run uses them whatever flags it was given, from any machine; a run that
 //! is given overrides again replaces them.
@@ -15,7 +15,7 @@ use crate::plan::{commands, Action, Options};
 /// Key of the overrides in the values Secret.
 pub const KEY: &str = "overrides.json";
 
-/// One `--values-override` file: where it was read, and its content.
+/// One `-f/--values` file: where it was read, and its content.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ValuesFile {
     pub path: String,
@@ -42,7 +42,7 @@ impl Overrides {
                         format!("cannot read values file {}", p.display()),
                     )
                     .source(e)
-                    .hint("check the path given to --values-override")
+                    .hint("check the path given to -f/--values")
                 })?;
                 Ok(ValuesFile {
                     path: p.display().to_string(),
@@ -79,20 +79,23 @@ impl Overrides {
     }
 }
 
-/// The overrides saved with the values (none when the Secret has no such key: a backup
-/// taken without overrides).
-pub async fn saved(r: &Runner<'_>) -> Result<Overrides> {
-    let name = &r.state.plan.values_secret;
-    let data = saved_values_data(r).await?;
-    match data.get(KEY) {
+/// The overrides in the values Secret's data (none when it has no such key: a backup taken
+/// without overrides).
+pub fn decode_saved(r: &Runner<'_>, saved: &BTreeMap<String, Vec<u8>>) -> Result<Overrides> {
+    match saved.get(KEY) {
         None => Ok(Overrides::default()),
         Some(bytes) => Overrides::decode(bytes).map_err(|e| {
             Error::new(
                 ExitCode::InvalidInput,
-                format!("the saved overrides in Secret {name} ({KEY}) are unreadable"),
+                format!(
+                    "the saved overrides in Secret {} ({KEY}) are unreadable",
+                    r.state.plan.values_secret
+                ),
             )
             .source(e)
-            .hint("give the overrides again with --values-override/--set: they replace the saved ones")
+            .hint(
+                "give the overrides again with -f/--values and --set: they replace the saved ones",
+            )
         }),
     }
 }

@@ -158,13 +158,12 @@ pub async fn gather(
                 .unwrap_or(5432),
         }
     };
-    // Every claim of the namespace once: the Redis claims are found by name, however many
-    // replicas ran.
-    let claim_names: Vec<String> = kube
-        .claims()
-        .await?
-        .into_iter()
-        .filter_map(|c| c.metadata.name)
+    // Every claim of the namespace, read once: the Redis claims are found by name, however
+    // many replicas ran.
+    let all_claims = kube.claims().await?;
+    let claim_names: Vec<&str> = all_claims
+        .iter()
+        .filter_map(|c| c.metadata.name.as_deref())
         .collect();
     let redis = if get_bool(v, &["redis", "enabled"], true) {
         let existing = get_str(v, &["redis", "existingSecret"]);
@@ -176,7 +175,7 @@ pub async fn gather(
             claims: claim_names
                 .iter()
                 .filter(|c| old.is_redis_claim(c))
-                .cloned()
+                .map(|c| c.to_string())
                 .collect(),
         }
     } else {
@@ -219,10 +218,13 @@ pub async fn gather(
         claims.extend(redis.iter().map(|c| (VolumeRole::Redis, c.clone())));
     }
     for (role, claim) in claims {
-        let Some(pvc) = kube.claim(&claim).await? else {
+        let Some(pvc) = all_claims
+            .iter()
+            .find(|c| c.metadata.name.as_deref() == Some(claim.as_str()))
+        else {
             continue;
         };
-        let spec = pvc.spec.unwrap_or_default();
+        let spec = pvc.spec.clone().unwrap_or_default();
         let volume_name = spec.volume_name.filter(|v| !v.is_empty());
         let pv = match &volume_name {
             Some(n) => kube.volume(n).await?,
@@ -308,17 +310,7 @@ pub async fn gather(
     let chart_arg = target.chart.as_helm_arg();
     let remote_version = target.chart.is_remote().then_some(target.version.as_str());
     let chart = tokio::task::block_in_place(|| helm.chart_metadata(&chart_arg, remote_version))
-        .map_err(|e| {
-            Error::new(
-                if e.message.contains("not found") || e.message.contains("no such file") {
-                    ExitCode::NotFound
-                } else {
-                    e.code
-                },
-                format!("the target chart cannot be read: {}", e.message),
-            )
-            .hint("check --chart and --version (a local .tgz works too), then run again")
-        })?;
+        .map_err(|e| target_chart_error("read", e))?;
     let rendered = tokio::task::block_in_place(|| {
         render_target(
             helm,
@@ -438,19 +430,22 @@ fn render_target(
     docs.extend(overrides.documents());
     let out = helm
         .run_with_values(&argv::template(release, chart, version, &sets), &docs)
-        .map_err(|e| {
-            let code = if e.message.contains("not found") || e.message.contains("no such file") {
-                ExitCode::NotFound
-            } else {
-                e.code
-            };
-            Error::new(
-                code,
-                format!("the target chart cannot be rendered: {}", e.message),
-            )
-            .hint("check --chart and --version (a local .tgz works too), then run again")
-        })?;
+        .map_err(|e| target_chart_error("rendered", e))?;
     Ok(out.stdout)
+}
+
+/// A helm failure on the target chart: a chart helm cannot find is "not found" (exit 4).
+fn target_chart_error(done: &str, e: Error) -> Error {
+    let code = if e.message.contains("not found") || e.message.contains("no such file") {
+        ExitCode::NotFound
+    } else {
+        e.code
+    };
+    Error::new(
+        code,
+        format!("the target chart cannot be {done}: {}", e.message),
+    )
+    .hint("check --chart and --version (a local .tgz works too), then run again")
 }
 
 /// Every `image:` value in rendered manifests, deduplicated, in order.

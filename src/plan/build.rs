@@ -626,7 +626,7 @@ fn image_warnings(images: &[String]) -> Vec<String> {
             // init container's) are set where the chart says.
             let example = match name {
                 "postgresql" | "redis" => format!(
-                    " (e.g. --set {name}.image.repository=bitnamilegacy/{name}, or --values-override)"
+                    " (e.g. --set {name}.image.repository=bitnamilegacy/{name}, or in a -f file)"
                 ),
                 _ => String::new(),
             };

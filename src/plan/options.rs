@@ -25,7 +25,7 @@ pub struct Options {
     pub local_copy: Option<PathBuf>,
     /// `--keep-passwords`: recreate the database secrets with the new keys and old passwords.
     pub keep_passwords: bool,
-    /// `--values-override FILE` (repeatable): extra values for install and upgrade.
+    /// `-f/--values FILE` (repeatable): extra values for install and upgrade.
     pub values_overrides: Vec<PathBuf>,
     /// `--set KEY=VALUE` (repeatable): extra values for install and upgrade.
     pub set: Vec<String>,
