@@ -224,12 +224,12 @@ pub fn now() -> i64 {
 /// How often a running migration renews its lock.
 const RENEW_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// What this run last wrote: the resourceVersion to write over, and the data to write again
+/// What this run last wrote: the resourceVersion to write over, and the object to write again
 /// when only the lock is renewed. Shared with the renewal task.
 #[derive(Default)]
 struct Written {
     resource_version: Option<String>,
-    data: Option<BTreeMap<String, String>>,
+    object: Option<ConfigMap>,
 }
 
 /// The ConfigMap, read and written with resourceVersion checks.
@@ -286,6 +286,33 @@ impl Store {
         Ok(Some((state, lock)))
     }
 
+    /// The ConfigMap holding `state` and, while a run holds it, the lock.
+    fn object(
+        &self,
+        state: &State,
+        lock: Option<&Lock>,
+        resource_version: Option<String>,
+    ) -> ConfigMap {
+        let annotations = lock.map(|l| {
+            BTreeMap::from([
+                (LOCK_HOLDER.to_string(), l.holder.clone()),
+                (LOCK_EXPIRES.to_string(), l.expires.to_string()),
+            ])
+        });
+        ConfigMap {
+            metadata: ObjectMeta {
+                name: Some(self.name.clone()),
+                namespace: Some(self.namespace.clone()),
+                labels: Some(labels(&self.release)),
+                annotations,
+                resource_version,
+                ..ObjectMeta::default()
+            },
+            data: Some(state.encode()),
+            ..ConfigMap::default()
+        }
+    }
+
     fn my_lock(&self) -> Lock {
         Lock {
             holder: self.holder.clone(),
@@ -297,12 +324,11 @@ impl Store {
     pub async fn create(&mut self, state: &State) -> Result<()> {
         let mut written = self.written.lock().await;
         written.resource_version = None;
-        let data = state.encode();
-        let cm = object(self, &data, Some(&self.my_lock()), None);
+        let cm = self.object(state, Some(&self.my_lock()), None);
         match self.api.create(&PostParams::default(), &cm).await {
             Ok(created) => {
                 written.resource_version = created.metadata.resource_version;
-                written.data = Some(data);
+                written.object = Some(cm);
                 Ok(())
             }
             Err(kube::Error::Api(e)) if e.code == 409 => Err(Error::new(
@@ -359,31 +385,21 @@ impl Store {
         }
         let written = self.written.clone();
         let api = self.api.clone();
-        let (name, namespace, release, holder) = (
-            self.name.clone(),
-            self.namespace.clone(),
-            self.release.clone(),
-            self.holder.clone(),
-        );
+        let name = self.name.clone();
         self.renewal = Some(tokio::spawn(async move {
             let mut tick = tokio::time::interval(RENEW_EVERY);
             tick.tick().await;
             loop {
                 tick.tick().await;
                 let mut w = written.lock().await;
-                let Some(data) = w.data.clone() else { continue };
-                let lock = Lock {
-                    holder: holder.clone(),
-                    expires: now() + LOCK_SECONDS,
+                let Some(mut cm) = w.object.clone() else {
+                    continue;
                 };
-                let cm = config_map(
-                    &name,
-                    &namespace,
-                    &release,
-                    &data,
-                    Some(&lock),
-                    w.resource_version.clone(),
-                );
+                cm.metadata
+                    .annotations
+                    .get_or_insert_with(BTreeMap::new)
+                    .insert(LOCK_EXPIRES.to_string(), (now() + LOCK_SECONDS).to_string());
+                cm.metadata.resource_version = w.resource_version.clone();
                 match api.replace(&name, &PostParams::default(), &cm).await {
                     Ok(saved) => w.resource_version = saved.metadata.resource_version,
                     // The next save reports it (a conflict means another writer).
@@ -400,8 +416,7 @@ impl Store {
 
     async fn write(&self, state: &State, lock: Option<&Lock>) -> Result<()> {
         let mut written = self.written.lock().await;
-        let data = state.encode();
-        let cm = object(self, &data, lock, written.resource_version.clone());
+        let cm = self.object(state, lock, written.resource_version.clone());
         match self
             .api
             .replace(&self.name, &PostParams::default(), &cm)
@@ -409,7 +424,7 @@ impl Store {
         {
             Ok(saved) => {
                 written.resource_version = saved.metadata.resource_version;
-                written.data = Some(data);
+                written.object = Some(cm);
                 Ok(())
             }
             Err(kube::Error::Api(e)) if e.code == 409 => Err(Error::new(
@@ -449,50 +464,6 @@ impl Drop for Store {
         if let Some(renewal) = self.renewal.take() {
             renewal.abort();
         }
-    }
-}
-
-fn object(
-    store: &Store,
-    data: &BTreeMap<String, String>,
-    lock: Option<&Lock>,
-    resource_version: Option<String>,
-) -> ConfigMap {
-    config_map(
-        &store.name,
-        &store.namespace,
-        &store.release,
-        data,
-        lock,
-        resource_version,
-    )
-}
-
-fn config_map(
-    name: &str,
-    namespace: &str,
-    release: &str,
-    data: &BTreeMap<String, String>,
-    lock: Option<&Lock>,
-    resource_version: Option<String>,
-) -> ConfigMap {
-    let annotations = lock.map(|l| {
-        BTreeMap::from([
-            (LOCK_HOLDER.to_string(), l.holder.clone()),
-            (LOCK_EXPIRES.to_string(), l.expires.to_string()),
-        ])
-    });
-    ConfigMap {
-        metadata: ObjectMeta {
-            name: Some(name.to_string()),
-            namespace: Some(namespace.to_string()),
-            labels: Some(labels(release)),
-            annotations,
-            resource_version,
-            ..ObjectMeta::default()
-        },
-        data: Some(data.clone()),
-        ..ConfigMap::default()
     }
 }
 
