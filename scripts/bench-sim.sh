@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 SIZE=${SIZE:-200MB}
 HELM_VERSION=${HELM_VERSION:-3.19.0}
 PROFILE=${PROFILE:-dev}
-CHART=${CHART:-../shared/charts/live-agent-4.43.1.tgz}
+CHART=${CHART:-tests/fixtures/charts/live-agent-4.43.1.tgz}
 
 helm_bin=.tools/helm/$HELM_VERSION/helm
 [ -x "$helm_bin" ] || { echo "bench-sim: $helm_bin is missing: run scripts/install-test-deps.sh" >&2; exit 1; }

@@ -9,7 +9,7 @@
 #   scripts/bench.sh all
 #
 # Environment: SIZE (seed size, default 500MB; `SIZE=2GB` works), FP_SIZE (fingerprint seed
-# size, default 1GB), HELM_VERSION (default 3.19.0), CHARTS (default ../shared/charts),
+# size, default 1GB), HELM_VERSION (default 3.19.0), CHARTS (default tests/fixtures/charts),
 # RUNS (values runs per file, default 20), SKIP_GUIDE=1 (migrate without the guide's way),
 # NO_BUILD=1 (use the release binaries as they are). Release builds. Everything started is
 # stopped on exit, also on failure or Ctrl-C.
@@ -20,7 +20,7 @@ cd "$root"
 SIZE=${SIZE:-500MB}
 FP_SIZE=${FP_SIZE:-1GB}
 HELM_VERSION=${HELM_VERSION:-3.19.0}
-CHARTS=${CHARTS:-$root/../shared/charts}
+CHARTS=${CHARTS:-$root/tests/fixtures/charts}
 RUNS=${RUNS:-20}
 NS=live-agent
 RELEASE=cognigy-live-agent

@@ -2,19 +2,19 @@
 # The migration as a demo on the simulated cluster, from a fresh Debian machine (as root):
 # installs the test dependencies, builds, starts the sim, installs a seeded Live Agent 4.43.1
 # release with real helm, installs the plugin into a private helm home, runs
-#   helm la-migrate 4.44 -n live-agent --chart ../shared/charts/live-agent-4.44.0.tgz --yes
+#   helm la-migrate 4.44 -n live-agent --chart tests/fixtures/charts/live-agent-4.44.0.tgz --yes
 # shows the result and stops the sim, leaving nothing running.
 #
 # Environment: DEMO_HELM (3.17.3, 3.19.0 or 4.3.1; default 3.19.0), DEMO_SEED_SIZE (default
-# 50MB), DEMO_CHARTS (default ../shared/charts beside the checkout), DEMO_KEEP=1 to keep the
-# sim running afterwards (stop it with the command printed at the end).
+# 50MB), DEMO_CHARTS (default tests/fixtures/charts, the real charts kept in the repository),
+# DEMO_KEEP=1 to keep the sim running afterwards (stop it with the command printed at the end).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 helm_version=${DEMO_HELM:-3.19.0}
 seed_size=${DEMO_SEED_SIZE:-50MB}
-charts=${DEMO_CHARTS:-$root/../shared/charts}
+charts=${DEMO_CHARTS:-$root/tests/fixtures/charts}
 say() { printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
 
 for chart in live-agent-4.43.1.tgz live-agent-4.44.0.tgz; do

@@ -1,7 +1,7 @@
 //! The embedded list of keys chart 4.44.0 reads is what the real chart says.
 //!
 //! Re-extracts the list from `live-agent-4.44.0.tgz` (`LA_MIGRATE_TEST_CHARTS`, default
-//! `../shared/charts`) and compares. `LA_MIGRATE_BLESS=1` rewrites the embedded file.
+//! `tests/fixtures/charts`) and compares. `LA_MIGRATE_BLESS=1` rewrites the embedded file.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -11,7 +11,7 @@ use la_migrate::values::chart_keys::{extract, KEYS_4_44_0};
 fn charts_dir() -> PathBuf {
     std::env::var_os("LA_MIGRATE_TEST_CHARTS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/charts"))
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/charts"))
 }
 
 fn read_dir_texts(dir: &Path, out: &mut Vec<String>) {

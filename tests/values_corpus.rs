@@ -5,7 +5,7 @@
 //! volume and resources, Redis ports. Translations and reports are snapshots.
 //!
 //! helm: `LA_MIGRATE_TEST_HELM` or `.tools/helm/3.19.0/helm`; charts: `LA_MIGRATE_TEST_CHARTS`
-//! or `../shared/charts`.
+//! or `tests/fixtures/charts`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -32,7 +32,7 @@ fn helm() -> PathBuf {
 fn chart(version: &str) -> PathBuf {
     let dir = std::env::var_os("LA_MIGRATE_TEST_CHARTS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("../shared/charts"));
+        .unwrap_or_else(|| root().join("tests/fixtures/charts"));
     let tgz = dir.join(format!("live-agent-{version}.tgz"));
     assert!(
         tgz.is_file(),

@@ -20,10 +20,10 @@ pub const RELEASE: &str = "cognigy-live-agent";
 pub const DATABASE: &str = "live_agent_production";
 pub const ONBOARDING_KEY: &str = "alfred:CHATWOOT_INSTALLATION_ONBOARDING";
 
-/// A chart archive from the shared charts directory beside the workspace.
+/// A real chart archive of `tests/fixtures/charts`.
 pub fn chart(version: &str) -> PathBuf {
     let p = Path::new(ROOT)
-        .join("../shared/charts")
+        .join("tests/fixtures/charts")
         .join(format!("live-agent-{version}.tgz"));
     assert!(p.is_file(), "chart archive {} is missing", p.display());
     p

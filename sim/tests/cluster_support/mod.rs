@@ -38,7 +38,7 @@ pub fn kubectl() -> PathBuf {
 
 pub fn chart(version: &str) -> PathBuf {
     let p = workspace()
-        .join("../shared/charts")
+        .join("tests/fixtures/charts")
         .join(format!("live-agent-{version}.tgz"));
     assert!(p.exists(), "chart {} is missing", p.display());
     p
