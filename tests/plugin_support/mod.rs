@@ -40,6 +40,22 @@ pub struct Release {
 
 impl Release {
     pub fn build() -> Release {
+        Release::build_with(&[])
+    }
+
+    /// The release assets signed with `key`: the archive's `.prov` and `la-migrate-pubring.gpg`
+    /// beside it.
+    pub fn build_signed(key: &TestKey) -> Release {
+        let keyring = key.secret_keyring();
+        Release::build_with(&[
+            "--key".as_ref(),
+            key.email().as_ref(),
+            "--keyring".as_ref(),
+            keyring.as_os_str(),
+        ])
+    }
+
+    fn build_with(extra: &[&std::ffi::OsStr]) -> Release {
         let dir = tempfile::Builder::new()
             .prefix("la-migrate-release-")
             .tempdir()
@@ -49,6 +65,7 @@ impl Release {
             .arg(BINARY)
             .arg("--out")
             .arg(dir.path())
+            .args(extra)
             .output()
             .unwrap();
         assert_success("scripts/package-release.sh", &out);
@@ -77,6 +94,91 @@ impl Release {
 
     pub fn file_url(&self) -> String {
         format!("file://{}", self.path().display())
+    }
+}
+
+/// A throwaway OpenPGP signing key (ed25519, no passphrase) made by the real gpg in a private
+/// gpg home; its gpg agent is stopped when dropped.
+pub struct TestKey {
+    name: &'static str,
+    dir: tempfile::TempDir,
+}
+
+impl TestKey {
+    /// A new key for `name` (`<name>@example.invalid`).
+    pub fn generate(name: &'static str) -> TestKey {
+        let dir = tempfile::Builder::new()
+            .prefix("la-migrate-gpg-")
+            .tempdir()
+            .unwrap();
+        let key = TestKey { name, dir };
+        std::fs::create_dir(key.home()).unwrap();
+        std::fs::set_permissions(
+            key.home(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
+        let uid = format!("{name} test key <{}>", key.email());
+        key.gpg(&[
+            "--pinentry-mode",
+            "loopback",
+            "--passphrase",
+            "",
+            "--quick-gen-key",
+            &uid,
+            "ed25519",
+            "sign",
+            "never",
+        ]);
+        key
+    }
+
+    pub fn email(&self) -> String {
+        format!("{}@example.invalid", self.name)
+    }
+
+    fn home(&self) -> PathBuf {
+        self.dir.path().join("gnupg")
+    }
+
+    /// The real gpg on the key's own home; a missing gpg fails with the fix.
+    fn gpg(&self, args: &[&str]) -> Output {
+        let out = Command::new("gpg")
+            .env("GNUPGHOME", self.home())
+            .args(["--batch", "--quiet", "--no-tty"])
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("gpg did not run ({e}): run scripts/install-test-deps.sh (Debian gnupg)")
+            });
+        assert_success(&format!("gpg {}", args.join(" ")), &out);
+        out
+    }
+
+    /// The secret key as `gpg --export-secret-keys` writes it, for `package-release.sh --keyring`.
+    pub fn secret_keyring(&self) -> PathBuf {
+        let path = self.dir.path().join("secret.gpg");
+        let out = self.gpg(&["--export-secret-keys", &self.email()]);
+        std::fs::write(&path, out.stdout).unwrap();
+        path
+    }
+
+    /// The public key in the binary format `helm plugin install --keyring` reads.
+    pub fn public_keyring(&self) -> PathBuf {
+        let path = self.dir.path().join("pubring.gpg");
+        let out = self.gpg(&["--export", &self.email()]);
+        assert!(!out.stdout.is_empty(), "gpg exported no public key");
+        std::fs::write(&path, out.stdout).unwrap();
+        path
+    }
+}
+
+impl Drop for TestKey {
+    fn drop(&mut self) {
+        let _ = Command::new("gpgconf")
+            .env("GNUPGHOME", self.home())
+            .args(["--kill", "all"])
+            .output();
     }
 }
 
