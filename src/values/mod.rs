@@ -7,6 +7,7 @@
 
 pub mod chart_keys;
 pub mod doc;
+mod flow;
 pub mod rules;
 mod splice;
 mod translate;
@@ -40,6 +41,8 @@ pub enum ChangeKind {
     Also,
     /// A value changed (the app Service name)
     Value,
+    /// A flow-style mapping (`{...}`) holding keys to move was written in block style
+    Restyled,
 }
 
 /// One change, for the report. `line` is the 1-based line in the input file.
@@ -83,6 +86,11 @@ impl fmt::Display for Change {
                 f,
                 "line {}: {} -> {} as well",
                 self.line, self.from, self.to
+            )?,
+            ChangeKind::Restyled => write!(
+                f,
+                "line {}: {} written in block style (it was a flow-style mapping {{...}})",
+                self.line, self.from
             )?,
             ChangeKind::Moved | ChangeKind::Renamed => {
                 write!(f, "line {}: {} -> {}", self.line, self.from, self.to)?
@@ -170,7 +178,7 @@ pub enum TranslateError {
     NotMapping { found: &'static str },
     /// Old and new keys both set, to different values
     Conflicts(Vec<Conflict>),
-    /// A shape the text editor does not rewrite safely (flow style, merge keys, ...)
+    /// A shape the text editor does not rewrite safely
     Unsupported {
         path: String,
         line: usize,

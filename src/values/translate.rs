@@ -6,6 +6,7 @@ use serde_norway::{Mapping, Value};
 
 use super::chart_keys::{KeySet, KEYS_CHART_VERSION};
 use super::doc::{Doc, Entry, Kind, Node, ParseError, Style};
+use super::flow;
 use super::rules::{self, Action, Rule, CUSTOM_USER_PASSWORD, RULES};
 use super::splice::{newline_of, Splice};
 use super::{Change, ChangeKind, Conflict, Options, TranslateError, Translation, Warning};
@@ -259,8 +260,70 @@ impl<'d, 's> Planner<'d, 's> {
 }
 
 /// Translates one values file. Returns the new text, the changes and the warnings; or an
-/// error, in which case nothing should be written.
+/// error, in which case nothing should be written. Flow-style mappings on the way to a key to
+/// move are written in block style first (`flow`); the report names input lines.
 pub fn translate(src: &str, opts: &Options) -> Result<Translation, TranslateError> {
+    let doc = Doc::parse(src).map_err(parse_error)?;
+    let mut paths: Vec<Vec<&str>> = Vec::new();
+    for rule in RULES.iter().chain([&CUSTOM_USER_PASSWORD]) {
+        let (from, to) = (rules::split(rule.from), rules::split(rule.to));
+        if doc.entry(&from).is_some() {
+            paths.push(from[..from.len() - 1].to_vec());
+            paths.push(to[..to.len() - 1].to_vec());
+        }
+    }
+    let marked = flow::on_paths(&doc, &paths);
+    let Some(restyled) = flow::restyle(&doc, &marked, doc.indent_step()) else {
+        return translate_block(src, opts);
+    };
+    let values = |text: &str| serde_norway::from_str::<Value>(text).ok();
+    if values(src) != values(&restyled.text) {
+        let (path, line) = &restyled.mappings[0];
+        return Err(TranslateError::Unsupported {
+            path: path.clone(),
+            line: line + 1,
+            reason: "written in block style it would not hold the same values (a value over several lines?); write it in block style, then run again".into(),
+        });
+    }
+    let relined = |line: usize| restyled.input_line(line);
+    let mut t = translate_block(&restyled.text, opts).map_err(|e| match e {
+        TranslateError::Conflicts(cs) => TranslateError::Conflicts(
+            cs.into_iter()
+                .map(|c| Conflict {
+                    first_line: relined(c.first_line),
+                    second_line: c.second_line.map(relined),
+                    ..c
+                })
+                .collect(),
+        ),
+        TranslateError::Unsupported { path, line, reason } => TranslateError::Unsupported {
+            path,
+            line: relined(line),
+            reason,
+        },
+        other => other,
+    })?;
+    for c in &mut t.changes {
+        c.line = relined(c.line);
+    }
+    for (path, line) in &restyled.mappings {
+        t.changes.push(Change {
+            kind: ChangeKind::Restyled,
+            from: path.clone(),
+            to: path.clone(),
+            line: line + 1,
+            old_value: None,
+            new_value: None,
+            note: None,
+        });
+    }
+    t.changes
+        .sort_by_key(|c| (c.line, c.kind != ChangeKind::Restyled));
+    Ok(t)
+}
+
+/// The translation of a file whose keys to move are all in block style.
+fn translate_block(src: &str, opts: &Options) -> Result<Translation, TranslateError> {
     let doc = Doc::parse(src).map_err(parse_error)?;
     let unchanged = || {
         // Nothing to translate: the file keeps the chart defaults, which can still matter.
@@ -831,16 +894,46 @@ mod tests {
     }
 
     #[test]
-    fn flow_style_and_merge_keys_are_refused_with_the_line() {
-        let err = run("postgresql: {postgresqlDatabase: db}\n").unwrap_err();
-        assert!(
-            matches!(&err, TranslateError::Unsupported { line: 1, reason, .. } if reason.contains("flow-style")),
-            "{err}"
+    fn a_flow_mapping_holding_keys_to_move_is_translated_in_block_style() {
+        let src = "# mine\npostgresql: {postgresqlDatabase: db, postgresqlUsername: u}  # pg\nredis: {auth: {password: x}}\n";
+        let t = run(src).unwrap();
+        assert_eq!(
+            t.yaml,
+            "# mine\npostgresql:  # pg\n  auth:\n    database: db\n    username: u\nredis: {auth: {password: x}}\n"
         );
-        let err =
-            run("base: &b\n  postgresqlDatabase: db\npostgresql:\n  <<: *b\n  enabled: true\n")
-                .unwrap_err();
-        assert!(err.to_string().contains("merge key"), "{err}");
+        let report: Vec<String> = t.changes.iter().map(Change::to_string).collect();
+        assert_eq!(
+            report,
+            [
+                "line 2: postgresql written in block style (it was a flow-style mapping {...})",
+                "line 2: postgresql.postgresqlDatabase -> postgresql.auth.database",
+                "line 2: postgresql.postgresqlUsername -> postgresql.auth.username",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_flow_target_mapping_is_written_in_block_style_to_receive_keys() {
+        let src = "postgresql:\n  auth: {username: u}\n  postgresqlDatabase: db\n";
+        let t = run(src).unwrap();
+        assert_eq!(
+            t.yaml,
+            "postgresql:\n  auth:\n    username: u\n    database: db\n"
+        );
+        assert_eq!(t.changes[0].kind, ChangeKind::Restyled);
+        assert_eq!(t.changes[0].from, "postgresql.auth");
+        assert_eq!(t.changes[1].line, 3, "{:?}", t.changes);
+    }
+
+    #[test]
+    fn conflicts_inside_a_flow_mapping_name_input_lines() {
+        let src =
+            "a: 1\npostgresql: {\n  postgresqlPassword: one,\n  auth: {postgresPassword: two}\n}\n";
+        let err = run(src).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "postgresql.postgresqlPassword (line 3) and postgresql.auth.postgresPassword (line 4) are both set, to different values"
+        );
     }
 
     #[test]
