@@ -45,8 +45,12 @@ pub enum Style {
 pub enum Kind {
     Map(Vec<Entry>),
     Seq(Vec<Node>),
-    Scalar { value: String, style: Style },
-    Alias,
+    Scalar {
+        value: String,
+        style: Style,
+    },
+    /// `*name`: the anchor id of the node it refers to
+    Alias(usize),
 }
 
 #[derive(Debug, Clone)]
@@ -60,8 +64,8 @@ pub struct Node {
     pub line: usize,
     /// `{...}` / `[...]`
     pub flow: bool,
-    /// The node carries an anchor (`&name`)
-    pub anchored: bool,
+    /// The id of the node's anchor (`&name`), 0 without one; an alias names the same id
+    pub anchor: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -97,6 +101,16 @@ impl Node {
             _ => false,
         }
     }
+}
+
+/// An entry a mapping gets through a merge key.
+#[derive(Debug, Clone, Copy)]
+pub struct MergedEntry<'n> {
+    /// The mapping's `<<` entry
+    pub merge: &'n Entry,
+    /// The mapping the key is written in (usually an anchored one)
+    pub source: &'n Node,
+    pub entry: &'n Entry,
 }
 
 /// A parsed document: its lines and its root node (`None` for an empty document).
@@ -263,14 +277,14 @@ impl<'a> Builder<'a> {
         let span_start = self.byte(span.start.index());
         let span_end = self.byte(span.end.index());
         match ev {
-            Event::Scalar(value, style, _anchor, _tag) => {
+            Event::Scalar(value, style, anchor, _tag) => {
                 let style = match style {
                     ScalarStyle::Plain => Style::Plain,
                     ScalarStyle::SingleQuoted => Style::SingleQuoted,
                     ScalarStyle::DoubleQuoted => Style::DoubleQuoted,
                     _ => Style::Block,
                 };
-                let (start, anchored) = self.skip_properties(span_start, span_end.max(span_start));
+                let (start, _) = self.skip_properties(span_start, span_end.max(span_start));
                 let start = if style == Style::Plain && value.is_empty() {
                     span_start
                 } else {
@@ -290,16 +304,16 @@ impl<'a> Builder<'a> {
                     end,
                     line: self.line_of(start),
                     flow: false,
-                    anchored,
+                    anchor,
                 })
             }
-            Event::Alias(_) => Ok(Node {
-                kind: Kind::Alias,
+            Event::Alias(id) => Ok(Node {
+                kind: Kind::Alias(id),
                 start: span_start,
                 end: span_end,
                 line: self.line_of(span_start),
                 flow: false,
-                anchored: false,
+                anchor: 0,
             }),
             Event::MappingStart(anchor, _) => {
                 let mut entries = Vec::new();
@@ -316,7 +330,7 @@ impl<'a> Builder<'a> {
                             end: self.flow_end(flow, end_start, end),
                             line: self.line_of(start),
                             flow,
-                            anchored: anchor != 0,
+                            anchor,
                         });
                     }
                     let key = self.node(ev, sp)?;
@@ -357,7 +371,7 @@ impl<'a> Builder<'a> {
                             end: self.flow_end(flow, end_start, end),
                             line: self.line_of(start),
                             flow,
-                            anchored: anchor != 0,
+                            anchor,
                         });
                     }
                     items.push(self.node(ev, sp)?);
@@ -431,6 +445,63 @@ impl<'a> Doc<'a> {
             node = &node.get(p)?.value;
         }
         node.get(last)
+    }
+
+    /// The node that carries anchor `id`.
+    pub fn anchored(&self, id: usize) -> Option<&Node> {
+        fn find(node: &Node, id: usize) -> Option<&Node> {
+            if node.anchor == id {
+                return Some(node);
+            }
+            match &node.kind {
+                Kind::Map(entries) => entries.iter().find_map(|e| find(&e.value, id)),
+                Kind::Seq(items) => items.iter().find_map(|n| find(n, id)),
+                _ => None,
+            }
+        }
+        if id == 0 {
+            return None;
+        }
+        find(self.root.as_ref()?, id)
+    }
+
+    /// An entry a mapping does not hold itself but gets through a merge key (`<<: *anchor`,
+    /// `<<: [*a, *b]`, the first one holding it wins, or an inline mapping): the `<<` entry,
+    /// the mapping that holds the key, and its entry. Nested merges are followed.
+    pub fn merged_entry<'n>(&'n self, map: &'n Node, key: &str) -> Option<MergedEntry<'n>> {
+        self.merged_entry_at(map, key, 0)
+    }
+
+    fn merged_entry_at<'n>(
+        &'n self,
+        map: &'n Node,
+        key: &str,
+        depth: usize,
+    ) -> Option<MergedEntry<'n>> {
+        if depth > 16 {
+            return None;
+        }
+        let merge = map.get("<<")?;
+        let sources: Vec<&Node> = match &merge.value.kind {
+            Kind::Seq(items) => items.iter().collect(),
+            _ => vec![&merge.value],
+        };
+        sources.into_iter().find_map(|source| {
+            let source = match source.kind {
+                Kind::Alias(id) => self.anchored(id)?,
+                _ => source,
+            };
+            match source.get(key) {
+                Some(entry) => Some(MergedEntry {
+                    merge,
+                    source,
+                    entry,
+                }),
+                None => self
+                    .merged_entry_at(source, key, depth + 1)
+                    .map(|inner| MergedEntry { merge, ..inner }),
+            }
+        })
     }
 
     /// Whether the key is the first thing on its line (so its lines can be cut and moved).
@@ -579,6 +650,19 @@ mod tests {
                 .indent_step(),
             4
         );
+    }
+
+    #[test]
+    fn keys_merged_through_aliases_are_found_in_their_anchors_first_one_wins() {
+        let src =
+            "a: &a\n  x: 1\nb: &b\n  x: 2\n  y: 3\nc: &c\n  <<: *a\nm:\n  <<: [*c, *b]\n  z: 4\n";
+        let doc = Doc::parse(src).unwrap();
+        let m = &doc.entry(&["m"]).unwrap().value;
+        let x = doc.merged_entry(m, "x").unwrap();
+        assert_eq!((x.merge.line, x.entry.line), (8, 1), "through c, from a");
+        assert_eq!(doc.merged_entry(m, "y").unwrap().entry.line, 4);
+        assert!(doc.merged_entry(m, "z").is_none(), "its own key");
+        assert!(doc.merged_entry(m, "w").is_none());
     }
 
     #[test]

@@ -88,6 +88,9 @@ enum Fate {
 struct Found<'d> {
     rule: &'static Rule,
     entry: &'d Entry,
+    /// The 0-based line of the merge key (`<<`) the key comes through, when the mapping does
+    /// not hold it itself: its translation is written into the mapping, the anchor stays.
+    merged: Option<usize>,
     from: Vec<&'static str>,
     to: Vec<&'static str>,
     value: Value,
@@ -165,22 +168,35 @@ impl<'d, 's> Planner<'d, 's> {
         }
     }
 
-    /// The entry at `path`, refusing shapes the splicer cannot cut safely.
-    fn locate(&self, path: &[&str]) -> Result<Option<&'d Entry>, TranslateError> {
+    /// The entry at `path`, and the line of the merge key it comes through when its mapping
+    /// gets it from an anchor; refusing shapes the splicer cannot cut safely.
+    fn locate(&self, path: &[&str]) -> Result<Option<(&'d Entry, Option<usize>)>, TranslateError> {
         let mut node = self.root;
         for (i, seg) in path.iter().enumerate() {
             let Kind::Map(entries) = &node.kind else {
                 return Ok(None);
             };
-            if let Some(merge) = entries.iter().find(|e| e.key == "<<") {
-                return Err(self.unsupported(
-                    &path[..i],
-                    merge.line,
-                    "it uses a merge key (<<); write the merged keys out, then run again",
-                ));
-            }
-            let Some(entry) = entries.iter().find(|e| e.key == *seg) else {
-                return Ok(None);
+            let last = i + 1 == path.len();
+            let entry = match entries.iter().find(|e| e.key == *seg) {
+                Some(entry) => entry,
+                None => match self.doc.merged_entry(node, seg) {
+                    None => return Ok(None),
+                    Some(m) if !last => {
+                        return Err(self.unsupported(
+                            &path[..=i],
+                            m.merge.line,
+                            "it comes through this merge key (<<), and a merge is shallow: writing it out here would hide the rest of it; write that mapping out in place of the merge key, then run again",
+                        ))
+                    }
+                    Some(m) if m.source.flow || !self.doc.starts_line(m.entry) => {
+                        return Err(self.unsupported(
+                            path,
+                            m.entry.line,
+                            "it comes through a merge key (<<) from a mapping written in flow style; write that mapping in block style, then run again",
+                        ))
+                    }
+                    Some(m) => return Ok(Some((m.entry, Some(m.merge.line)))),
+                },
             };
             if node.flow {
                 return Err(self.unsupported(
@@ -189,7 +205,7 @@ impl<'d, 's> Planner<'d, 's> {
                     "it is inside a flow-style mapping ({...}); write that mapping in block style, then run again",
                 ));
             }
-            if i + 1 == path.len() {
+            if last {
                 if !self.doc.starts_line(entry) {
                     return Err(self.unsupported(
                         path,
@@ -197,7 +213,7 @@ impl<'d, 's> Planner<'d, 's> {
                         "the key does not start its line; put it on a line of its own, then run again",
                     ));
                 }
-                return Ok(Some(entry));
+                return Ok(Some((entry, None)));
             }
             node = &entry.value;
         }
@@ -350,13 +366,16 @@ fn translate_block(src: &str, opts: &Options) -> Result<Translation, TranslateEr
         Kind::Scalar { .. } if root.is_empty_value() => return Ok(unchanged()),
         Kind::Scalar { .. } => return Err(TranslateError::NotMapping { found: "a scalar" }),
         Kind::Seq(_) => return Err(TranslateError::NotMapping { found: "a list" }),
-        Kind::Alias => return Err(TranslateError::NotMapping { found: "an alias" }),
+        Kind::Alias(_) => return Err(TranslateError::NotMapping { found: "an alias" }),
     }
-    let input: Value = serde_norway::from_str(src).map_err(|e| TranslateError::Parse {
+    // As written (merge keys as keys), for the check of the edited text; and as the chart
+    // reads it (merge keys applied), for every decision.
+    let raw: Value = serde_norway::from_str(src).map_err(|e| TranslateError::Parse {
         line: e.location().map(|l| l.line()).unwrap_or(1),
         column: e.location().map(|l| l.column()).unwrap_or(1),
         message: e.to_string(),
     })?;
+    let input = merged(&raw);
 
     let planner = Planner {
         doc: &doc,
@@ -372,7 +391,7 @@ fn translate_block(src: &str, opts: &Options) -> Result<Translation, TranslateEr
     for rule in RULES.iter().chain(extra) {
         let from = rules::split(rule.from);
         let to = rules::split(rule.to);
-        let Some(entry) = planner.locate(&from)? else {
+        let Some((entry, merged)) = planner.locate(&from)? else {
             continue;
         };
         if rule.action == Action::Also && vget(&input, &to).is_some() {
@@ -416,6 +435,7 @@ fn translate_block(src: &str, opts: &Options) -> Result<Translation, TranslateEr
         found.push(Found {
             rule,
             entry,
+            merged,
             from,
             to,
             value,
@@ -429,7 +449,7 @@ fn translate_block(src: &str, opts: &Options) -> Result<Translation, TranslateEr
 
     // 2. Plan the splices.
     let mut splice = Splice::new(doc.lines.len());
-    let mut expected = input.clone();
+    let mut expected = raw.clone();
     let mut changes = Vec::new();
     let mut deleted: Vec<Vec<&str>> = Vec::new();
     let mut groups: BTreeMap<(String, String), Group> = BTreeMap::new();
@@ -462,6 +482,10 @@ fn translate_block(src: &str, opts: &Options) -> Result<Translation, TranslateEr
             note: note.clone(),
         };
         let extent = doc.extent(f.entry);
+        if f.merged.is_some() && f.fate != Fate::Apply {
+            // The old key stays in its anchor (see the warning below).
+            continue;
+        }
         if f.fate == Fate::Duplicate {
             splice.delete(extent.0, extent.1);
             deleted.push(f.from.clone());
@@ -479,24 +503,40 @@ fn translate_block(src: &str, opts: &Options) -> Result<Translation, TranslateEr
         }
         let (to_key, to_parent) = f.to.split_last().expect("non-empty path");
         let (_, from_parent) = f.from.split_last().expect("non-empty path");
-        if f.rule.action == Action::Move {
+        // A key merged from an anchor is copied into the mapping that merges it.
+        let action = match f.merged {
+            Some(_) if f.rule.action == Action::Move => Action::Copy,
+            _ => f.rule.action,
+        };
+        if action == Action::Move {
             vremove(&mut expected, &f.from);
         }
         vset(&mut expected, &f.to, f.value.clone());
-        if from_parent == to_parent && f.rule.action == Action::Move {
+        if from_parent == to_parent && action == Action::Move {
             splice.replace(f.entry.key_start, f.entry.key_end, to_key.to_string());
             changes.push(change(ChangeKind::Renamed));
             continue;
         }
-        if f.rule.action == Action::Move {
+        if action == Action::Move {
             splice.delete(extent.0, extent.1);
             deleted.push(f.from.clone());
         }
-        changes.push(change(match f.rule.action {
-            Action::Move => ChangeKind::Moved,
-            Action::Copy => ChangeKind::Copied,
-            Action::Also => ChangeKind::Also,
-        }));
+        changes.push(match f.merged {
+            Some(merge_line) => Change {
+                line: merge_line + 1,
+                note: Some(format!(
+                    "merged from the anchor's line {}: written into {}, the anchor left as it is",
+                    f.entry.line + 1,
+                    from_parent.join(".")
+                )),
+                ..change(ChangeKind::Copied)
+            },
+            None => change(match action {
+                Action::Move => ChangeKind::Moved,
+                Action::Copy => ChangeKind::Copied,
+                Action::Also => ChangeKind::Also,
+            }),
+        });
 
         // The deepest mapping on the new path that exists in the file.
         let mut node = root;
@@ -504,7 +544,20 @@ fn translate_block(src: &str, opts: &Options) -> Result<Translation, TranslateEr
         let mut a_entry: Option<&Entry> = None;
         let mut a_empty = false;
         for (i, seg) in to_parent.iter().enumerate() {
-            let Some(e) = node.get(seg) else { break };
+            let Some(e) = node.get(seg) else {
+                if let Some(m) = doc.merged_entry(node, seg) {
+                    return Err(planner.unsupported(
+                        &to_parent[..=i],
+                        m.merge.line,
+                        &format!(
+                            "{} comes through this merge key (<<) and must hold {}; a merge is shallow, so writing it here would hide the rest of it; write that mapping out in place of the merge key, then run again",
+                            to_parent[..=i].join("."),
+                            f.rule.to
+                        ),
+                    ));
+                }
+                break;
+            };
             if e.value.is_empty_value() {
                 a_len = i + 1;
                 a_entry = Some(e);
@@ -565,7 +618,7 @@ fn translate_block(src: &str, opts: &Options) -> Result<Translation, TranslateEr
                     .map(|c| doc.column(c))
                     .unwrap_or(doc.column(e) + planner.step);
                 let end = doc.extent(e).1 + 1;
-                if !chain.is_empty() && from_parent == a_path {
+                if !chain.is_empty() && from_parent == a_path && f.merged.is_none() {
                     (extent.0, indent)
                 } else {
                     (end, indent)
@@ -591,7 +644,7 @@ fn translate_block(src: &str, opts: &Options) -> Result<Translation, TranslateEr
         // A copy leaves the comments with the key that stays.
         group
             .tree
-            .put(chain, to_key, f.entry, f.rule.action == Action::Move);
+            .put(chain, to_key, f.entry, action == Action::Move);
     }
 
     // 3. Mappings emptied by the moves go too, unless something moves into them.
@@ -757,8 +810,23 @@ fn translate_block(src: &str, opts: &Options) -> Result<Translation, TranslateEr
         ));
     }
 
-    // 6. Warnings: keys 4.44.0 will not read, and settings that need a person.
-    advise(&actual, Some(&out_doc), &mut warnings);
+    // 6. Warnings: old keys left in anchors, keys 4.44.0 will not read, and settings that
+    // need a person.
+    for f in found.iter().filter(|f| f.merged.is_some()) {
+        let (_, parent) = f.from.split_last().expect("non-empty path");
+        let merge_key: Vec<&str> = parent.iter().copied().chain(["<<"]).collect();
+        warnings.push(Warning {
+            path: f.rule.from.to_string(),
+            line: out_doc.entry(&merge_key).map(|e| e.line + 1),
+            message: format!(
+                "{} comes through this merge key (<<) from an anchor (input line {}), which is left as it is, as other mappings may merge it: chart {KEYS_CHART_VERSION} ignores the old key ({} holds its value); remove it from the anchor when nothing else uses it",
+                f.rule.from,
+                f.entry.line + 1,
+                f.rule.to,
+            ),
+        });
+    }
+    advise(&merged(&actual), Some(&out_doc), &mut warnings);
     warnings.sort_by_key(|w| w.line.unwrap_or(0));
     changes.sort_by_key(|c| c.line);
     Ok(Translation {
@@ -766,6 +834,16 @@ fn translate_block(src: &str, opts: &Options) -> Result<Translation, TranslateEr
         changes,
         warnings,
     })
+}
+
+/// The values as the chart reads them: merge keys (`<<`) applied. A merge helm would refuse
+/// (a scalar to merge) is left as written.
+fn merged(v: &Value) -> Value {
+    let mut m = v.clone();
+    match m.apply_merge() {
+        Ok(()) => m,
+        Err(_) => v.clone(),
+    }
 }
 
 /// Whether the app logs in as a user of its own (not `postgres`) to the PostgreSQL of the
@@ -786,6 +864,9 @@ fn custom_user_of_the_charts_database(v: &Value) -> bool {
 /// a person.
 fn advise(actual: &Value, out_doc: Option<&Doc>, warnings: &mut Vec<Warning>) {
     for path in KeySet::chart_4_44_0().ignored(actual) {
+        if warnings.iter().any(|w| w.path == path) {
+            continue;
+        }
         let segs = rules::split(&path);
         let line = out_doc.and_then(|d| d.entry(&segs)).map(|e| e.line + 1);
         let mut message =
@@ -923,6 +1004,55 @@ mod tests {
         assert_eq!(t.changes[0].kind, ChangeKind::Restyled);
         assert_eq!(t.changes[0].from, "postgresql.auth");
         assert_eq!(t.changes[1].line, 3, "{:?}", t.changes);
+    }
+
+    #[test]
+    fn a_key_merged_from_an_anchor_is_written_into_the_merging_mapping_and_the_anchor_stays() {
+        let src = "base: &pg\n  # the name\n  postgresqlDatabase: db\npostgresql:\n  <<: *pg\n  enabled: true\nother:\n  <<: *pg\n";
+        let t = run(src).unwrap();
+        assert_eq!(
+            t.yaml,
+            "base: &pg\n  # the name\n  postgresqlDatabase: db\npostgresql:\n  <<: *pg\n  enabled: true\n  auth:\n    database: db\nother:\n  <<: *pg\n"
+        );
+        assert_eq!(t.changes.len(), 1, "{:?}", t.changes);
+        let c = &t.changes[0];
+        assert_eq!((c.kind, c.line), (ChangeKind::Copied, 5));
+        assert_eq!(c.to, "postgresql.auth.database");
+        let w = t
+            .warnings
+            .iter()
+            .find(|w| w.path == "postgresql.postgresqlDatabase")
+            .expect("a warning about the old key in the anchor");
+        assert_eq!(w.line, Some(5));
+        assert!(w.message.contains("anchor (input line 3)"), "{w}");
+    }
+
+    #[test]
+    fn an_own_key_beside_a_merge_key_moves_as_usual() {
+        let src = "base: &pg\n  enabled: true\npostgresql:\n  <<: *pg\n  postgresqlDatabase: db\n";
+        let t = run(src).unwrap();
+        assert_eq!(
+            t.yaml,
+            "base: &pg\n  enabled: true\npostgresql:\n  <<: *pg\n  auth:\n    database: db\n"
+        );
+        assert_eq!(t.changes[0].kind, ChangeKind::Moved);
+    }
+
+    #[test]
+    fn a_merge_that_would_be_hidden_or_a_flow_anchor_is_refused_with_the_line() {
+        let err = run(
+            "b: &b\n  auth:\n    username: u\npostgresql:\n  <<: *b\n  postgresqlDatabase: db\n",
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, TranslateError::Unsupported { line: 5, reason, .. } if reason.contains("merge is shallow")),
+            "{err}"
+        );
+        let err = run("b: &b {postgresqlDatabase: db}\npostgresql:\n  <<: *b\n").unwrap_err();
+        assert!(
+            matches!(&err, TranslateError::Unsupported { line: 1, reason, .. } if reason.contains("flow style")),
+            "{err}"
+        );
     }
 
     #[test]
