@@ -129,12 +129,15 @@ pub(super) fn restyle(doc: &Doc, marked: &HashSet<usize>, step: usize) -> Option
         let node = edit.node;
         let line = doc.line_of(node.start);
         let line_end = doc.lines[doc.line_of(node.end.saturating_sub(1))].end;
-        // Blanks before the opening brace go with it (no trailing blanks on the key's line).
-        let before = doc.src[..node.start].trim_end_matches(' ');
-        let start = if before.ends_with('\n') || before.is_empty() {
-            node.start
+        // The mapping alone on its line (the top level, or a value below its key) is replaced
+        // from the line's start; else the blanks before the brace go with it (no trailing
+        // blanks on the key's line).
+        let line_start = doc.lines[line].start;
+        let on_key_line = doc.src[line_start..node.start].trim().is_empty();
+        let start = if on_key_line {
+            line_start
         } else {
-            before.len()
+            doc.src[..node.start].trim_end_matches(' ').len()
         };
         out.copy(doc, at, start);
         let (after_open, mut above) = gap_comments(
@@ -149,10 +152,9 @@ pub(super) fn restyle(doc: &Doc, marked: &HashSet<usize>, step: usize) -> Option
             .into_iter()
             .chain((!after_close.is_empty()).then_some(after_close))
             .collect();
-        let on_key_line = doc.src[doc.lines[line].start..start].trim().is_empty();
         if !trailing.is_empty() {
             if on_key_line {
-                // The root mapping: its comments go above it.
+                // A mapping alone on its line: its comments go above it.
                 above.splice(0..0, trailing);
             } else {
                 out.text.push_str("  ");
@@ -342,6 +344,16 @@ mod tests {
         assert_eq!(
             r.text,
             "postgresql: &pg\n  'postgresqlDatabase': \"db\"\n  enabled:\n  port: 5432\n"
+        );
+    }
+
+    #[test]
+    fn a_flow_mapping_on_the_line_below_its_key_is_replaced_from_the_lines_start() {
+        let src = "postgresql:\n    {postgresqlDatabase: db, port: 1}  # pg\nx: 1\n";
+        let r = block(src, &["postgresql.postgresqlDatabase"]);
+        assert_eq!(
+            r.text,
+            "postgresql:\n  # pg\n  postgresqlDatabase: db\n  port: 1\nx: 1\n"
         );
     }
 
