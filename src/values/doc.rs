@@ -219,15 +219,23 @@ impl<'a> Builder<'a> {
     }
 
     /// The end of a collection: after its closing bracket for flow style (the event span may
-    /// run on over a trailing comment), where the next token starts for block style.
+    /// run on over a trailing comment, or start at a trailing comma), where the next token
+    /// starts for block style.
     fn flow_end(&self, flow: bool, end_start: usize, end: usize) -> usize {
         if !flow {
             return end_start;
         }
-        match self.src.as_bytes().get(end_start) {
-            Some(b'}' | b']') => end_start + 1,
-            _ => end,
+        let b = self.src.as_bytes();
+        let mut i = end_start;
+        while let Some(c) = b.get(i) {
+            match c {
+                b'}' | b']' => return i + 1,
+                b' ' | b'\t' | b'\r' | b'\n' | b',' => i += 1,
+                b'#' => i += self.src[i..].find('\n').unwrap_or(b.len() - i),
+                _ => break,
+            }
         }
+        end
     }
 
     /// The end of a scalar's text starting at `start`, for the styles we may rewrite.
@@ -639,6 +647,16 @@ mod tests {
         assert!(auth.value.flow);
         assert_eq!(&SRC[auth.value.start..auth.value.end], "{password: x}");
         assert!(!doc.entry(&["postgresql"]).unwrap().value.flow);
+    }
+
+    #[test]
+    fn a_flow_mapping_ends_after_its_brace_also_after_a_trailing_comma() {
+        let src = "a: {b: 1,\n  c: 2,  # two\n  }  # end\nd: [1, 2,]\n";
+        let doc = Doc::parse(src).unwrap();
+        let a = &doc.entry(&["a"]).unwrap().value;
+        assert_eq!(&src[a.start..a.end], "{b: 1,\n  c: 2,  # two\n  }");
+        let d = &doc.entry(&["d"]).unwrap().value;
+        assert_eq!(&src[d.start..d.end], "[1, 2,]");
     }
 
     #[test]

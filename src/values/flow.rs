@@ -338,6 +338,17 @@ mod tests {
     }
 
     #[test]
+    fn a_trailing_comma_and_windows_line_breaks_are_understood() {
+        let src =
+            "postgresql: {postgresqlDatabase: db,\r\n  postgresqlPort: 5433,}  # x\r\nb: 1\r\n";
+        let r = block(src, &["postgresql.postgresqlDatabase"]);
+        assert_eq!(
+            r.text,
+            "postgresql:  # x\r\n  postgresqlDatabase: db\r\n  postgresqlPort: 5433\r\nb: 1\r\n"
+        );
+    }
+
+    #[test]
     fn quoted_keys_anchors_and_keys_without_values_are_kept_as_written() {
         let src = "postgresql: &pg {'postgresqlDatabase': \"db\", enabled, port: 5432}\n";
         let r = block(src, &["postgresql.postgresqlDatabase"]);
