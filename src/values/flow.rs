@@ -30,29 +30,55 @@ impl Restyled {
     }
 }
 
-/// The flow mappings (their start offsets) that hold, or lie on the way to, one of `paths`:
-/// the non-empty flow mappings among the root and the values along each path's parents.
-pub(super) fn on_paths(doc: &Doc, paths: &[Vec<&str>]) -> HashSet<usize> {
+/// The flow mappings (their start offsets) to write in block style for keys to move, given
+/// as (old key, new key) paths: for each old key the file holds, the mappings on the way to
+/// it (the root and the values along its parents, up to the one holding it, or the anchor's
+/// mapping it comes from through a merge key `<<`) and those on the way to its new place.
+/// Only non-empty flow mappings count.
+pub(super) fn on_paths(doc: &Doc, moves: &[(Vec<&str>, Vec<&str>)]) -> HashSet<usize> {
     let mut marked = HashSet::new();
     let Some(root) = &doc.root else {
         return marked;
     };
-    for path in paths {
-        let mut node = root;
-        let mut i = 0;
-        loop {
+    for (from, to) in moves {
+        let (Some((key, from_parents)), Some((_, to_parents))) =
+            (from.split_last(), to.split_last())
+        else {
+            continue;
+        };
+        let (mut way, holder) = walk(root, from_parents);
+        let Some(holder) = holder else { continue };
+        if holder.get(key).is_none() {
+            match doc.merged_entry(holder, key) {
+                Some(m) => way.push(m.source),
+                None => continue,
+            }
+        }
+        way.extend(walk(root, to_parents).0);
+        for node in way {
             if node.flow && node.entries().is_some_and(|e| !e.is_empty()) {
                 marked.insert(node.start);
             }
-            let Some(seg) = path.get(i) else { break };
-            match node.get(seg) {
-                Some(e) if matches!(e.value.kind, Kind::Map(_)) => node = &e.value,
-                _ => break,
-            }
-            i += 1;
         }
     }
     marked
+}
+
+/// The mappings from the root along `path` as far as the file has them, and the last one
+/// when the whole path is there.
+fn walk<'d>(root: &'d Node, path: &[&str]) -> (Vec<&'d Node>, Option<&'d Node>) {
+    let mut way = vec![root];
+    let mut node = root;
+    for seg in path {
+        match node.get(seg) {
+            Some(e) if matches!(e.value.kind, Kind::Map(_)) => {
+                node = &e.value;
+                way.push(node);
+            }
+            _ => return (way, None),
+        }
+    }
+    (way, Some(node))
 }
 
 /// Output text with the input line of each of its lines.
@@ -306,10 +332,19 @@ impl<'d> Rewriter<'d, '_> {
 mod tests {
     use super::*;
 
-    fn block(src: &str, paths: &[&str]) -> Restyled {
+    /// The text with the flow mappings for moving `keys` (to `<key>.new`) in block style.
+    fn block(src: &str, keys: &[&str]) -> Restyled {
         let doc = Doc::parse(src).unwrap();
-        let paths: Vec<Vec<&str>> = paths.iter().map(|p| p.split('.').collect()).collect();
-        let marked = on_paths(&doc, &paths);
+        let moves: Vec<(Vec<&str>, Vec<&str>)> = keys
+            .iter()
+            .map(|k| {
+                (
+                    k.split('.').collect(),
+                    k.split('.').chain(["new"]).collect(),
+                )
+            })
+            .collect();
+        let marked = on_paths(&doc, &moves);
         restyle(&doc, &marked, doc.indent_step()).expect("a mapping to rewrite")
     }
 
@@ -380,11 +415,32 @@ mod tests {
     }
 
     #[test]
+    fn an_anchor_in_flow_style_a_key_is_merged_from_is_written_in_block_style() {
+        let src = "db: &db {postgresqlDatabase: x, other: 1}\npostgresql:\n  <<: *db\n";
+        let r = block(src, &["postgresql.postgresqlDatabase"]);
+        assert_eq!(
+            r.text,
+            "db: &db\n  postgresqlDatabase: x\n  other: 1\npostgresql:\n  <<: *db\n"
+        );
+    }
+
+    #[test]
     fn no_flow_mapping_on_the_paths_means_nothing_to_rewrite() {
+        let moved = |from: &'static str, to: &'static str| {
+            vec![(from.split('.').collect(), to.split('.').collect())]
+        };
         let doc = Doc::parse("postgresql:\n  postgresqlDatabase: db\nx: {a: 1}\n").unwrap();
-        let marked = on_paths(&doc, &[vec!["postgresql", "postgresqlDatabase"]]);
+        let marked = on_paths(
+            &doc,
+            &moved("postgresql.postgresqlDatabase", "postgresql.auth.database"),
+        );
         assert!(restyle(&doc, &marked, 2).is_none());
-        let doc = Doc::parse("postgresql: {}\n").unwrap();
-        assert!(on_paths(&doc, &[vec!["postgresql", "auth", "database"]]).is_empty());
+        // No old key: a mapping in flow style that is already translated stays.
+        let doc = Doc::parse("postgresql: {auth: {database: db}}\n").unwrap();
+        let marked = on_paths(
+            &doc,
+            &moved("postgresql.postgresqlDatabase", "postgresql.auth.database"),
+        );
+        assert!(marked.is_empty());
     }
 }

@@ -280,15 +280,12 @@ impl<'d, 's> Planner<'d, 's> {
 /// move are written in block style first (`flow`); the report names input lines.
 pub fn translate(src: &str, opts: &Options) -> Result<Translation, TranslateError> {
     let doc = Doc::parse(src).map_err(parse_error)?;
-    let mut paths: Vec<Vec<&str>> = Vec::new();
-    for rule in RULES.iter().chain([&CUSTOM_USER_PASSWORD]) {
-        let (from, to) = (rules::split(rule.from), rules::split(rule.to));
-        if doc.entry(&from).is_some() {
-            paths.push(from[..from.len() - 1].to_vec());
-            paths.push(to[..to.len() - 1].to_vec());
-        }
-    }
-    let marked = flow::on_paths(&doc, &paths);
+    let moves: Vec<_> = RULES
+        .iter()
+        .chain([&CUSTOM_USER_PASSWORD])
+        .map(|r| (rules::split(r.from), rules::split(r.to)))
+        .collect();
+    let marked = flow::on_paths(&doc, &moves);
     let Some(restyled) = flow::restyle(&doc, &marked, doc.indent_step()) else {
         return translate_block(src, opts);
     };
@@ -1039,18 +1036,22 @@ mod tests {
     }
 
     #[test]
-    fn a_merge_that_would_be_hidden_or_a_flow_anchor_is_refused_with_the_line() {
+    fn a_key_merged_from_an_anchor_in_flow_style_is_translated() {
+        let t = run("b: &b {postgresqlDatabase: db}\npostgresql:\n  <<: *b\n").unwrap();
+        assert_eq!(
+            t.yaml,
+            "b: &b\n  postgresqlDatabase: db\npostgresql:\n  <<: *b\n  auth:\n    database: db\n"
+        );
+    }
+
+    #[test]
+    fn a_merge_that_would_be_hidden_is_refused_with_the_line() {
         let err = run(
             "b: &b\n  auth:\n    username: u\npostgresql:\n  <<: *b\n  postgresqlDatabase: db\n",
         )
         .unwrap_err();
         assert!(
             matches!(&err, TranslateError::Unsupported { line: 5, reason, .. } if reason.contains("merge is shallow")),
-            "{err}"
-        );
-        let err = run("b: &b {postgresqlDatabase: db}\npostgresql:\n  <<: *b\n").unwrap_err();
-        assert!(
-            matches!(&err, TranslateError::Unsupported { line: 1, reason, .. } if reason.contains("flow style")),
             "{err}"
         );
     }
