@@ -287,7 +287,7 @@ pub fn translate(src: &str, opts: &Options) -> Result<Translation, TranslateErro
         .collect();
     let marked = flow::on_paths(&doc, &moves);
     let Some(restyled) = flow::restyle(&doc, &marked, doc.indent_step()) else {
-        return translate_block(src, opts);
+        return translate_block(&doc, opts);
     };
     let values = |text: &str| serde_norway::from_str::<Value>(text).ok();
     if values(src) != values(&restyled.text) {
@@ -299,7 +299,13 @@ pub fn translate(src: &str, opts: &Options) -> Result<Translation, TranslateErro
         });
     }
     let relined = |line: usize| restyled.input_line(line);
-    let mut t = translate_block(&restyled.text, opts).map_err(|e| match e {
+    let block = Doc::parse(&restyled.text).map_err(|e| {
+        TranslateError::Verification(format!(
+            "written in block style, the file is not valid YAML (line {}: {})",
+            e.line, e.message
+        ))
+    })?;
+    let mut t = translate_block(&block, opts).map_err(|e| match e {
         TranslateError::Conflicts(cs) => TranslateError::Conflicts(
             cs.into_iter()
                 .map(|c| Conflict {
@@ -336,8 +342,8 @@ pub fn translate(src: &str, opts: &Options) -> Result<Translation, TranslateErro
 }
 
 /// The translation of a file whose keys to move are all in block style.
-fn translate_block(src: &str, opts: &Options) -> Result<Translation, TranslateError> {
-    let doc = Doc::parse(src).map_err(parse_error)?;
+fn translate_block(doc: &Doc, opts: &Options) -> Result<Translation, TranslateError> {
+    let src = doc.src;
     let unchanged = || {
         // Nothing to translate: the file keeps the chart defaults, which can still matter.
         let mut warnings = Vec::new();
@@ -375,7 +381,7 @@ fn translate_block(src: &str, opts: &Options) -> Result<Translation, TranslateEr
     let input = merged(&raw);
 
     let planner = Planner {
-        doc: &doc,
+        doc,
         root,
         step: doc.indent_step(),
         nl: newline_of(src),
@@ -792,7 +798,7 @@ fn translate_block(src: &str, opts: &Options) -> Result<Translation, TranslateEr
     }
 
     // 5. Render and check that the text means what the plan says.
-    let yaml = splice.render(&doc).map_err(TranslateError::Verification)?;
+    let yaml = splice.render(doc).map_err(TranslateError::Verification)?;
     let out_doc = Doc::parse(&yaml).map_err(|e| {
         TranslateError::Verification(format!(
             "the result is not valid YAML (line {}: {})",
