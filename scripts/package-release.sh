@@ -98,6 +98,24 @@ cleanup() {
   rm -rf "$stage"
 }
 trap cleanup EXIT
+
+if [ -n "$key" ]; then
+  # The key is checked before anything is written.
+  gpg_args=(--batch --quiet --no-tty)
+  if [ -n "$keyring" ]; then
+    # A private gpg home for the given key, so the user's own keys are neither read nor changed.
+    export GNUPGHOME="$stage/gnupg"
+    mkdir -m 0700 "$GNUPGHOME"
+    gpg "${gpg_args[@]}" --import "$keyring" 2>"$stage/gpg.log" \
+      || die "gpg could not import $keyring: $(cat "$stage/gpg.log")"
+  fi
+  gpg "${gpg_args[@]}" --list-secret-keys "$key" >/dev/null 2>&1 \
+    || die "no secret key '$key' ${keyring:+in $keyring}${keyring:-in your gpg home (GNUPGHOME or ~/.gnupg)}: give its user id or fingerprint with --key"
+  if [ -n "$passphrase_file" ]; then
+    gpg_args+=(--pinentry-mode loopback --passphrase-file "$passphrase_file")
+  fi
+fi
+
 mkdir "$stage/bin"
 install -m 0755 "$binary" "$stage/bin/la-migrate"
 install -m 0755 "$root/install-binary.sh" "$stage/install-binary.sh"
@@ -109,6 +127,8 @@ tar_flags=()
 if tar --version 2>/dev/null | grep -q 'GNU tar'; then
   tar_flags=(--sort=name --owner=0 --group=0 --numeric-owner --mtime=@0)
 fi
+# A provenance file of an earlier archive would not match this one.
+rm -f "$out/$name.tar.gz.prov"
 (cd "$stage" && tar "${tar_flags[@]}" -cf - plugin.yaml install-binary.sh README.md bin) \
   | gzip -n >"$out/$name.tar.gz"
 
@@ -123,17 +143,6 @@ printf '%s  %s\n' "$(sum "$out/$name.tar.gz")" "$name.tar.gz" >"$out/$name.tar.g
 done) >"$out/la-migrate_${version}_checksums.txt"
 
 if [ -n "$key" ]; then
-  gpg_args=(--batch --quiet --no-tty)
-  if [ -n "$keyring" ]; then
-    # A private gpg home for the given key, so the user's own keys are neither read nor changed.
-    export GNUPGHOME="$stage/gnupg"
-    mkdir -m 0700 "$GNUPGHOME"
-    gpg "${gpg_args[@]}" --import "$keyring" 2>"$stage/gpg.log" \
-      || die "gpg could not import $keyring: $(cat "$stage/gpg.log")"
-  fi
-  if [ -n "$passphrase_file" ]; then
-    gpg_args+=(--pinentry-mode loopback --passphrase-file "$passphrase_file")
-  fi
   {
     sed -e '$a\' "$stage/plugin.yaml"
     printf '\n...\nfiles:\n  %s: sha256:%s\n' "$name.tar.gz" "$(sum "$out/$name.tar.gz")"

@@ -2,6 +2,7 @@
 //! writes the provenance file (`<archive>.prov`) and the public keyring, and the real helm
 //! 4.3.1, verification on, installs the signed archive from a loopback HTTP server and refuses
 //! a tampered archive, an archive with another `plugin.yaml`, and a keyring without the key.
+//! Packaging with a key the keyring lacks fails before anything is written.
 
 mod plugin_support;
 
@@ -171,4 +172,27 @@ fn helm_4_3_refuses_a_tampered_archive_another_plugin_yaml_and_an_unknown_signer
         "an archive signed by a key not in the keyring",
         "signature made by unknown entity",
     );
+}
+
+#[test]
+fn packaging_with_a_key_the_keyring_lacks_fails_before_writing_anything() {
+    let key = TestKey::generate("release");
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = Command::new(root().join("scripts/package-release.sh"))
+        .arg("--binary")
+        .arg(BINARY)
+        .arg("--out")
+        .arg(out_dir.path())
+        .args(["--key", "someone-else@example.invalid", "--keyring"])
+        .arg(key.secret_keyring())
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "packaged without the key");
+    assert!(
+        stderr(&out).contains("no secret key 'someone-else@example.invalid' in"),
+        "{}",
+        stderr(&out)
+    );
+    let written: Vec<_> = std::fs::read_dir(out_dir.path()).unwrap().collect();
+    assert!(written.is_empty(), "{written:?}");
 }
