@@ -51,7 +51,7 @@ while [ $# -gt 0 ]; do
     --key) key=${2:?--key needs a gpg key name}; shift 2 ;;
     --keyring) keyring=${2:?--keyring needs a file}; shift 2 ;;
     --passphrase-file) passphrase_file=${2:?--passphrase-file needs a file}; shift 2 ;;
-    -h | --help) sed -n '2,37p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,32p' "$0"; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
 done
