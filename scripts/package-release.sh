@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the release archive of the plugin for this machine's platform:
 #
-#   scripts/package-release.sh [--binary PATH] [--out DIR] [--key NAME [--keyring FILE]]
+#   scripts/package-release.sh [--binary PATH] [--out DIR]
+#                               [--key NAME [--keyring FILE] [--passphrase-file FILE]]
 #
 #   --binary PATH  package this la-migrate binary instead of building one
 #                  (cargo build --release --locked)
@@ -51,7 +52,7 @@ while [ $# -gt 0 ]; do
     --key) key=${2:?--key needs a gpg key name}; shift 2 ;;
     --keyring) keyring=${2:?--keyring needs a file}; shift 2 ;;
     --passphrase-file) passphrase_file=${2:?--passphrase-file needs a file}; shift 2 ;;
-    -h | --help) sed -n '2,32p' "$0"; exit 0 ;;
+    -h | --help) awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0"; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
 done
