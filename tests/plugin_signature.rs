@@ -2,7 +2,8 @@
 //! writes the provenance file (`<archive>.prov`) and the public keyring, and the real helm
 //! 4.3.1, verification on, installs the signed archive from a loopback HTTP server and refuses
 //! a tampered archive, an archive with another `plugin.yaml`, and a keyring without the key.
-//! Packaging with a key the keyring lacks fails before anything is written.
+//! Packaging with a key the keyring lacks fails before anything is written; a key with a
+//! passphrase signs with `--passphrase-file`.
 
 mod plugin_support;
 
@@ -195,4 +196,51 @@ fn packaging_with_a_key_the_keyring_lacks_fails_before_writing_anything() {
     );
     let written: Vec<_> = std::fs::read_dir(out_dir.path()).unwrap().collect();
     assert!(written.is_empty(), "{written:?}");
+}
+
+#[test]
+fn a_key_with_a_passphrase_signs_with_the_passphrase_file_and_not_without_it() {
+    let key = TestKey::generate_with_passphrase("guarded", "Pass phrase 7");
+    let keyring = key.secret_keyring();
+    let work = tempfile::tempdir().unwrap();
+    let passphrase = work.path().join("passphrase");
+    std::fs::write(&passphrase, "Pass phrase 7\n").unwrap();
+    let package = |out_dir: &Path, extra: &[&std::ffi::OsStr]| {
+        Command::new(root().join("scripts/package-release.sh"))
+            .arg("--binary")
+            .arg(BINARY)
+            .arg("--out")
+            .arg(out_dir)
+            .args(["--key", &key.email(), "--keyring"])
+            .arg(&keyring)
+            .args(extra)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+
+    let signed = work.path().join("signed");
+    let out = package(
+        &signed,
+        &["--passphrase-file".as_ref(), passphrase.as_os_str()],
+    );
+    assert_success("package-release.sh --passphrase-file", &out);
+    // The real gpg verifies the provenance file with the exported public key.
+    let verify = Command::new("gpgv")
+        .arg("--keyring")
+        .arg(signed.join("la-migrate-pubring.gpg"))
+        .arg(signed.join(format!("{}.prov", asset_name())))
+        .output()
+        .unwrap();
+    assert_success("gpgv <archive>.prov", &verify);
+
+    let unsigned = work.path().join("unsigned");
+    let out = package(&unsigned, &[]);
+    assert!(!out.status.success(), "signed without the passphrase");
+    assert!(
+        stderr(&out).contains(&format!("gpg could not sign with key '{}'", key.email())),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!unsigned.join(format!("{}.prov", asset_name())).exists());
 }

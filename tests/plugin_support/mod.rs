@@ -97,21 +97,30 @@ impl Release {
     }
 }
 
-/// A throwaway OpenPGP signing key (ed25519, no passphrase) made by the real gpg in a private
-/// gpg home; its gpg agent is stopped when dropped.
+/// A throwaway OpenPGP signing key (ed25519) made by the real gpg in a private gpg home; its
+/// gpg agent is stopped when dropped.
 pub struct TestKey {
     name: &'static str,
+    passphrase: &'static str,
     dir: tempfile::TempDir,
 }
 
 impl TestKey {
-    /// A new key for `name` (`<name>@example.invalid`).
+    /// A new key for `name` (`<name>@example.invalid`), without a passphrase.
     pub fn generate(name: &'static str) -> TestKey {
+        TestKey::generate_with_passphrase(name, "")
+    }
+
+    pub fn generate_with_passphrase(name: &'static str, passphrase: &'static str) -> TestKey {
         let dir = tempfile::Builder::new()
             .prefix("la-migrate-gpg-")
             .tempdir()
             .unwrap();
-        let key = TestKey { name, dir };
+        let key = TestKey {
+            name,
+            passphrase,
+            dir,
+        };
         std::fs::create_dir(key.home()).unwrap();
         std::fs::set_permissions(
             key.home(),
@@ -123,7 +132,7 @@ impl TestKey {
             "--pinentry-mode",
             "loopback",
             "--passphrase",
-            "",
+            passphrase,
             "--quick-gen-key",
             &uid,
             "ed25519",
@@ -158,7 +167,14 @@ impl TestKey {
     /// The secret key as `gpg --export-secret-keys` writes it, for `package-release.sh --keyring`.
     pub fn secret_keyring(&self) -> PathBuf {
         let path = self.dir.path().join("secret.gpg");
-        let out = self.gpg(&["--export-secret-keys", &self.email()]);
+        let out = self.gpg(&[
+            "--pinentry-mode",
+            "loopback",
+            "--passphrase",
+            self.passphrase,
+            "--export-secret-keys",
+            &self.email(),
+        ]);
         std::fs::write(&path, out.stdout).unwrap();
         path
     }
