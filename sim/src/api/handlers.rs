@@ -7,7 +7,8 @@ use serde_json::{json, Value};
 
 use super::router::ResourceRequest;
 use super::{
-    defaults, error_response, json_response, patch, review, table, validate, ApiState, Body,
+    admission, defaults, error_response, json_response, patch, review, table, validate, ApiState,
+    Body,
 };
 use crate::store::selectors::{FieldSelector, LabelSelector};
 use crate::store::{meta, ApiError, Propagation};
@@ -170,6 +171,7 @@ fn create(
 fn create_object(state: &ApiState, rr: &ResourceRequest, obj: &mut Value) -> Result<(), ApiError> {
     defaults::on_create(rr.rt, obj, &state.store);
     validate::on_create(rr.rt, obj)?;
+    admission::on_create(&state.store, rr.rt, &rr.namespace, obj)?;
     if dry_run(rr) {
         return Ok(());
     }

@@ -622,7 +622,7 @@ pub fn pod_status(pod: &Value, states: &[(String, ContainerState)], ip: Ipv4Addr
         "podIP": ip.to_string(),
         "podIPs": [{"ip": ip.to_string()}],
         "startTime": start,
-        "qosClass": "BestEffort",
+        "qosClass": crate::api::defaults::qos_class(&pod["spec"]),
         "containerStatuses": main,
     });
     if !init.is_empty() {
