@@ -218,3 +218,120 @@ spec:
         |t| t == "256Mi",
     );
 }
+
+fn volume_pod(name: &str, security: &str) -> String {
+    format!(
+        "
+apiVersion: v1
+kind: Pod
+metadata: {{name: {name}}}
+spec:
+  securityContext: {security}
+  containers:
+  - name: c
+    image: busybox
+    command: [sh, -c, 'trap \"exit 0\" TERM; while :; do sleep 1; done']
+    volumeMounts: [{{name: data, mountPath: /data}}]
+  volumes:
+  - name: data
+    persistentVolumeClaim: {{claimName: data}}
+"
+    )
+}
+
+#[test]
+fn a_pod_runs_as_its_run_as_user_and_writes_its_volume_through_its_fs_group() {
+    let sim = SimProcess::start_with_runtime();
+    sim.kubectl(&["create", "namespace", "apps"]);
+    let claim = "
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: data}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 1Gi}}
+";
+    let out = apply(&sim, claim);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = apply(
+        &sim,
+        &volume_pod(
+            "owner",
+            "{runAsUser: 1001, runAsNonRoot: true, fsGroup: 2000}",
+        ),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    sim.kubectl(&[
+        "wait",
+        "--for=condition=Ready",
+        "pod/owner",
+        "-n",
+        "apps",
+        "--timeout=60s",
+    ]);
+    let exec = |pod: &str, script: &str| {
+        sim.run(
+            &kubectl(),
+            &["exec", "-n", "apps", pod, "--", "sh", "-c", script],
+        )
+    };
+    let id = exec("owner", "id -u; id -g; id -G");
+    assert_eq!(
+        String::from_utf8_lossy(&id.stdout),
+        "1001\n0\n0 2000\n",
+        "{}",
+        stderr(&id)
+    );
+    let wrote = exec(
+        "owner",
+        "mkdir /data/dir && echo x > /data/dir/f && stat -c '%u %g' /data/dir/f && stat -c '%a' /data/dir",
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&wrote.stdout),
+        "1001 2000\n2755\n",
+        "{}",
+        stderr(&wrote)
+    );
+
+    // Without an fsGroup the volume stays root's: a non-root user cannot write it.
+    let out = apply(&sim, &volume_pod("stranger", "{runAsUser: 1002}"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    sim.kubectl(&[
+        "wait",
+        "--for=condition=Ready",
+        "pod/stranger",
+        "-n",
+        "apps",
+        "--timeout=60s",
+    ]);
+    let refused = exec("stranger", "touch /data/g");
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("Permission denied"),
+        "{}",
+        stderr(&refused)
+    );
+
+    // runAsNonRoot with an image that runs as root: the kubelet refuses to start it.
+    let out = apply(&sim, &volume_pod("rooted", "{runAsNonRoot: true}"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let waiting = sim.wait_for(
+        &[
+            "get",
+            "pod",
+            "rooted",
+            "-n",
+            "apps",
+            "-o",
+            "jsonpath={.status.containerStatuses[0].state.waiting.reason}: {.status.containerStatuses[0].state.waiting.message}",
+        ],
+        "the kubelet to refuse a root container",
+        Duration::from_secs(30),
+        |t| t.starts_with("CreateContainerConfigError"),
+    );
+    assert!(
+        waiting
+            .contains("container has runAsNonRoot and image will run as root (pod: \"rooted_apps("),
+        "{waiting}"
+    );
+}
