@@ -217,6 +217,49 @@ spec:
         Duration::from_secs(10),
         |t| t == "256Mi",
     );
+    // With a LimitRange, a container declaring nothing gets its defaults and is admitted
+    // (once there is room again).
+    sim.kubectl(&["delete", "pod", "third", "-n", "apps"]);
+    sim.wait_for(
+        &[
+            "get",
+            "quota",
+            "compute",
+            "-n",
+            "apps",
+            "-o",
+            "jsonpath={.status.used.limits\\.memory}",
+        ],
+        "the quota's usage without the deleted pod",
+        Duration::from_secs(30),
+        |t| t == "128Mi",
+    );
+    let out = apply(
+        &sim,
+        "
+apiVersion: v1
+kind: LimitRange
+metadata: {name: defaults}
+spec:
+  limits: [{type: Container, default: {cpu: 100m, memory: 32Mi}}]
+",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = apply(&sim, BARE_POD);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let set = sim.kubectl(&[
+        "get",
+        "pod",
+        "bare",
+        "-n",
+        "apps",
+        "-o",
+        "jsonpath={.metadata.annotations.kubernetes\\.io/limit-ranger} {.spec.containers[0].resources.requests.cpu}",
+    ]);
+    assert_eq!(
+        set,
+        "LimitRanger plugin set: cpu, memory request for container c; cpu, memory limit for container c 100m"
+    );
 }
 
 fn volume_pod(name: &str, security: &str) -> String {

@@ -57,7 +57,7 @@ pub fn apply(store: &Store, actions: Vec<Action>, backoff: &mut refusals::Backof
                 let mut obj = obj.clone();
                 crate::api::defaults::on_create(rt, &mut obj, store);
                 let ns = meta::namespace(&obj).to_string();
-                match crate::api::admission::on_create(store, rt, &ns, &obj) {
+                match crate::api::admission::on_create(store, rt, &ns, &mut obj) {
                     Err(e) if rt.kind == "Pod" => {
                         refusals::record(store, &obj, &e);
                         backoff.refused(&owner_uid, now);

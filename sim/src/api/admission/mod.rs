@@ -1,8 +1,10 @@
-//! Admission of new pods and claims, as the API server's plugins decide it: Pod Security
-//! (the namespace's `pod-security.kubernetes.io/enforce` level) and ResourceQuota. Runs for
+//! Admission of new pods and claims, as the API server's plugins decide it: LimitRanger
+//! (container defaults), Pod Security (the namespace's `pod-security.kubernetes.io/enforce`
+//! level) and ResourceQuota, in that order. Runs for
 //! clients' requests and for the pods controllers create alike; the workload objects
 //! themselves are admitted (their pods are refused when a controller creates them).
 
+pub mod limit_range;
 pub mod pod_security;
 pub mod quantity;
 pub mod quota;
@@ -28,13 +30,19 @@ fn name_of(obj: &Value) -> &str {
     }
 }
 
-/// Admits (`Ok`) or refuses (403) a new object of type `rt` in namespace `ns`.
+/// Admits (`Ok`, with the LimitRanges' defaults set) or refuses (403) a new object of type
+/// `rt` in namespace `ns`.
 pub fn on_create(
     store: &Store,
     rtype: &ResourceType,
     ns: &str,
-    obj: &Value,
+    obj: &mut Value,
 ) -> Result<(), ApiError> {
+    if (rtype.group, rtype.kind) == ("", "Pod") {
+        let (ranges, _) = store.list(rt("", "limitranges"), Some(ns));
+        limit_range::apply(&refs(&ranges), obj);
+    }
+    let obj = &*obj;
     let new = match (rtype.group, rtype.kind) {
         ("", "Pod") => quota::New::Pod(obj),
         ("", "PersistentVolumeClaim") => quota::New::Claim(obj),
