@@ -18,6 +18,24 @@ fn apply(sim: &SimProcess, yaml: &str) -> Output {
     )
 }
 
+/// Waits until quota `compute` counts `want` of `limits.memory`.
+fn wait_for_memory_limits_used(sim: &SimProcess, want: &str) {
+    sim.wait_for(
+        &[
+            "get",
+            "quota",
+            "compute",
+            "-n",
+            "apps",
+            "-o",
+            "jsonpath={.status.used.limits\\.memory}",
+        ],
+        &format!("quota compute to count limits.memory={want}"),
+        Duration::from_secs(30),
+        |t| t == want,
+    );
+}
+
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).trim().to_string()
 }
@@ -203,37 +221,11 @@ spec:
         "jsonpath={.status.qosClass}",
     ]);
     assert_eq!(qos, "Guaranteed");
-    sim.wait_for(
-        &[
-            "get",
-            "quota",
-            "compute",
-            "-n",
-            "apps",
-            "-o",
-            "jsonpath={.status.used.limits\\.memory}",
-        ],
-        "the quota's usage of both pods",
-        Duration::from_secs(10),
-        |t| t == "256Mi",
-    );
+    wait_for_memory_limits_used(&sim, "256Mi");
     // With a LimitRange, a container declaring nothing gets its defaults and is admitted
     // (once there is room again).
     sim.kubectl(&["delete", "pod", "third", "-n", "apps"]);
-    sim.wait_for(
-        &[
-            "get",
-            "quota",
-            "compute",
-            "-n",
-            "apps",
-            "-o",
-            "jsonpath={.status.used.limits\\.memory}",
-        ],
-        "the quota's usage without the deleted pod",
-        Duration::from_secs(30),
-        |t| t == "128Mi",
-    );
+    wait_for_memory_limits_used(&sim, "128Mi");
     let out = apply(
         &sim,
         "
