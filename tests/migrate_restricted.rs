@@ -270,3 +270,37 @@ spec:
         text(&refused.stderr)
     );
 }
+
+#[test]
+fn a_dump_pod_the_quota_has_no_room_for_stops_the_run_before_the_app_stops_and_the_rerun_resumes() {
+    let (sim, before) = Sim::with_release(ReleaseSpec {
+        seed_size: "2MB",
+        ..ReleaseSpec::custom("3.19.0")
+    });
+    let pods = sim.kubectl(&["get", "pods", "-o", "name"]).lines().count();
+    let quota = sim.state_dir().join("quota.yaml");
+    std::fs::write(
+        &quota,
+        format!("apiVersion: v1\nkind: ResourceQuota\nmetadata: {{name: pods}}\nspec: {{hard: {{pods: '{pods}'}}}}\n"),
+    )
+    .unwrap();
+    sim.kubectl(&["apply", "-f", quota.to_str().unwrap()]);
+    let target = chart("4.44.0");
+    let args = ["4.44", "--chart", target.to_str().unwrap(), "--yes"];
+    let out = sim.run_plugin(&args);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(8), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "step backup.volume failed: cannot create pod {NAMESPACE}/la-migrate-{RELEASE}-dump: refused by the cluster's admission: pods \"la-migrate-{RELEASE}-dump\" is forbidden: exceeded quota: pods, requested: pods=1, used: pods={pods}, limited: pods={pods}"
+        )) && stderr.contains("raise the quota or free room"),
+        "{stderr}"
+    );
+    // The app still runs: nothing was stopped for a backup that could not start.
+    assert_eq!(sim.replicas(), before.replicas);
+
+    sim.kubectl(&["delete", "quota", "pods"]);
+    let out = sim.run_plugin(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_migrated(&sim, &before);
+}
