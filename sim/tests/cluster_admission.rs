@@ -246,11 +246,11 @@ spec:
         "-n",
         "apps",
         "-o",
-        "jsonpath={.metadata.annotations.kubernetes\\.io/limit-ranger} {.spec.containers[0].resources.requests.cpu}",
+        "jsonpath={.metadata.annotations.kubernetes\\.io/limit-ranger} {.spec.containers[0].resources.requests.cpu} {.status.qosClass}",
     ]);
     assert_eq!(
         set,
-        "LimitRanger plugin set: cpu, memory request for container c; cpu, memory limit for container c 100m"
+        "LimitRanger plugin set: cpu, memory request for container c; cpu, memory limit for container c 100m Guaranteed"
     );
 }
 

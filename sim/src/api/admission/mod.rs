@@ -41,6 +41,9 @@ pub fn on_create(
     if (rtype.group, rtype.kind) == ("", "Pod") {
         let (ranges, _) = store.list(rt("", "limitranges"), Some(ns));
         limit_range::apply(&refs(&ranges), obj);
+        if obj.pointer("/status/qosClass").is_some() {
+            obj["status"]["qosClass"] = serde_json::json!(super::defaults::qos_class(&obj["spec"]));
+        }
     }
     let obj = &*obj;
     let new = match (rtype.group, rtype.kind) {
