@@ -123,8 +123,9 @@ pub const PLUGIN_UID: i64 = 1001;
 /// `restricted` (non-root `uid`, seccomp `RuntimeDefault`, no privilege escalation, every
 /// capability dropped, no service account token) and a ResourceQuota on cpu and memory
 /// (each container's `resources` as request and limit). Volumes become writable by `uid`
-/// through `fsGroup` (changed only when the volume's root does not match, so a large backup
-/// is not walked again on every pod start). Every pod the plugin creates goes through here.
+/// through `fsGroup`, with the kubelet's default policy of giving every file to the group at
+/// each start (also files an earlier version of the plugin wrote as root). Every pod the
+/// plugin creates goes through here.
 pub fn restricted_pod_spec(mut spec: PodSpec, uid: i64, resources: &PodResources) -> PodSpec {
     spec.automount_service_account_token = Some(false);
     let pod = spec
@@ -134,7 +135,6 @@ pub fn restricted_pod_spec(mut spec: PodSpec, uid: i64, resources: &PodResources
     pod.run_as_user = Some(uid);
     pod.run_as_group = Some(uid);
     pod.fs_group = Some(uid);
-    pod.fs_group_change_policy = Some("OnRootMismatch".to_string());
     pod.seccomp_profile = Some(SeccompProfile {
         type_: "RuntimeDefault".to_string(),
         localhost_profile: None,
@@ -235,7 +235,7 @@ mod tests {
             assert_eq!(
                 pod["spec"]["securityContext"],
                 json!({"runAsNonRoot": true, "runAsUser": 1001, "runAsGroup": 1001, "fsGroup": 1001,
-                       "fsGroupChangePolicy": "OnRootMismatch", "seccompProfile": {"type": "RuntimeDefault"}})
+                       "seccompProfile": {"type": "RuntimeDefault"}})
             );
         }
     }
