@@ -115,6 +115,14 @@ spec:
 ",
     );
     assert!(out.status.success(), "{}", stderr(&out));
+    // kubectl shows the API server's warning that the pods will be refused.
+    assert!(
+        stderr(&out).starts_with(
+            "Warning: would violate PodSecurity \"restricted:latest\": allowPrivilegeEscalation != false (container \"nginx\" must set securityContext.allowPrivilegeEscalation=false)"
+        ),
+        "{}",
+        stderr(&out)
+    );
     let events = sim.wait_for(
         &[
             "get",

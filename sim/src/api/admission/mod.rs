@@ -73,3 +73,26 @@ pub fn on_create(
 fn refs(v: &[Value]) -> Vec<&Value> {
     v.iter().collect()
 }
+
+/// Warnings for a new object that is admitted: Pod Security's `would violate ...` for a pod
+/// (the namespace's `warn` level) or a workload's pod template (`enforce` and `warn`).
+pub fn warnings(store: &Store, rtype: &ResourceType, ns: &str, obj: &Value) -> Vec<String> {
+    let template = match (rtype.group, rtype.kind) {
+        ("", "Pod") => None,
+        ("apps", "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet") | ("batch", "Job") => {
+            Some(&obj["spec"]["template"])
+        }
+        ("batch", "CronJob") => Some(&obj["spec"]["jobTemplate"]["spec"]["template"]),
+        _ => return Vec::new(),
+    };
+    let Some(namespace) = store.try_get(rt("", "namespaces"), "", ns) else {
+        return Vec::new();
+    };
+    let pod = template.unwrap_or(obj);
+    pod_security::warnings(
+        &namespace,
+        &pod["metadata"],
+        &pod["spec"],
+        template.is_some(),
+    )
+}

@@ -20,20 +20,6 @@ pub enum Level {
 }
 
 impl Level {
-    /// The level a namespace's labels enforce; an unknown value enforces `restricted`, as the
-    /// real plugin does with an invalid level.
-    pub fn of_namespace(ns: &Value) -> Level {
-        match ns
-            .pointer("/metadata/labels")
-            .and_then(|l| l.get(ENFORCE_LABEL))
-            .and_then(Value::as_str)
-        {
-            None | Some("privileged") => Level::Privileged,
-            Some("baseline") => Level::Baseline,
-            Some(_) => Level::Restricted,
-        }
-    }
-
     fn name(self) -> &'static str {
         match self {
             Level::Privileged => "privileged",
@@ -53,21 +39,62 @@ pub struct Violation {
 /// The admission error's cause for a pod violating `level` in a namespace (`None` when
 /// allowed): `violates PodSecurity "restricted:latest": reason (detail), ...`.
 pub fn check_namespace(ns: &Value, pod_metadata: &Value, pod_spec: &Value) -> Option<String> {
-    let level = Level::of_namespace(ns);
-    let violations = evaluate(level, pod_metadata, pod_spec);
-    if violations.is_empty() {
-        return None;
+    let (level, version) = label_level(ns, ENFORCE_LABEL, ENFORCE_VERSION_LABEL);
+    verdict(level, &version, pod_metadata, pod_spec).map(|v| format!("violates {v}"))
+}
+
+/// `PodSecurity "level:version": reason (detail), ...` for a pod that fails the level.
+fn verdict(level: Level, version: &str, metadata: &Value, spec: &Value) -> Option<String> {
+    let violations = evaluate(level, metadata, spec);
+    (!violations.is_empty()).then(|| {
+        format!(
+            "PodSecurity \"{}:{version}\": {}",
+            level.name(),
+            render(&violations)
+        )
+    })
+}
+
+/// Namespace label that only warns at a level.
+pub const WARN_LABEL: &str = "pod-security.kubernetes.io/warn";
+pub const WARN_VERSION_LABEL: &str = "pod-security.kubernetes.io/warn-version";
+
+/// The level and version a namespace's labels set; an unknown level counts as `restricted`,
+/// as the real plugin treats an invalid one.
+fn label_level(ns: &Value, label: &str, version_label: &str) -> (Level, String) {
+    let labels = ns.pointer("/metadata/labels");
+    let get = |k: &str| labels.and_then(|l| l.get(k)).and_then(Value::as_str);
+    let level = match get(label) {
+        None | Some("privileged") => Level::Privileged,
+        Some("baseline") => Level::Baseline,
+        Some(_) => Level::Restricted,
+    };
+    (level, get(version_label).unwrap_or("latest").to_string())
+}
+
+/// The warnings the plugin returns on a create (`would violate PodSecurity ...`): a pod
+/// checked against the namespace's `warn` level; a workload's pod template against the
+/// `enforce` and `warn` levels (the workload itself is admitted; its pods will not be).
+pub fn warnings(
+    ns: &Value,
+    pod_metadata: &Value,
+    pod_spec: &Value,
+    is_template: bool,
+) -> Vec<String> {
+    let mut levels = vec![label_level(ns, WARN_LABEL, WARN_VERSION_LABEL)];
+    if is_template {
+        levels.insert(0, label_level(ns, ENFORCE_LABEL, ENFORCE_VERSION_LABEL));
     }
-    let version = ns
-        .pointer("/metadata/labels")
-        .and_then(|l| l.get(ENFORCE_VERSION_LABEL))
-        .and_then(Value::as_str)
-        .unwrap_or("latest");
-    Some(format!(
-        "violates PodSecurity \"{}:{version}\": {}",
-        level.name(),
-        render(&violations)
-    ))
+    let mut out: Vec<String> = Vec::new();
+    for (level, version) in levels {
+        if let Some(v) = verdict(level, &version, pod_metadata, pod_spec) {
+            let w = format!("would violate {v}");
+            if !out.contains(&w) {
+                out.push(w);
+            }
+        }
+    }
+    out
 }
 
 /// `reason (detail), reason (detail)`, as the real aggregate result reads.
@@ -926,6 +953,29 @@ spec:
         assert_eq!(
             check(Level::Restricted, &root),
             "runAsUser=0 (pod must not set runAsUser=0)"
+        );
+    }
+
+    #[test]
+    fn a_workload_template_warns_at_the_enforced_level_and_a_pod_at_the_warn_level() {
+        let ns = pod("metadata: {name: n, labels: {pod-security.kubernetes.io/enforce: restricted, pod-security.kubernetes.io/warn: baseline}}");
+        let p = pod(BARE);
+        let template = warnings(&ns, &p["metadata"], &p["spec"], true);
+        assert_eq!(template.len(), 1, "{template:?}");
+        assert!(template[0].starts_with(
+            "would violate PodSecurity \"restricted:latest\": allowPrivilegeEscalation"
+        ));
+        assert_eq!(
+            warnings(&ns, &p["metadata"], &p["spec"], false),
+            Vec::<String>::new()
+        );
+        let privileged = pod("metadata: {name: x}\nspec: {hostPID: true, containers: [{name: c}]}");
+        assert_eq!(
+            warnings(&ns, &privileged["metadata"], &privileged["spec"], false),
+            vec![
+                "would violate PodSecurity \"baseline:latest\": host namespaces (hostPID=true)"
+                    .to_string()
+            ]
         );
     }
 
