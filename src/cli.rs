@@ -271,6 +271,29 @@ fn parse_duration_seconds(text: &str) -> Result<u64, String> {
     }
 }
 
+/// A cpu quantity for `--tools-cpu`: `500m`, `1`, `1.5`.
+fn parse_cpu(text: &str) -> Result<String, String> {
+    match crate::plan::quantity::parse_millicores(text) {
+        Some(m) if m > 0 => Ok(text.trim().to_string()),
+        _ => Err(format!(
+            "{text:?} is not a cpu quantity (e.g. 500m, 1, 1.5)"
+        )),
+    }
+}
+
+/// A memory quantity for `--tools-memory`: `512Mi`, `1Gi`, `800M`.
+fn parse_memory(text: &str) -> Result<String, String> {
+    match crate::plan::quantity::parse_bytes(text) {
+        Some(b) if b >= 16 << 20 => Ok(text.trim().to_string()),
+        Some(_) => Err(format!(
+            "{text:?} is too little memory for pg_dump (at least 16Mi)"
+        )),
+        None => Err(format!(
+            "{text:?} is not a memory quantity (e.g. 512Mi, 1Gi)"
+        )),
+    }
+}
+
 /// How the migration runs: flags shared by the migration and each phase.
 #[derive(Debug, Args, Clone, Default)]
 pub struct RunArgs {
@@ -297,6 +320,16 @@ pub struct RunArgs {
     /// Image with the PostgreSQL 15 client tools for dump and restore (air-gapped registries)
     #[arg(long, global = true, value_name = "IMAGE", default_value = crate::plan::options::DEFAULT_BACKUP_IMAGE)]
     pub backup_image: String,
+
+    /// Cpu of each pod the plugin runs (dump, restore), as both request and limit (a
+    /// ResourceQuota on cpu needs them); kept with the plan
+    #[arg(long, global = true, value_name = "CPU", default_value = crate::plan::options::DEFAULT_TOOLS_CPU, value_parser = parse_cpu)]
+    pub tools_cpu: String,
+
+    /// Memory of each pod the plugin runs (dump, restore), as both request and limit; kept
+    /// with the plan
+    #[arg(long, global = true, value_name = "MEMORY", default_value = crate::plan::options::DEFAULT_TOOLS_MEMORY, value_parser = parse_memory)]
+    pub tools_memory: String,
 
     /// Parallel pg_dump/pg_restore workers
     #[arg(long, global = true, value_name = "N", default_value_t = 2)]
@@ -419,6 +452,43 @@ mod tests {
     use super::*;
     use clap::CommandFactory;
     use std::collections::BTreeSet;
+
+    #[test]
+    fn tools_resources_take_kubernetes_quantities_and_refuse_anything_else() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("la-migrate").chain(args.iter().copied()))
+        };
+        let cli = parse(&["4.44", "--tools-cpu", "250m", "--tools-memory", "1Gi"]).unwrap();
+        let Command::V444(m) = cli.command else {
+            panic!("not 4.44")
+        };
+        assert_eq!(
+            (m.run.tools_cpu.as_str(), m.run.tools_memory.as_str()),
+            ("250m", "1Gi")
+        );
+        for (flag, value, says) in [
+            (
+                "--tools-cpu",
+                "lots",
+                "\"lots\" is not a cpu quantity (e.g. 500m, 1, 1.5)",
+            ),
+            ("--tools-cpu", "0", "\"0\" is not a cpu quantity"),
+            (
+                "--tools-memory",
+                "512",
+                "\"512\" is too little memory for pg_dump (at least 16Mi)",
+            ),
+            (
+                "--tools-memory",
+                "1GB",
+                "\"1GB\" is not a memory quantity (e.g. 512Mi, 1Gi)",
+            ),
+        ] {
+            let e = parse(&["4.44", flag, value]).unwrap_err();
+            assert_eq!(e.kind(), clap::error::ErrorKind::ValueValidation);
+            assert!(e.to_string().contains(says), "{e}");
+        }
+    }
 
     #[test]
     fn dash_f_is_an_override_for_the_migration_and_the_input_of_values() {

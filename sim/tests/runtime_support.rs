@@ -60,6 +60,7 @@ impl Sim {
             init_containers: vec![],
             containers,
             restart_policy: "Always".into(),
+            groups: vec![],
         }
     }
 
@@ -166,6 +167,7 @@ pub fn container(
                 read_only: false,
             })
             .collect(),
+        run_as: Default::default(),
     }
 }
 

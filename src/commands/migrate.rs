@@ -28,6 +28,10 @@ pub fn options(args: &RunArgs) -> Options {
         values_overrides: args.values_overrides.clone(),
         set: args.set.clone(),
         helm_timeout_seconds: args.helm_timeout,
+        tools_resources: crate::plan::options::PodResources {
+            cpu: args.tools_cpu.clone(),
+            memory: args.tools_memory.clone(),
+        },
     }
 }
 

@@ -33,8 +33,36 @@ pub struct Kube {
 
 const CLAIM: &str = "PersistentVolumeClaim";
 
+/// An admission plugin's refusal of a new object (403 like a missing permission, but the
+/// object is what must change, or the namespace's policy): the hint for it, or `None` for
+/// any other 403.
+pub fn admission_hint(message: &str) -> Option<&'static str> {
+    if message.contains("violates PodSecurity") {
+        Some("the namespace enforces a Pod Security level (label pod-security.kubernetes.io/enforce) that this pod does not meet; \
+              the plugin's own pods meet `restricted`: for a pod of the chart, give it a security context through the release's values (-f/--values), then run the same command again")
+    } else if message.contains("exceeded quota:") {
+        Some("a ResourceQuota of the namespace has no room for this pod or claim (`kubectl describe quota`): raise the quota or free room in the namespace, \
+              then run the same command again: it resumes at this step")
+    } else if message.contains("failed quota:") {
+        Some("a ResourceQuota of the namespace requires every container to declare the resources named; the plugin's pods declare cpu and memory (--tools-cpu, --tools-memory): \
+              for a pod of the chart, set its resources in the release's values (-f/--values) or add a LimitRange with defaults, then run the same command again")
+    } else {
+        None
+    }
+}
+
 fn api_error(e: kube::Error, what: String) -> Error {
     if let kube::Error::Api(s) = &e {
+        if let Some(hint) = (s.code == 403)
+            .then(|| admission_hint(&s.message))
+            .flatten()
+        {
+            return Error::new(
+                ExitCode::Precondition,
+                format!("{what}: refused by the cluster's admission: {}", s.message),
+            )
+            .hint(hint);
+        }
         if s.code == 403 {
             // The API's message names the verb, resource and scope that were refused.
             return Error::new(
@@ -395,5 +423,27 @@ impl Kube {
                     format!("cannot check the permission to {verb} {resource}"),
                 )
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_admission_refusal_is_told_apart_from_a_missing_permission() {
+        let pod_security = "pods \"x\" is forbidden: violates PodSecurity \"restricted:latest\": runAsNonRoot != true (pod or container \"c\" must set securityContext.runAsNonRoot=true)";
+        assert!(admission_hint(pod_security)
+            .unwrap()
+            .contains("Pod Security level"));
+        let exceeded = "pods \"x\" is forbidden: exceeded quota: compute, requested: limits.cpu=1, used: limits.cpu=2, limited: limits.cpu=2";
+        assert!(admission_hint(exceeded)
+            .unwrap()
+            .contains("raise the quota"));
+        let required =
+            "pods \"x\" is forbidden: failed quota: compute: must specify limits.cpu for: c";
+        assert!(admission_hint(required).unwrap().contains("LimitRange"));
+        let rbac = "pods is forbidden: User \"reader\" cannot create resource \"pods\" in API group \"\" in the namespace \"live-agent\"";
+        assert_eq!(admission_hint(rbac), None);
     }
 }

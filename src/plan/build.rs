@@ -582,6 +582,7 @@ fn backup_plan(facts: &Facts, options: &Options) -> Result<Option<BackupPlan>> {
         size_bytes: size,
         image: options.backup_image.clone(),
         jobs: options.jobs.max(1),
+        resources: options.tools_resources.clone(),
         source: DbEndpoint {
             host: names.postgres_service.clone(),
             port: 5432,

@@ -92,6 +92,9 @@ pub struct BackupPlan {
     pub jobs: u32,
     pub source: DbEndpoint,
     pub target: DbEndpoint,
+    /// Cpu and memory of the dump and restore pods (`--tools-cpu`, `--tools-memory`).
+    #[serde(default)]
+    pub resources: options::PodResources,
 }
 
 /// A Kubernetes object named in the plan.

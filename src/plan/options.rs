@@ -6,6 +6,10 @@ use serde::{Deserialize, Serialize};
 
 /// The PostgreSQL 15 client image that dumps and restores inside the cluster.
 pub const DEFAULT_BACKUP_IMAGE: &str = "docker.io/bitnamilegacy/postgresql:15.1.0-debian-11-r12";
+/// Cpu of each container the plugin runs in the cluster: its request and its limit.
+pub const DEFAULT_TOOLS_CPU: &str = "1";
+/// Memory of each container the plugin runs in the cluster: its request and its limit.
+pub const DEFAULT_TOOLS_MEMORY: &str = "512Mi";
 /// Backup volume size relative to the database size (the guide's rule of thumb).
 pub const DEFAULT_BACKUP_SIZE_FACTOR: f64 = 3.0;
 /// The smallest backup volume requested, whatever the database size.
@@ -31,6 +35,26 @@ pub struct Options {
     pub set: Vec<String>,
     /// `--helm-timeout`: helm's `--timeout` for install, upgrade and uninstall, in seconds.
     pub helm_timeout_seconds: u64,
+    /// `--tools-cpu`, `--tools-memory`: the compute resources of the plugin's pods.
+    #[serde(default)]
+    pub tools_resources: PodResources,
+}
+
+/// Cpu and memory of a container the plugin runs: each is both the request and the limit
+/// (the pod's QoS is Guaranteed, and a ResourceQuota on requests or limits admits it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodResources {
+    pub cpu: String,
+    pub memory: String,
+}
+
+impl Default for PodResources {
+    fn default() -> Self {
+        PodResources {
+            cpu: DEFAULT_TOOLS_CPU.to_string(),
+            memory: DEFAULT_TOOLS_MEMORY.to_string(),
+        }
+    }
 }
 
 /// helm's `--timeout` unless `--helm-timeout` says otherwise: the migration Job of a large
@@ -49,6 +73,7 @@ impl Default for Options {
             values_overrides: Vec::new(),
             set: Vec::new(),
             helm_timeout_seconds: DEFAULT_HELM_TIMEOUT_SECONDS,
+            tools_resources: PodResources::default(),
         }
     }
 }

@@ -27,6 +27,20 @@ pub fn parse_bytes(q: &str) -> Option<u64> {
     Some((number * factor).ceil() as u64)
 }
 
+/// A cpu quantity (`500m`, `1`, `1.5`) in millicores. `None` when it is not one.
+pub fn parse_millicores(q: &str) -> Option<u64> {
+    let q = q.trim();
+    let (number, factor) = match q.strip_suffix('m') {
+        Some(n) => (n, 1.0),
+        None => (q, 1000.0),
+    };
+    if number.is_empty() || !number.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return None;
+    }
+    let value: f64 = number.parse().ok()?;
+    Some((value * factor).ceil() as u64)
+}
+
 /// The size as a request: whole GiB, rounded up.
 pub fn to_gibibytes(bytes: u64) -> String {
     let gib = bytes.div_ceil(1 << 30).max(1);
@@ -61,6 +75,17 @@ mod tests {
         assert_eq!(parse_bytes("8"), Some(8));
         assert_eq!(parse_bytes("ten"), None);
         assert_eq!(parse_bytes("5Zi"), None);
+    }
+
+    #[test]
+    fn cpu_is_read_in_millicores() {
+        assert_eq!(parse_millicores("500m"), Some(500));
+        assert_eq!(parse_millicores("1"), Some(1000));
+        assert_eq!(parse_millicores("1.5"), Some(1500));
+        assert_eq!(parse_millicores("0.1"), Some(100));
+        assert_eq!(parse_millicores("m"), None);
+        assert_eq!(parse_millicores("1Gi"), None);
+        assert_eq!(parse_millicores("-1"), None);
     }
 
     #[test]

@@ -50,6 +50,7 @@ fn pod_spec_defaults(spec: &mut Value) {
                     json!(if latest { "Always" } else { "IfNotPresent" }),
                 );
                 set_default(c, "/resources", json!({}));
+                requests_from_limits(&mut c["resources"]);
                 if let Some(ports) = c.get_mut("ports").and_then(Value::as_array_mut) {
                     for p in ports {
                         set_default(p, "/protocol", json!("TCP"));
@@ -57,6 +58,47 @@ fn pod_spec_defaults(spec: &mut Value) {
                 }
             }
         }
+    }
+}
+
+/// A limit without a request makes the request equal to it (the API server's defaulting).
+fn requests_from_limits(resources: &mut Value) {
+    let Some(limits) = resources.get("limits").and_then(Value::as_object).cloned() else {
+        return;
+    };
+    for (k, v) in limits {
+        set_default(resources, &format!("/requests/{k}"), v);
+    }
+}
+
+/// The pod's QoS class: `Guaranteed` when every container's cpu and memory requests equal
+/// its limits, `BestEffort` when no container asks for any, else `Burstable`.
+pub fn qos_class(spec: &Value) -> &'static str {
+    let containers: Vec<&Value> = ["initContainers", "containers"]
+        .iter()
+        .flat_map(|k| spec[*k].as_array().into_iter().flatten())
+        .collect();
+    let listed = |c: &Value, which: &str| {
+        c["resources"][which]
+            .as_object()
+            .is_some_and(|m| m.contains_key("cpu") || m.contains_key("memory"))
+    };
+    if !containers
+        .iter()
+        .any(|c| listed(c, "requests") || listed(c, "limits"))
+    {
+        return "BestEffort";
+    }
+    let guaranteed = containers.iter().all(|c| {
+        ["cpu", "memory"].iter().all(|r| {
+            let limit = &c["resources"]["limits"][*r];
+            !limit.is_null() && c["resources"]["requests"][*r] == *limit
+        })
+    });
+    if guaranteed {
+        "Guaranteed"
+    } else {
+        "Burstable"
     }
 }
 
@@ -194,7 +236,8 @@ pub fn on_create(rt: &ResourceType, obj: &mut Value, store: &Store) {
             set_default(obj, "/status/loadBalancer", json!({}));
         }
         ("", "Pod") => {
-            obj["status"] = json!({ "phase": "Pending", "qosClass": "BestEffort" });
+            let qos = qos_class(&obj["spec"]);
+            obj["status"] = json!({ "phase": "Pending", "qosClass": qos });
         }
         ("", "PersistentVolumeClaim") => {
             if obj.pointer("/spec/storageClassName").is_none() {

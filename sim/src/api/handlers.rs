@@ -7,7 +7,8 @@ use serde_json::{json, Value};
 
 use super::router::ResourceRequest;
 use super::{
-    defaults, error_response, json_response, patch, review, table, validate, ApiState, Body,
+    admission, defaults, error_response, json_response, patch, review, table, validate, ApiState,
+    Body,
 };
 use crate::store::selectors::{FieldSelector, LabelSelector};
 use crate::store::{meta, ApiError, Propagation};
@@ -164,12 +165,21 @@ fn create(
     }
     check_identity(rr, &obj)?;
     create_object(state, rr, &mut obj)?;
-    Ok(json_response(201, &obj))
+    let mut response = json_response(201, &obj);
+    for w in admission::warnings(&state.store, rr.rt, &rr.namespace, &obj) {
+        // RFC 7234 warn-code 299 with a quoted text, as the API server writes it.
+        let quoted = format!("299 - \"{}\"", w.replace('\\', "\\\\").replace('"', "\\\""));
+        if let Ok(v) = hyper::header::HeaderValue::from_str(&quoted) {
+            response.headers_mut().append(hyper::header::WARNING, v);
+        }
+    }
+    Ok(response)
 }
 
 fn create_object(state: &ApiState, rr: &ResourceRequest, obj: &mut Value) -> Result<(), ApiError> {
     defaults::on_create(rr.rt, obj, &state.store);
     validate::on_create(rr.rt, obj)?;
+    admission::on_create(&state.store, rr.rt, &rr.namespace, obj)?;
     if dry_run(rr) {
         return Ok(());
     }

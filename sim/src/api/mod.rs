@@ -1,6 +1,7 @@
 //! The HTTPS API server: TLS, bearer-token authentication, per-identity authorization,
 //! discovery, REST handlers over the store, watch, patch, apply, logs and exec.
 
+pub mod admission;
 pub mod auth;
 pub mod defaults;
 pub mod discovery;

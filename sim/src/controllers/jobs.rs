@@ -39,7 +39,6 @@ pub fn reconcile(s: &Snapshot) -> Vec<Action> {
         let prev = job.get("status").cloned().unwrap_or(json!({}));
         let now = meta::now();
         if !done && !gave_up && !suspended && active.is_empty() {
-            let name = format!("{}-{}", meta::name(job), meta::random_suffix(5));
             let mut labels = job
                 .pointer("/spec/template/metadata/labels")
                 .cloned()
@@ -58,7 +57,7 @@ pub fn reconcile(s: &Snapshot) -> Vec<Action> {
                     "apiVersion": "v1",
                     "kind": "Pod",
                     "metadata": {
-                        "name": name,
+                        "generateName": format!("{}-", meta::name(job)),
                         "namespace": meta::namespace(job),
                         "labels": labels,
                         "annotations": job.pointer("/spec/template/metadata/annotations").cloned().unwrap_or(json!({})),

@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +15,7 @@ use tokio::sync::watch;
 
 use super::snapshot::{rt, Snapshot};
 use super::volumes::pv_host_path;
-use crate::runtime::{ContainerSpec, ContainerState, ExecChild, Mount, PodSpec};
+use crate::runtime::{identity, ContainerSpec, ContainerState, ExecChild, Mount, PodSpec};
 use crate::store::{meta, Store};
 
 /// What the kubelet and the exec endpoint need from a container runtime.
@@ -332,12 +333,19 @@ fn write_files(
     }
 }
 
+/// A pod volume's host directory, and whether the kubelet manages its ownership (`fsGroup`;
+/// not for hostPath volumes).
+struct HostVolume {
+    dir: PathBuf,
+    owned: bool,
+}
+
 /// Host directories for each of the pod's volumes.
 fn volumes(
     s: &Snapshot,
     pod: &Value,
     state_dir: &Path,
-) -> Result<HashMap<String, PathBuf>, NotReady> {
+) -> Result<HashMap<String, HostVolume>, NotReady> {
     let ns = meta::namespace(pod);
     let pod_dir = state_dir
         .join("pods")
@@ -372,7 +380,10 @@ fn volumes(
                 }
             }
         } else if let Some(p) = v.pointer("/hostPath/path").and_then(Value::as_str) {
-            PathBuf::from(p)
+            let dir = PathBuf::from(p);
+            let _ = std::fs::create_dir_all(&dir);
+            out.insert(name, HostVolume { dir, owned: false });
+            continue;
         } else if let Some(cm) = v.get("configMap") {
             let dir = pod_dir.join(&name);
             write_object_files(s, ns, &dir, cm, "configmap", "name")?;
@@ -382,12 +393,36 @@ fn volumes(
             write_object_files(s, ns, &dir, sec, "secret", "secretName")?;
             dir
         } else {
-            pod_dir.join(&name)
+            // emptyDir: writable by every user, as the kubelet makes it.
+            let dir = pod_dir.join(&name);
+            let _ = std::fs::create_dir_all(&dir);
+            let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777));
+            dir
         };
         let _ = std::fs::create_dir_all(&dir);
-        out.insert(name, dir);
+        out.insert(name, HostVolume { dir, owned: true });
     }
     Ok(out)
+}
+
+/// Gives the pod's volumes to its `fsGroup` (once it can start: every check passed).
+fn apply_fs_group(pod: &Value, vols: &HashMap<String, HostVolume>) -> Result<(), NotReady> {
+    let Some(gid) = identity::fs_group(&pod["spec"]) else {
+        return Ok(());
+    };
+    let on_mismatch = pod
+        .pointer("/spec/securityContext/fsGroupChangePolicy")
+        .and_then(Value::as_str)
+        == Some("OnRootMismatch");
+    for (name, v) in vols.iter().filter(|(_, v)| v.owned) {
+        identity::set_volume_ownership(&v.dir, gid, false, on_mismatch).map_err(|e| {
+            not_ready(
+                "ContainerCreating",
+                format!("MountVolume.SetUp failed for volume \"{name}\": setting the ownership of {} to group {gid}: {e}", v.dir.display()),
+            )
+        })?;
+    }
+    Ok(())
 }
 
 /// Resolves a pod object into what the runtime starts.
@@ -409,7 +444,7 @@ pub fn resolve(
         let mut mounts = Vec::new();
         for m in c["volumeMounts"].as_array().into_iter().flatten() {
             let vname = m["name"].as_str().unwrap_or_default();
-            let Some(host) = vols.get(vname) else {
+            let Some(host) = vols.get(vname).map(|v| &v.dir) else {
                 return Err(not_ready(
                     "CreateContainerConfigError",
                     format!("volume \"{vname}\" not found"),
@@ -428,13 +463,25 @@ pub fn resolve(
                 read_only: m["readOnly"].as_bool() == Some(true),
             });
         }
+        let name = c["name"].as_str().unwrap_or_default().to_string();
+        let image = c["image"].as_str().unwrap_or_default().to_string();
+        let run_as = identity::RunAs::of(&pod["spec"], c);
+        let pod_ref = format!(
+            "{}_{}({})",
+            meta::name(pod),
+            meta::namespace(pod),
+            meta::uid(pod)
+        );
+        identity::verify_non_root(&run_as, &image, &name, &pod_ref)
+            .map_err(|e| not_ready("CreateContainerConfigError", e))?;
         Ok(ContainerSpec {
-            name: c["name"].as_str().unwrap_or_default().to_string(),
-            image: c["image"].as_str().unwrap_or_default().to_string(),
+            name,
+            image,
             command: strings("command"),
             args: strings("args"),
             env: env_of(s, pod, c, ip)?,
             mounts,
+            run_as,
         })
     };
     let list = |k: &str| -> Result<Vec<ContainerSpec>, NotReady> {
@@ -445,6 +492,9 @@ pub fn resolve(
             .map(container)
             .collect()
     };
+    let init_containers = list("initContainers")?;
+    let containers = list("containers")?;
+    apply_fs_group(pod, &vols)?;
     Ok(PodSpec {
         namespace: meta::namespace(pod).to_string(),
         name: meta::name(pod).to_string(),
@@ -455,8 +505,9 @@ pub fn resolve(
             .and_then(Value::as_str)
             .unwrap_or(meta::name(pod))
             .to_string(),
-        init_containers: list("initContainers")?,
-        containers: list("containers")?,
+        init_containers,
+        containers,
+        groups: identity::pod_groups(&pod["spec"]),
         restart_policy: pod
             .pointer("/spec/restartPolicy")
             .and_then(Value::as_str)
@@ -622,7 +673,7 @@ pub fn pod_status(pod: &Value, states: &[(String, ContainerState)], ip: Ipv4Addr
         "podIP": ip.to_string(),
         "podIPs": [{"ip": ip.to_string()}],
         "startTime": start,
-        "qosClass": "BestEffort",
+        "qosClass": crate::api::defaults::qos_class(&pod["spec"]),
         "containerStatuses": main,
     });
     if !init.is_empty() {

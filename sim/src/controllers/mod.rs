@@ -7,6 +7,8 @@ pub mod jobs;
 pub mod kubelet;
 pub mod namespaces;
 pub mod pod_network;
+pub mod quotas;
+pub mod refusals;
 pub mod services;
 pub mod snapshot;
 pub mod volumes;
@@ -38,15 +40,35 @@ pub enum Action {
     RemoveDir(PathBuf),
 }
 
-pub fn apply(store: &Store, actions: Vec<Action>) {
+/// Carries out the actions; a pod that admission refuses is reported on its owner, which
+/// then waits (`backoff`) before creating it again.
+pub fn apply(store: &Store, actions: Vec<Action>, backoff: &mut refusals::Backoff) {
+    let now = std::time::Instant::now();
     for a in actions {
         let r = match &a {
             Action::Create(rt, obj) => {
+                let owner_uid = refusals::owner(obj)
+                    .and_then(|o| o["uid"].as_str())
+                    .unwrap_or_default()
+                    .to_string();
+                if rt.kind == "Pod" && backoff.holds(&owner_uid, now) {
+                    continue;
+                }
                 let mut obj = obj.clone();
                 crate::api::defaults::on_create(rt, &mut obj, store);
-                store
-                    .create(rt, meta::namespace(&obj), obj.clone())
-                    .map(|_| ())
+                let ns = meta::namespace(&obj).to_string();
+                match crate::api::admission::on_create(store, rt, &ns, &mut obj) {
+                    Err(e) if rt.kind == "Pod" => {
+                        refusals::record(store, &obj, &e);
+                        backoff.refused(&owner_uid, now);
+                        continue;
+                    }
+                    Err(e) => Err(e),
+                    Ok(()) => {
+                        backoff.admitted(&owner_uid);
+                        store.create(rt, &ns, obj).map(|_| ())
+                    }
+                }
             }
             Action::Delete(rt, ns, name, p) => store.delete(rt, ns, name, *p, None).map(|_| ()),
             Action::RemoveDir(dir) => {
@@ -102,6 +124,7 @@ pub fn apply(store: &Store, actions: Vec<Action>) {
 /// at least every 500 ms.
 pub async fn run(store: Arc<Store>, state_dir: PathBuf, mut shutdown: watch::Receiver<bool>) {
     let mut events = store.subscribe();
+    let mut backoff = refusals::Backoff::default();
     loop {
         let snap = Snapshot::take(&store);
         let mut actions = Vec::new();
@@ -111,9 +134,17 @@ pub async fn run(store: Arc<Store>, state_dir: PathBuf, mut shutdown: watch::Rec
         actions.extend(volumes::reconcile(&snap, &state_dir));
         actions.extend(services::reconcile(&snap));
         actions.extend(gc::reconcile(&snap));
+        actions.extend(quotas::reconcile(&snap));
         dns::write_hosts_files(&snap, &state_dir);
-        let busy = !actions.is_empty();
-        apply(&store, actions);
+        let now = std::time::Instant::now();
+        // Pods an owner may not create yet do not keep the loop busy.
+        let busy = actions.iter().any(|a| match a {
+            Action::Create(rt, obj) if rt.kind == "Pod" => !refusals::owner(obj)
+                .and_then(|o| o["uid"].as_str())
+                .is_some_and(|uid| backoff.holds(uid, now)),
+            _ => true,
+        });
+        apply(&store, actions, &mut backoff);
         if busy {
             tokio::time::sleep(Duration::from_millis(20)).await;
             while events.try_recv().is_ok() {}

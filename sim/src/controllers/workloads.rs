@@ -235,11 +235,10 @@ fn replicaset(s: &Snapshot, r: &Value, out: &mut Vec<Action>) {
     let want = replicas(r);
     let have = pods.len() as i64;
     for _ in have..want {
-        let name = format!("{}-{}", meta::name(r), meta::random_suffix(5));
-        out.push(Action::Create(
-            rt("", "pods"),
-            pod_from_template(r, &r["spec"]["template"], &name, &json!({})),
-        ));
+        // Named by the API server from the prefix, as the real controller asks.
+        let mut pod = pod_from_template(r, &r["spec"]["template"], "", &json!({}));
+        pod["metadata"]["generateName"] = json!(format!("{}-", meta::name(r)));
+        out.push(Action::Create(rt("", "pods"), pod));
     }
     if have > want {
         let mut victims = pods.clone();

@@ -16,7 +16,7 @@ use super::rootfs::Request;
 use super::sandbox::{self, Enter, User};
 use super::spawner::PodSpawner;
 use super::tools::Tools;
-use super::{log_file, ContainerSpec, PodSpec};
+use super::{identity, log_file, ContainerSpec, PodSpec};
 
 pub struct Container {
     pub spec: ContainerSpec,
@@ -26,6 +26,8 @@ pub struct Container {
     hostname: String,
     mounts: Vec<Request>,
     tools_pg: (PathBuf, PathBuf),
+    /// The pod's extra groups (`fsGroup`, `supplementalGroups`)
+    groups: Vec<u32>,
 }
 
 impl Container {
@@ -53,7 +55,26 @@ impl Container {
         }));
         let read_file =
             |path: &str| resolve(&mounts, path).and_then(|host| fs::read_to_string(host).ok());
-        let program = programs::program(pod, spec, tools, helpers, &read_file);
+        let mut program = programs::program(pod, spec, tools, helpers, &read_file);
+        let user = identity::process_user(
+            &spec.image,
+            &spec.command,
+            &spec.args,
+            &spec.run_as,
+            program.user,
+        );
+        if user != program.user {
+            program.user = user;
+            program.exec_user = user;
+            // An unknown user's home, unless the pod sets one.
+            if !spec.env.iter().any(|(k, _)| k == "HOME") {
+                for (k, v) in &mut program.env {
+                    if k == "HOME" {
+                        *v = "/".into();
+                    }
+                }
+            }
+        }
         for extra in &program.extra_mounts {
             let mut extra = extra.clone();
             if extra.source.is_relative() {
@@ -74,6 +95,7 @@ impl Container {
             hostname,
             mounts,
             tools_pg: (tools.pg11_bin.clone(), tools.pg15_bin.clone()),
+            groups: pod.groups.clone(),
         }
     }
 
@@ -150,6 +172,10 @@ impl Container {
         if pgdata.join("PG_VERSION").exists() {
             self.log_line("postgresql: data directory exists, skipping initialisation");
             chown_tree(&pgdata, user)?;
+            // A pod's fsGroup made it group-writable; PostgreSQL refuses to start on that,
+            // and the images' entrypoints set it back.
+            fs::set_permissions(&pgdata, fs::Permissions::from_mode(0o700))
+                .context(|| format!("cannot restrict {}", pgdata.display()))?;
         } else {
             self.log_line("postgresql: initialising the data directory");
             let mut argv = vec![
@@ -273,7 +299,7 @@ impl Container {
             .try_clone()
             .context(|| "cannot share the log file".into())?;
         cmd.stdout(log).stderr(log2);
-        sandbox::configure(&mut cmd, enter, user, session)?;
+        sandbox::configure(&mut cmd, enter, user, self.groups.clone(), session)?;
         Ok(cmd)
     }
 

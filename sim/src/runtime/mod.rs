@@ -27,6 +27,7 @@
 mod container;
 mod error;
 mod exec;
+pub mod identity;
 mod images;
 mod pidns;
 mod pods;
@@ -58,6 +59,8 @@ pub struct ContainerSpec {
     pub env: Vec<(String, String)>,
     /// (host directory or file, path inside the container, read-only)
     pub mounts: Vec<Mount>,
+    /// `runAsUser`, `runAsGroup`, `runAsNonRoot` (the container's over the pod's)
+    pub run_as: identity::RunAs,
 }
 
 #[derive(Debug, Clone)]
@@ -80,6 +83,8 @@ pub struct PodSpec {
     pub containers: Vec<ContainerSpec>,
     /// `Always`, `OnFailure`, `Never`
     pub restart_policy: String,
+    /// Extra groups of every process: `fsGroup`, then `supplementalGroups`
+    pub groups: Vec<u32>,
 }
 
 /// What the kubelet loop reports into pod status.

@@ -58,10 +58,16 @@ pub enum Enter {
     Join { pid: u32 },
 }
 
-/// Makes `cmd` enter its container as `user`, with `/` as working directory, in a process
-/// group of its own, or (`session`) in a session of its own with stdin as controlling
-/// terminal (for a pty).
-pub fn configure(cmd: &mut Command, enter: Enter, user: User, session: bool) -> Result<()> {
+/// Makes `cmd` enter its container as `user` with the extra `groups` (the pod's `fsGroup`
+/// and `supplementalGroups`), with `/` as working directory, in a process group of its own,
+/// or (`session`) in a session of its own with stdin as controlling terminal (for a pty).
+pub fn configure(
+    cmd: &mut Command,
+    enter: Enter,
+    user: User,
+    groups: Vec<u32>,
+    session: bool,
+) -> Result<()> {
     let prepared = match enter {
         Enter::Create {
             root,
@@ -103,7 +109,7 @@ pub fn configure(cmd: &mut Command, enter: Enter, user: User, session: bool) -> 
                 check(libc::ioctl(0, libc::TIOCSCTTY, 0), "controlling terminal")?;
             }
             prepared.enter()?;
-            become_user(user)?;
+            become_user(user, &groups)?;
             check(
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong),
                 "prctl",
@@ -190,13 +196,13 @@ impl Prepared {
     }
 }
 
-fn become_user(user: User) -> io::Result<()> {
+fn become_user(user: User, groups: &[u32]) -> io::Result<()> {
     if user == User::ROOT {
         return Ok(());
     }
-    // SAFETY: plain credential system calls.
+    // SAFETY: plain credential system calls; `groups` is a valid slice of gids.
     unsafe {
-        check(libc::setgroups(0, std::ptr::null()), "setgroups")?;
+        check(libc::setgroups(groups.len(), groups.as_ptr()), "setgroups")?;
         check(libc::setgid(user.gid), "setgid")?;
         check(libc::setuid(user.uid), "setuid")?;
     }

@@ -89,6 +89,16 @@ impl ApiError {
         e
     }
 
+    /// 403 from an admission plugin: `pods "x" is forbidden: <cause>`.
+    pub fn forbidden(rt: &ResourceType, name: &str, cause: &str) -> Self {
+        ApiError::new(
+            403,
+            "Forbidden",
+            format!("{} \"{name}\" is forbidden: {cause}", qualified(rt)),
+        )
+        .with_details(rt, name)
+    }
+
     pub fn bad_request(message: impl Into<String>) -> Self {
         ApiError::new(400, "BadRequest", message)
     }
