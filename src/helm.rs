@@ -86,7 +86,7 @@ impl Helm {
     pub fn run(&self, args: &[OsString]) -> Result<HelmOutput> {
         let mut argv: Vec<OsString> = args.to_vec();
         argv.extend(self.connection_args());
-        tracing::debug!(helm = %self.bin.display(), args = ?argv, "running helm");
+        tracing::debug!(helm = %self.bin.display(), args = ?crate::redact::argv(&argv), "running helm");
         let mut expr = duct::cmd(&self.bin, &argv)
             .stdout_capture()
             .stderr_capture()
@@ -112,9 +112,11 @@ impl Helm {
                 .first()
                 .map(|a| a.to_string_lossy().into_owned())
                 .unwrap_or_default();
+            // helm may echo a value it could not use: never a secret one.
+            let stderr = crate::redact::mask(stderr.trim(), &crate::redact::argv_secrets(&argv));
             Err(Error::new(
                 ExitCode::External,
-                format!("`helm {verb}` failed: {}", stderr.trim()),
+                format!("`helm {verb}` failed: {stderr}"),
             ))
         }
     }

@@ -15,6 +15,7 @@ pub mod naming;
 pub mod output;
 pub mod phases;
 pub mod plan;
+pub mod redact;
 pub mod settings;
 pub mod state;
 pub mod values;

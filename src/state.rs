@@ -135,7 +135,11 @@ impl State {
     /// ConfigMap data.
     pub fn encode(&self) -> BTreeMap<String, String> {
         BTreeMap::from([
-            (PLAN_KEY.to_string(), json(&self.plan)),
+            // No `--set` value: those stay in the values Secret.
+            (
+                PLAN_KEY.to_string(),
+                json(&crate::plan::commands::for_state(&self.plan)),
+            ),
             (STEPS_KEY.to_string(), json(&self.done)),
             (RECORD_KEY.to_string(), json(&self.record)),
         ])

@@ -264,7 +264,7 @@ pub struct Plan {
     pub state_config_map: String,
     pub images: Vec<String>,
     /// The operator's extra values for install and upgrade as helm arguments (`-f FILE`,
-    /// `--set KEY=VALUE` with values of secret-looking keys redacted); their content is kept
+    /// `--set KEY=VALUE`, secret values redacted; stored as `--set KEY=<saved>`); their content is kept
     /// in the values Secret.
     #[serde(default)]
     pub overrides: Vec<String>,
