@@ -66,6 +66,11 @@ impl Helm {
         }
     }
 
+    /// The namespace every call works in.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
     /// The connection flags every call carries, so a standalone run reaches the same cluster
     /// as one started by helm.
     pub fn connection_args(&self) -> Vec<OsString> {

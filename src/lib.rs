@@ -9,6 +9,7 @@ pub mod commands;
 pub mod error;
 pub mod exit;
 pub mod helm;
+pub mod hint;
 pub mod kube;
 pub mod logging;
 pub mod naming;

@@ -260,6 +260,11 @@ impl Store {
         }
     }
 
+    /// The plugin's command `args` for this release (hints).
+    fn command(&self, args: &str) -> String {
+        crate::hint::command(&self.release, &self.namespace, args)
+    }
+
     fn where_(&self) -> String {
         format!("ConfigMap {}/{}", self.namespace, self.name)
     }
@@ -339,9 +344,10 @@ impl Store {
                 ExitCode::Locked,
                 format!("another run created {} at the same time", self.where_()),
             )
-            .hint(
-                "wait for it to finish, or run `helm la-migrate 4.44 status` to see who holds it",
-            )),
+            .hint(format!(
+                "wait for it to finish, or run `{}` to see who holds it",
+                self.command("status")
+            ))),
             Err(e) => Err(Error::new(
                 ExitCode::Failure,
                 format!("cannot create the state {}", self.where_()),
@@ -373,8 +379,8 @@ impl Store {
                 ),
             )
             .hint(format!(
-                "`helm la-migrate 4.44 status -n {}` shows its progress; run again once it is done. A run that died on another machine leaves a lock that expires by itself {LOCK_SECONDS} s after its last renewal (or remove the annotation {LOCK_HOLDER} from {})",
-                self.namespace,
+                "`{}` shows its progress; run again once it is done. A run that died on another machine leaves a lock that expires by itself {LOCK_SECONDS} s after its last renewal (or remove the annotation {LOCK_HOLDER} from {})",
+                self.command("status"),
                 self.where_()
             )));
         }
@@ -435,9 +441,10 @@ impl Store {
                 ExitCode::Locked,
                 format!("{} was changed by another run", self.where_()),
             )
-            .hint(
-                "run `helm la-migrate 4.44 status` to see its progress; run again once it is done",
-            )),
+            .hint(format!(
+                "run `{}` to see its progress; run again once it is done",
+                self.command("status")
+            ))),
             Err(e) => Err(Error::new(
                 ExitCode::Failure,
                 format!("cannot write the state {}", self.where_()),

@@ -110,7 +110,11 @@ async fn run_async(
                         settings.release, settings.namespace
                     ),
                 )
-                .hint("start with `helm la-migrate 4.44 backup` (or the whole migration: `helm la-migrate 4.44`)"));
+                .hint(format!(
+                    "start with `{}` (or the whole migration: `{}`)",
+                    hint_command(settings, "backup"),
+                    hint_command(settings, "")
+                )));
             }
             printer.note("Preflight: reading the release, its volumes, secrets and permissions...");
             let facts = preflight::gather(settings, &kube, &helm, &options).await?;
@@ -165,16 +169,16 @@ async fn run_async(
             } else {
                 let next = match phase {
                     None | Some(Phase::Verify) => format!(
-                        "Migration complete. When satisfied: helm la-migrate 4.44 cleanup -n {}",
-                        settings.namespace
+                        "Migration complete. When satisfied: {}",
+                        hint_command(settings, "cleanup")
                     ),
                     Some(Phase::Cleanup) if kept_volumes.is_empty() => {
                         "Cleanup complete.".to_string()
                     }
                     Some(Phase::Cleanup) => format!(
-                        "Cleanup complete. Released volumes of the old PostgreSQL and Redis are kept: {}\nDelete them: helm la-migrate 4.44 cleanup -n {} --delete-old-volumes",
+                        "Cleanup complete. Released volumes of the old PostgreSQL and Redis are kept: {}\nDelete them: {}",
                         kept_volumes.join(", "),
-                        settings.namespace
+                        hint_command(settings, "cleanup --delete-old-volumes")
                     ),
                     Some(p) => format!("Phase {} complete ({done}/{total} steps done).", p.name()),
                 };
@@ -289,10 +293,17 @@ async fn cleanup_steps(
     Ok((steps, released))
 }
 
+/// The plugin's command `args` for the settings' release and namespace (hints and notes).
+fn hint_command(settings: &Settings, args: &str) -> String {
+    crate::hint::command(&settings.release, &settings.namespace, args)
+}
+
 fn not_started(printer: &Printer, settings: &Settings) -> Result<()> {
     let text = format!(
-        "No migration of release {} recorded in namespace {}.\nStart one: helm la-migrate 4.44 -n {} --dry-run\n",
-        settings.release, settings.namespace, settings.namespace
+        "No migration of release {} recorded in namespace {}.\nStart one: {}\n",
+        settings.release,
+        settings.namespace,
+        hint_command(settings, "--dry-run")
     );
     if printer.is_json() {
         printer.json(&json!({ "status": "not-started" }))
@@ -341,12 +352,14 @@ fn status(printer: &Printer, state: &State, lock: Option<&Lock>) -> Result<()> {
     }
     match (next, cleanup) {
         (Some(s), _) => out.push_str(&format!(
-            "Next: {} (run `helm la-migrate 4.44 -n {}` to resume)\n",
-            s.id, state.plan.namespace
+            "Next: {} (run `{}` to resume)\n",
+            s.id,
+            crate::hint::command(&state.plan.release, &state.plan.namespace, "")
         )),
         (None, Some(s)) => out.push_str(&format!(
-            "Migration complete; cleanup unfinished. Next: {} (run `helm la-migrate 4.44 cleanup -n {}`)\n",
-            s.id, state.plan.namespace
+            "Migration complete; cleanup unfinished. Next: {} (run `{}`)\n",
+            s.id,
+            crate::hint::command(&state.plan.release, &state.plan.namespace, "cleanup")
         )),
         (None, None) => out.push_str("Complete.\n"),
     }

@@ -162,20 +162,14 @@ pub async fn helm_upgrade(r: &mut Runner<'_>) -> Result<String> {
             ExitCode::Precondition,
             "the restored database is not verified: refusing to start the app on it",
         )
-        .hint(format!(
-            "run `helm la-migrate 4.44 restore -n {}` first",
-            r.settings.namespace
-        )));
+        .hint(format!("run `{}` first", r.command("restore"))));
     }
     if settled_release(r).await?.is_none() {
         return Err(Error::new(
             ExitCode::Precondition,
             format!("release {} is not installed", r.settings.release),
         )
-        .hint(format!(
-            "run `helm la-migrate 4.44 install -n {}` first",
-            r.settings.namespace
-        )));
+        .hint(format!("run `{}` first", r.command("install"))));
     }
     let replicas = recorded(r);
     deploy(

@@ -120,11 +120,15 @@ pub async fn report(r: &mut Runner<'_>) -> Result<String> {
     if !problems.is_empty() {
         return Err(Error::new(
             ExitCode::VerificationFailed,
-            format!("verification found problems:\n  - {}", problems.join("\n  - ")),
+            format!(
+                "verification found problems:\n  - {}",
+                problems.join("\n  - ")
+            ),
         )
         .hint(format!(
-            "inspect with `kubectl -n {} get deploy,pvc,pods`, then run `helm la-migrate 4.44 verify` again",
-            r.settings.namespace
+            "inspect with `kubectl -n {} get deploy,pvc,pods`, then run `{}` again",
+            r.settings.namespace,
+            r.command("verify")
         )));
     }
     for l in &lines {

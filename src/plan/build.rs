@@ -416,7 +416,8 @@ fn check_release(facts: &Facts) -> Result<()> {
             ),
         )
         .hint(format!(
-            "`helm la-migrate 4.44 status -n {ns}` shows a migration in progress; a release already on 4.44 is upgraded with `helm upgrade`"
+            "`{}` shows a migration in progress; a release already on 4.44 is upgraded with `helm upgrade`",
+            crate::hint::command(&r.name, ns, "status")
         ))),
     }
 }

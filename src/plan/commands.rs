@@ -124,7 +124,11 @@ pub fn for_action(plan: &Plan, action: &Action) -> Vec<String> {
     match action {
         Action::SaveValues { secret } => vec![
             format!("helm get values {release} -n {ns} -o yaml > values-4.43.yaml"),
-            format!("helm la-migrate 4.44 values > values-{}.yaml", plan.to_version),
+            format!(
+                "{} > values-{}.yaml",
+                crate::hint::command(release, ns, "values"),
+                plan.to_version
+            ),
             kubectl(
                 plan,
                 &format!(

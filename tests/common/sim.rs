@@ -284,6 +284,11 @@ impl Sim {
     }
 
     fn install(&self) {
+        self.install_as(RELEASE, NAMESPACE);
+    }
+
+    /// Installs chart 4.43.1 with the spec's values as `release` in `namespace` (not seeded).
+    pub fn install_as(&self, release: &str, namespace: &str) {
         let values = self.state_dir().join("operator-values.yaml");
         std::fs::write(&values, &self.spec.values).unwrap();
         if let Some(objects) = &self.spec.pre_objects {
@@ -296,6 +301,7 @@ impl Sim {
         let out = Command::new(la_sim())
             .args(["install", "--timeout-seconds", "120", "--state-dir"])
             .arg(self.state_dir())
+            .args(["--release", release, "--namespace", namespace])
             .arg("--chart")
             .arg(chart("4.43.1"))
             .arg("--values")
