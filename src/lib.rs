@@ -11,6 +11,7 @@ pub mod exit;
 pub mod helm;
 pub mod hint;
 pub mod kube;
+pub mod local_file;
 pub mod logging;
 pub mod naming;
 pub mod output;

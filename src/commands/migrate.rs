@@ -1,6 +1,7 @@
 //! `helm la-migrate 4.44 [phase]`: resolves options, reads or starts the in-cluster state,
 //! and hands the plan to the executor. The work is in `plan` and `phases`.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::json;
@@ -13,7 +14,7 @@ use crate::kube::ops::Kube;
 use crate::output::Printer;
 use crate::phases::{overrides, preflight, Confirmation, Runner};
 use crate::plan::cleanup::{self, CleanupOptions};
-use crate::plan::{runbook, Options, Phase, Plan};
+use crate::plan::{runbook, Action, Options, Phase, Plan};
 use crate::settings::Settings;
 use crate::state::{now, Lock, State, Store};
 
@@ -23,7 +24,11 @@ pub fn options(args: &RunArgs) -> Options {
         backup_size_factor: args.backup_size_factor,
         backup_image: args.backup_image.clone(),
         jobs: args.jobs.max(1),
-        local_copy: args.local_copy.clone(),
+        // Absolute: a resumed run from another directory writes the same file.
+        local_copy: args
+            .local_copy
+            .as_ref()
+            .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone())),
         keep_passwords: args.keep_passwords,
         values_overrides: args.values_overrides.clone(),
         set: args.set.clone(),
@@ -96,6 +101,7 @@ async fn run_async(
             None => not_started(printer, settings),
         };
     }
+    local_copy_free(existing.as_ref().map(|(s, _)| s), &options)?;
     let phase = phase_of(command);
     let plan_only = args.dry_run || matches!(command, Some(MigrationCommand::Plan));
 
@@ -193,6 +199,26 @@ async fn run_async(
         Err(_) => {}
     }
     result.and(unlock)
+}
+
+/// `--local-copy` never writes over a file: the path given now, or the one the plan records,
+/// is refused (exit 5) before the run changes anything, unless this migration wrote it.
+fn local_copy_free(state: Option<&State>, options: &Options) -> Result<()> {
+    let planned = state.and_then(|s| {
+        s.plan.find_action(|a| match a {
+            Action::LocalCopy { path } => Some(PathBuf::from(path)),
+            _ => None,
+        })
+    });
+    let written = state
+        .and_then(|s| s.record.local_copy.as_ref())
+        .map(|c| PathBuf::from(&c.path));
+    for path in options.local_copy.iter().chain(planned.iter()) {
+        if written.as_ref() != Some(path) {
+            crate::local_file::check_free(path)?;
+        }
+    }
+    Ok(())
 }
 
 /// The plan's warnings, the overrides given now, then the steps; until they end or Ctrl-C or

@@ -341,12 +341,10 @@ pub async fn local_copy(r: &mut Runner<'_>, path: &str) -> Result<String> {
             )
             .source(e)
         })?;
-    let tmp = format!("{path}.partial");
-    let mut file = tokio::fs::File::create(&tmp).await.map_err(|e| {
-        Error::new(ExitCode::Failure, format!("cannot create {tmp}"))
-            .source(e)
-            .hint("pass a writable path to --local-copy")
-    })?;
+    // Private, never over an existing file, removed unless complete.
+    let (partial, file) = crate::local_file::Partial::create(std::path::Path::new(path))?;
+    let tmp = partial.partial().display().to_string();
+    let mut file = tokio::fs::File::from_std(file);
     let total = r.state.record.backup.as_ref().map(|b| b.bytes);
     let bar = bytes_bar(r, total, "local copy");
     let mut stdout = process
@@ -402,11 +400,9 @@ pub async fn local_copy(r: &mut Runner<'_>, path: &str) -> Result<String> {
                 scripts::field(&remote, "sha256").unwrap_or("unknown")
             ),
         )
-        .hint(format!("delete {tmp} and run again to copy anew")));
+        .hint(r.rerun_hint_to("the copy is made anew")));
     }
-    tokio::fs::rename(&tmp, path).await.map_err(|e| {
-        Error::new(ExitCode::Failure, format!("cannot move {tmp} to {path}")).source(e)
-    })?;
+    partial.commit()?;
     r.state.record.local_copy = Some(LocalCopyRecord {
         path: path.to_string(),
         sha256: sha256.clone(),
