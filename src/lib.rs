@@ -12,6 +12,7 @@ pub mod helm;
 pub mod hint;
 pub mod kube;
 pub mod local_file;
+pub mod lock;
 pub mod logging;
 pub mod naming;
 pub mod output;

@@ -70,21 +70,36 @@ fn every_suggested_command_names_a_release_and_namespace_that_are_not_the_defaul
     let said = assert_hints(&sim, &["4.44", "status"], 0);
     assert!(said.contains("Next: uninstall."), "{said}");
 
-    // A lock held by a run on another machine.
-    let expires = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 600;
-    sim.kubectl(&[
-        "-n",
-        NS,
-        "annotate",
-        "configmap",
-        &format!("la-migrate-{RELEASE}"),
-        "la-migrate.cognigy.com/lock-holder=ops@elsewhere:1",
-        &format!("la-migrate.cognigy.com/lock-expires={expires}"),
-    ]);
-    let said = assert_hints(&sim, &["4.44", "--chart", chart_arg, "--no-input"], 10);
+    // A lock held by a live run on another machine: it renews the lock while this run
+    // watches it.
+    let state = format!("la-migrate-{RELEASE}");
+    let renew = |n: u64| {
+        sim.kubectl(&[
+            "-n",
+            NS,
+            "annotate",
+            "--overwrite",
+            "configmap",
+            &state,
+            "la-migrate.cognigy.com/lock-holder=ops@elsewhere:1",
+            &format!("la-migrate.cognigy.com/lock-expires={n}"),
+        ])
+    };
+    renew(1);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let said = std::thread::scope(|s| {
+        let renewer = s.spawn(|| {
+            let mut n = 2;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+                renew(n);
+                n += 1;
+            }
+        });
+        let said = assert_hints(&sim, &["4.44", "--chart", chart_arg, "--no-input"], 10);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        renewer.join().unwrap();
+        said
+    });
     assert!(said.contains("ops@elsewhere:1"), "{said}");
 }

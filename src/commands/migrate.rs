@@ -16,7 +16,7 @@ use crate::phases::{overrides, preflight, Confirmation, Runner};
 use crate::plan::cleanup::{self, CleanupOptions};
 use crate::plan::{runbook, Action, Options, Phase, Plan};
 use crate::settings::Settings;
-use crate::state::{now, Lock, State, Store};
+use crate::state::{Lock, State, Store};
 
 pub fn options(args: &RunArgs) -> Options {
     Options {
@@ -92,6 +92,7 @@ async fn run_async(
         connection.client.clone(),
         &settings.namespace,
         &settings.release,
+        connection.fence.clone(),
     );
     let existing = store.load().await?;
 
@@ -235,10 +236,19 @@ async fn run_interruptible(runner: &mut Runner<'_>, phase: Option<Phase>) -> Res
     let listener = tokio::spawn(async move {
         let _ = signalled.send(Some(interrupted().await));
     });
+    let fence = runner.store.fence.clone();
     let result = tokio::select! {
         biased;
         _ = signal.changed() => Err(Error::new(ExitCode::Interrupted, "interrupted")),
+        why = fence.wait_closed() => Err(runner.store.lost_error(why)),
         result = runner.run(phase) => result,
+    };
+    // A request the closed fence refused may have failed the step first.
+    let result = match (result, fence.closed()) {
+        (Err(e), Some(why)) if e.code != ExitCode::Locked => {
+            Err(runner.store.lost_error(why).source(e))
+        }
+        (result, _) => result,
     };
     if matches!(&result, Err(e) if e.code == ExitCode::External) && signal.borrow().is_none() {
         let _ = tokio::time::timeout(Duration::from_millis(200), signal.changed()).await;
@@ -340,8 +350,8 @@ fn not_started(printer: &Printer, settings: &Settings) -> Result<()> {
 }
 
 fn status(printer: &Printer, state: &State, lock: Option<&Lock>) -> Result<()> {
-    // A lock that has expired is held by nobody.
-    let lock = lock.filter(|l| l.expires > now());
+    // Whether the holder still runs is not known here (its clock is not this one's): the
+    // lock is shown as recorded.
     let next = state.next_step();
     let cleanup = state.next_cleanup_step();
     if printer.is_json() {
@@ -371,9 +381,10 @@ fn status(printer: &Printer, state: &State, lock: Option<&Lock>) -> Result<()> {
     }
     if let Some(l) = lock {
         out.push_str(&format!(
-            "Running now: {} holds the lock (renewed while it runs; expires in {} s if it stops)\n",
+            "Running now: {} holds the lock (renewed every {} s while it runs; a run that finds it not renewed for {} s takes it over)\n",
             l.holder,
-            l.expires - now()
+            crate::state::RENEW_EVERY.as_secs(),
+            l.lease_seconds
         ));
     }
     match (next, cleanup) {

@@ -739,6 +739,19 @@ impl Sim {
         );
     }
 
+    /// Sends `signal` to `program` (and its workers) started by the detached `job` in `pod`.
+    /// Fails while the program has not started yet.
+    pub fn signal_job(&self, pod: &str, job: &str, program: &str, signal: &str) -> bool {
+        let script = format!(
+            r#"set -eu
+main=$(pgrep -P "$(cat /tmp/{job}.pid)" -x {program})
+for p in $main $(pgrep -P "$main" || true); do kill -{signal} "$p"; done"#
+        );
+        self.kubectl_unchecked(&["exec", pod, "--", "sh", "-c", &script])
+            .status
+            .success()
+    }
+
     /// SIGKILLs the processes of a pod's containers; its restart policy applies.
     pub fn kill_pod_processes(&self, pod: &str) {
         self.fault(&["kill", "-n", NAMESPACE, pod]);
