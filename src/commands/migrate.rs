@@ -15,6 +15,7 @@ use crate::output::Printer;
 use crate::phases::{overrides, preflight, Confirmation, Runner};
 use crate::plan::cleanup::{self, CleanupOptions};
 use crate::plan::{runbook, Action, Options, Phase, Plan};
+use crate::resume;
 use crate::settings::Settings;
 use crate::state::{Lock, State, Store};
 
@@ -125,7 +126,8 @@ async fn run_async(
             }
             printer.note("Preflight: reading the release, its volumes, secrets and permissions...");
             let facts = preflight::gather(settings, &kube, &helm, &options).await?;
-            let plan = crate::plan::build(&facts, &options)?;
+            let mut plan = crate::plan::build(&facts, &options)?;
+            record_flags(&mut plan, settings, &options)?;
             if plan_only {
                 return print_plan(printer, &plan);
             }
@@ -134,6 +136,7 @@ async fn run_async(
             (state, None)
         }
     };
+    resumed_flags(&mut state, settings, &options, printer)?;
     if plan_only {
         return print_plan(printer, &state.plan);
     }
@@ -200,6 +203,50 @@ async fn run_async(
         Err(_) => {}
     }
     result.and(unlock)
+}
+
+/// What a resumed run must follow: the flags that fixed the plan, and a local chart's hash.
+fn record_flags(plan: &mut Plan, settings: &Settings, options: &Options) -> Result<()> {
+    let chart = &settings.target().chart;
+    plan.recorded_flags = resume::record(&resume::fixed_flags(settings.target(), options));
+    let sha = resume::chart_sha256(chart).map_err(|e| {
+        Error::new(
+            ExitCode::NotFound,
+            format!(
+                "cannot read the chart {}",
+                chart.as_helm_arg().to_string_lossy()
+            ),
+        )
+        .source(e)
+        .hint("check --chart, then run again")
+    })?;
+    if let Some(sha) = sha {
+        plan.recorded_flags.insert(resume::CHART_SHA256.into(), sha);
+    }
+    Ok(())
+}
+
+/// A resumed run's flags: those that would change the plan refused by name (exit 2), a
+/// changed local chart refused, `--local-copy` added to the plan.
+fn resumed_flags(
+    state: &mut State,
+    settings: &Settings,
+    options: &Options,
+    printer: &Printer,
+) -> Result<()> {
+    let flags = resume::fixed_flags(settings.target(), options);
+    resume::check_flags(&resume::recorded(&state.plan), &flags)?;
+    resume::check_chart(&state.plan, |id| state.is_done(id))?;
+    if let Some(path) = &options.local_copy {
+        let copied = state.record.local_copy.as_ref().map(|c| c.path.clone());
+        if resume::apply_local_copy(&mut state.plan, path, copied.as_deref())? {
+            printer.note(&format!(
+                "the archive is copied to {} before the point of no return (--local-copy)",
+                path.display()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `--local-copy` never writes over a file: the path given now, or the one the plan records,

@@ -368,6 +368,7 @@ pub fn build(facts: &Facts, options: &Options) -> Result<Plan> {
             &options.set,
         ),
         helm_timeout_seconds: options.helm_timeout_seconds,
+        recorded_flags: Default::default(),
         warnings,
         steps: Vec::new(),
     };

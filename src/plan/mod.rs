@@ -272,6 +272,10 @@ pub struct Plan {
     /// run): also how long a pending release operation is waited for.
     #[serde(default = "default_helm_timeout")]
     pub helm_timeout_seconds: u64,
+    /// The flags that fix the plan, as the first run resolved them, and a local chart's
+    /// SHA-256 (`resume.rs`): a resumed run is checked against them.
+    #[serde(default)]
+    pub recorded_flags: std::collections::BTreeMap<String, String>,
     pub warnings: Vec<String>,
     pub steps: Vec<Step>,
 }
