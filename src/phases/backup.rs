@@ -355,10 +355,17 @@ pub async fn local_copy(r: &mut Runner<'_>, path: &str) -> Result<String> {
     let mut digest = Sha256::new();
     loop {
         use tokio::io::AsyncReadExt;
-        let n = stdout
-            .read(&mut buf)
-            .await
-            .map_err(|e| Error::new(ExitCode::External, "the archive stream broke").source(e))?;
+        let n = exec::bounded(
+            &format!("a read of the archive stream from pod {ns}/{}", b.dump_pod),
+            STREAM_STALL,
+            &r.rerun_hint_to("the copy is made anew"),
+            async {
+                stdout.read(&mut buf).await.map_err(|e| {
+                    Error::new(ExitCode::External, "the archive stream broke").source(e)
+                })
+            },
+        )
+        .await?;
         if n == 0 {
             break;
         }
@@ -413,6 +420,9 @@ pub async fn local_copy(r: &mut Runner<'_>, path: &str) -> Result<String> {
         human(written)
     ))
 }
+
+/// How long the local copy's stream may send nothing before it counts as dead.
+const STREAM_STALL: Duration = Duration::from_secs(300);
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()

@@ -72,9 +72,16 @@ async fn settled_release(r: &Runner<'_>) -> Result<Option<ReleaseStatus>> {
     let release = r.settings.release.clone();
     let timeout = r.state.plan.helm_timeout_seconds;
     let mut told = false;
+    // The pending revision first seen, and when (this machine's monotonic clock).
+    let mut watching: Option<(u32, std::time::Instant)> = None;
     loop {
         let status = tokio::task::block_in_place(|| r.helm.status(&release))?;
-        match helm_release::pending(status.as_ref(), now(), timeout) {
+        let revision = status.as_ref().map(|s| s.revision).unwrap_or(0);
+        if watching.is_none_or(|(seen, _)| seen != revision) {
+            watching = Some((revision, std::time::Instant::now()));
+        }
+        let waited = watching.map_or(0, |(_, since)| since.elapsed().as_secs() as i64);
+        match helm_release::pending_after(status.as_ref(), now(), timeout, waited) {
             Pending::No => return Ok(status),
             Pending::Running { wait_seconds } => {
                 if !told {
