@@ -19,6 +19,7 @@ pub mod output;
 pub mod phases;
 pub mod plan;
 pub mod redact;
+pub mod replicas;
 pub mod resume;
 pub mod settings;
 pub mod state;

@@ -37,6 +37,11 @@ pub fn deployment_ready(d: &Deployment) -> bool {
         && status.replicas.unwrap_or(0) == want
 }
 
+/// Scaled to 0: ready by the numbers, but nothing runs.
+pub fn scaled_to_zero(d: &Deployment) -> bool {
+    d.spec.as_ref().and_then(|s| s.replicas) == Some(0)
+}
+
 pub fn claim_bound(c: &PersistentVolumeClaim) -> bool {
     c.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Bound")
 }

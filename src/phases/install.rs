@@ -150,17 +150,19 @@ pub async fn wait_databases(r: &mut Runner<'_>, pods: &[String]) -> Result<Strin
     Ok(format!("{} ready", pods.join(", ")))
 }
 
-/// Replica counts for the upgrade: as recorded before the scale-down.
-fn recorded(r: &Runner<'_>) -> Vec<WorkloadFacts> {
-    r.state
-        .plan
-        .replicas
-        .iter()
-        .map(|w| WorkloadFacts {
-            replicas: *r.state.record.replicas.get(&w.name).unwrap_or(&w.replicas),
-            ..w.clone()
-        })
-        .collect()
+/// Replica counts for the upgrade: as recorded before the scale-down; one recorded at 0
+/// (scaled down before the migration) from the release's saved values or the chart default.
+async fn recorded(r: &Runner<'_>) -> Result<Vec<WorkloadFacts>> {
+    let mut saved = super::overrides::saved_values_data(r).await?;
+    let values = translated_values(r, &mut saved)?;
+    let values: serde_norway::Value =
+        serde_norway::from_str(&values).unwrap_or(serde_norway::Value::Null);
+    let (counts, notes) =
+        crate::replicas::for_upgrade(&r.state.plan.replicas, &r.state.record.replicas, &values);
+    for note in notes {
+        r.note(&note);
+    }
+    Ok(counts)
 }
 
 pub async fn helm_upgrade(r: &mut Runner<'_>) -> Result<String> {
@@ -178,7 +180,7 @@ pub async fn helm_upgrade(r: &mut Runner<'_>) -> Result<String> {
         )
         .hint(format!("run `{}` first", r.command("install"))));
     }
-    let replicas = recorded(r);
+    let replicas = recorded(r).await?;
     deploy(
         r,
         "upgrade",

@@ -18,17 +18,21 @@ pub fn install_sets() -> Vec<String> {
     ]
 }
 
+/// The chart's value holding a workload's replica count.
+pub fn replica_key(role: super::facts::WorkloadRole) -> &'static str {
+    use super::facts::WorkloadRole;
+    match role {
+        WorkloadRole::App => "app.replica",
+        WorkloadRole::Worker => "worker.replica",
+        WorkloadRole::Odata => "odata.replica",
+    }
+}
+
 /// The helm `--set` values the upgrade adds: migration on, replicas and odata as recorded.
 pub fn upgrade_sets(replicas: &[WorkloadFacts], odata_enabled: bool) -> Vec<String> {
-    use super::facts::WorkloadRole;
     let mut sets = vec!["migration.enabled=true".to_string()];
     for w in replicas {
-        let key = match w.role {
-            WorkloadRole::App => "app.replica",
-            WorkloadRole::Worker => "worker.replica",
-            WorkloadRole::Odata => "odata.replica",
-        };
-        sets.push(format!("{key}={}", w.replicas));
+        sets.push(format!("{}={}", replica_key(w.role), w.replicas));
     }
     sets.push(format!("odata.enabled={odata_enabled}"));
     sets
