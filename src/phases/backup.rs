@@ -186,10 +186,14 @@ pub async fn follow_job(
         _ => {}
     }
     let bar = bytes_bar(r, total, name);
+    let mut stall = crate::kube::wait::Stall::new(JOB_STALL, std::time::Instant::now());
     let result = loop {
         let out = exec::script(&r.kube.client, &ns, pod, poll).await?;
         if let Some(bytes) = scripts::parse_bytes(&out.stdout) {
             bar.set_position(bytes);
+        }
+        if stall.stalled(scripts::parse_bytes(&out.stdout), std::time::Instant::now()) {
+            break Err(job_stalled(r, &ns, pod, name, stall.limit()));
         }
         match scripts::parse_job_state(&out.stdout) {
             Some(JobState::Finished(0)) => break Ok(scripts::parse_bytes(&out.stdout).unwrap_or(0)),
@@ -418,6 +422,25 @@ pub async fn local_copy(r: &mut Runner<'_>, path: &str) -> Result<String> {
     Ok(format!(
         "archive copied to {path} ({}, tar, sha256 {sha256})",
         human(written)
+    ))
+}
+
+/// How long a detached dump or restore may write nothing before following it stops.
+const JOB_STALL: Duration = Duration::from_secs(3600);
+
+/// A detached job whose output stopped growing: following it stops, the job is left alone.
+fn job_stalled(r: &Runner<'_>, ns: &str, pod: &str, name: &str, limit: Duration) -> Error {
+    Error::new(
+        ExitCode::External,
+        format!(
+            "the {name} in pod {ns}/{pod} has written nothing for {} min: it may hang",
+            limit.as_secs() / 60
+        ),
+    )
+    .hint(format!(
+        "see its log (`kubectl -n {ns} exec {pod} -- tail {}/{name}.log`); it is left running, and {}",
+        crate::plan::BACKUP_MOUNT,
+        r.rerun_hint_to(&format!("it reattaches to the {name} if it still runs"))
     ))
 }
 
