@@ -66,6 +66,11 @@ impl Helm {
         }
     }
 
+    /// The namespace every call works in.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
     /// The connection flags every call carries, so a standalone run reaches the same cluster
     /// as one started by helm.
     pub fn connection_args(&self) -> Vec<OsString> {
@@ -86,7 +91,7 @@ impl Helm {
     pub fn run(&self, args: &[OsString]) -> Result<HelmOutput> {
         let mut argv: Vec<OsString> = args.to_vec();
         argv.extend(self.connection_args());
-        tracing::debug!(helm = %self.bin.display(), args = ?argv, "running helm");
+        tracing::debug!(helm = %self.bin.display(), args = ?crate::redact::argv(&argv), "running helm");
         let mut expr = duct::cmd(&self.bin, &argv)
             .stdout_capture()
             .stderr_capture()
@@ -95,14 +100,32 @@ impl Helm {
         for (name, value) in &self.env {
             expr = expr.env(name, value);
         }
-        let out = expr.run().map_err(|e| {
+        let cannot_run = |e: std::io::Error| {
             Error::new(
                 ExitCode::NotFound,
                 format!("cannot run helm ({})", self.bin.display()),
             )
             .source(e)
             .hint("install helm 3.17 or later and run the plugin as `helm la-migrate ...`")
-        })?;
+        };
+        // Never an endless wait: helm's own --timeout plus a margin, or a few minutes.
+        let limit = argv::time_limit(&argv);
+        let handle = expr.start().map_err(cannot_run)?;
+        let out = match handle.wait_timeout(limit).map_err(cannot_run)? {
+            Some(out) => out.clone(),
+            None => {
+                let _ = handle.kill();
+                let verb = args
+                    .first()
+                    .map(|a| a.to_string_lossy())
+                    .unwrap_or_default();
+                return Err(Error::new(
+                    ExitCode::External,
+                    format!("`helm {verb}` did not end within {} s: stopped", limit.as_secs()),
+                )
+                .hint("check the cluster's API server and the release (`helm list -a`), then run the same command again: it resumes at this step"));
+            }
+        };
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         if out.status.success() {
@@ -112,9 +135,11 @@ impl Helm {
                 .first()
                 .map(|a| a.to_string_lossy().into_owned())
                 .unwrap_or_default();
+            // helm may echo a value it could not use: never a secret one.
+            let stderr = crate::redact::mask(stderr.trim(), &crate::redact::argv_secrets(&argv));
             Err(Error::new(
                 ExitCode::External,
-                format!("`helm {verb}` failed: {}", stderr.trim()),
+                format!("`helm {verb}` failed: {stderr}"),
             ))
         }
     }
@@ -308,6 +333,20 @@ pub fn parse_chart_metadata(yaml: &str) -> Option<ChartMetadata> {
 /// Pure builders of helm argument lists (without the connection flags).
 pub mod argv {
     use std::ffi::OsString;
+    use std::time::Duration;
+
+    /// How long a helm call may take: its `--timeout Ns` plus a tenth (at least a minute)
+    /// for the work before and after helm's waits; five minutes for a call without one.
+    pub fn time_limit(argv: &[OsString]) -> Duration {
+        let timeout = argv
+            .windows(2)
+            .find(|w| w[0] == "--timeout")
+            .and_then(|w| w[1].to_str()?.strip_suffix('s')?.parse::<u64>().ok());
+        Duration::from_secs(match timeout {
+            Some(t) => t + (t / 10).max(60),
+            None => 300,
+        })
+    }
 
     /// `helm list` of one release in any current state, as JSON. Helm 4 dropped `--all`;
     /// the state flags work on every version.
@@ -546,6 +585,14 @@ mod tests {
             ]
             .map(OsString::from)
         );
+    }
+
+    #[test]
+    fn every_helm_call_has_a_time_limit_beyond_its_own_timeout() {
+        let install = argv::release_operation("install", "r", &OsString::from("c"), None, &[], 600);
+        assert_eq!(argv::time_limit(&install).as_secs(), 660);
+        assert_eq!(argv::time_limit(&argv::uninstall("r", 30)).as_secs(), 90);
+        assert_eq!(argv::time_limit(&argv::list("r")).as_secs(), 300);
     }
 
     #[test]

@@ -12,19 +12,6 @@ use common::sim::{assert_migrated, chart, text, ReleaseSpec, Sim, ONBOARDING_KEY
 const DUMP_POD: &str = "la-migrate-cognigy-live-agent-dump";
 const RESTORE_POD: &str = "la-migrate-cognigy-live-agent-restore";
 
-/// Sends `signal` to `program` (and its workers) started by the detached `job` in `pod`.
-/// Fails while the program has not started yet.
-fn signal_job(sim: &Sim, pod: &str, job: &str, program: &str, signal: &str) -> bool {
-    let script = format!(
-        r#"set -eu
-main=$(pgrep -P "$(cat /tmp/{job}.pid)" -x {program})
-for p in $main $(pgrep -P "$main" || true); do kill -{signal} "$p"; done"#
-    );
-    sim.kubectl_unchecked(&["exec", pod, "--", "sh", "-c", &script])
-        .status
-        .success()
-}
-
 /// Runs the migration until the detached `job` runs `program` in `pod`, then kills the
 /// database server `db_pod` under it (the program held still meanwhile, so the kill lands
 /// mid-way whatever the machine's speed); the plugin's exit code and stderr.
@@ -38,10 +25,10 @@ fn fail_job_by_killing_the_database(
     sim.wait_until(
         &format!("{program} to run in {pod}"),
         Duration::from_secs(120),
-        || signal_job(sim, pod, job, program, "STOP"),
+        || sim.signal_job(pod, job, program, "STOP"),
     );
     sim.kill_pod_processes(db_pod);
-    assert!(signal_job(sim, pod, job, program, "CONT"));
+    assert!(sim.signal_job(pod, job, program, "CONT"));
     let (status, said) = running.finish();
     (status.code(), said)
 }
@@ -152,7 +139,7 @@ fn a_run_holds_the_lock_while_it_waits_is_refused_to_a_second_run_and_releases_i
     // The first run waits on a dump held still, writing no step meanwhile.
     let running = sim.plugin_until("→ [backup.dump]");
     sim.wait_until("pg_dump to run", Duration::from_secs(120), || {
-        signal_job(&sim, DUMP_POD, "dump", "pg_dump", "STOP")
+        sim.signal_job(DUMP_POD, "dump", "pg_dump", "STOP")
     });
     let holder = format!(":{}", running.child.id());
 
@@ -202,7 +189,7 @@ fn a_run_holds_the_lock_while_it_waits_is_refused_to_a_second_run_and_releases_i
     let json = sim.run_plugin(&["4.44", "status", "-o", "json"]);
     let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert!(json["locked_by"].is_null(), "the lock was kept: {json}");
-    assert!(signal_job(&sim, DUMP_POD, "dump", "pg_dump", "CONT"));
+    assert!(sim.signal_job(DUMP_POD, "dump", "pg_dump", "CONT"));
 
     // The rerun picks up the dump that went on, and completes.
     let out = sim.run_plugin(&migrate);

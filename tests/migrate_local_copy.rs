@@ -84,6 +84,13 @@ fn a_migration_to_4_45_with_a_local_copy_writes_the_recorded_archive_with_a_prog
         local["bytes"].as_u64(),
         Some(std::fs::metadata(&copy).unwrap().len())
     );
+    // Every customer conversation is in it: readable by its owner only.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&copy).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "mode {mode:o}");
+    let mut partial = copy.clone().into_os_string();
+    partial.push(".partial");
+    assert!(!Path::new(&partial).exists(), "a .partial file is left");
 
     // A complete archive: every file matches the checksum list whose hash the backup
     // recorded, and pg_restore reads its table of contents.
@@ -108,4 +115,51 @@ fn a_migration_to_4_45_with_a_local_copy_writes_the_recorded_archive_with_a_prog
         record["backup"]["table_data_entries"].as_u64(),
         "{toc}"
     );
+}
+
+#[test]
+fn an_existing_file_at_the_local_copy_path_is_refused_before_anything_changes() {
+    let mut spec = ReleaseSpec::custom("3.19.0");
+    spec.seed_size = "1MB";
+    let (sim, _before) = Sim::with_release(spec);
+    let target = chart("4.44.0");
+    let copy = sim.state_dir().join("dump.tar");
+    std::fs::write(&copy, "last week's copy").unwrap();
+    let before = sim.dump_objects();
+
+    for args in [
+        vec!["--local-copy", copy.to_str().unwrap(), "--yes"],
+        // Relative to the working directory (the state directory), like the operator types it.
+        vec!["backup", "--local-copy", "dump.tar"],
+    ] {
+        let mut argv = vec!["4.44", "--chart", target.to_str().unwrap()];
+        argv.extend(args);
+        let out = sim.run_plugin(&argv);
+        let said = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(5), "{said}");
+        assert!(
+            said.contains(&format!("{} exists", copy.display())),
+            "{said}"
+        );
+        assert!(said.contains("--local-copy"), "{said}");
+        assert_eq!(std::fs::read(&copy).unwrap(), b"last week's copy");
+        assert_eq!(before, sim.dump_objects(), "the cluster changed");
+    }
+
+    // A partial file an interrupted copy left is refused by name too.
+    std::fs::remove_file(&copy).unwrap();
+    let partial = sim.state_dir().join("dump.tar.partial");
+    std::fs::write(&partial, "half").unwrap();
+    let out = sim.run_plugin(&[
+        "4.44",
+        "--chart",
+        target.to_str().unwrap(),
+        "--local-copy",
+        "dump.tar",
+        "--dry-run",
+    ]);
+    let said = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{said}");
+    assert!(said.contains("dump.tar.partial exists"), "{said}");
+    assert!(said.contains("interrupted copy"), "{said}");
 }

@@ -1,6 +1,7 @@
 //! `helm la-migrate 4.44 [phase]`: resolves options, reads or starts the in-cluster state,
 //! and hands the plan to the executor. The work is in `plan` and `phases`.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::json;
@@ -13,9 +14,10 @@ use crate::kube::ops::Kube;
 use crate::output::Printer;
 use crate::phases::{overrides, preflight, Confirmation, Runner};
 use crate::plan::cleanup::{self, CleanupOptions};
-use crate::plan::{runbook, Options, Phase, Plan};
+use crate::plan::{runbook, Action, Options, Phase, Plan};
+use crate::resume;
 use crate::settings::Settings;
-use crate::state::{now, Lock, State, Store};
+use crate::state::{Lock, State, Store};
 
 pub fn options(args: &RunArgs) -> Options {
     Options {
@@ -23,7 +25,11 @@ pub fn options(args: &RunArgs) -> Options {
         backup_size_factor: args.backup_size_factor,
         backup_image: args.backup_image.clone(),
         jobs: args.jobs.max(1),
-        local_copy: args.local_copy.clone(),
+        // Absolute: a resumed run from another directory writes the same file.
+        local_copy: args
+            .local_copy
+            .as_ref()
+            .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone())),
         keep_passwords: args.keep_passwords,
         values_overrides: args.values_overrides.clone(),
         set: args.set.clone(),
@@ -91,6 +97,7 @@ async fn run_async(
         connection.client.clone(),
         &settings.namespace,
         &settings.release,
+        connection.fence.clone(),
     );
     let existing = store.load().await?;
 
@@ -100,6 +107,7 @@ async fn run_async(
             None => not_started(printer, settings),
         };
     }
+    local_copy_free(existing.as_ref().map(|(s, _)| s), &options)?;
     let phase = phase_of(command);
     let plan_only = args.dry_run || matches!(command, Some(MigrationCommand::Plan));
 
@@ -114,11 +122,16 @@ async fn run_async(
                         settings.release, settings.namespace
                     ),
                 )
-                .hint("start with `helm la-migrate 4.44 backup` (or the whole migration: `helm la-migrate 4.44`)"));
+                .hint(format!(
+                    "start with `{}` (or the whole migration: `{}`)",
+                    hint_command(settings, "backup"),
+                    hint_command(settings, "")
+                )));
             }
             printer.note("Preflight: reading the release, its volumes, secrets and permissions...");
             let facts = preflight::gather(settings, &kube, &helm, &options).await?;
-            let plan = crate::plan::build(&facts, &options)?;
+            let mut plan = crate::plan::build(&facts, &options)?;
+            record_flags(&mut plan, settings, &options)?;
             if plan_only {
                 return print_plan(printer, &plan);
             }
@@ -127,6 +140,7 @@ async fn run_async(
             (state, None)
         }
     };
+    resumed_flags(&mut state, settings, &options, printer)?;
     if plan_only {
         return print_plan(printer, &state.plan);
     }
@@ -169,16 +183,16 @@ async fn run_async(
             } else {
                 let next = match phase {
                     None | Some(Phase::Verify) => format!(
-                        "Migration complete. When satisfied: helm la-migrate 4.44 cleanup -n {}",
-                        settings.namespace
+                        "Migration complete. When satisfied: {}",
+                        hint_command(settings, "cleanup")
                     ),
                     Some(Phase::Cleanup) if kept_volumes.is_empty() => {
                         "Cleanup complete.".to_string()
                     }
                     Some(Phase::Cleanup) => format!(
-                        "Cleanup complete. Released volumes of the old PostgreSQL and Redis are kept: {}\nDelete them: helm la-migrate 4.44 cleanup -n {} --delete-old-volumes",
+                        "Cleanup complete. Released volumes of the old PostgreSQL and Redis are kept: {}\nDelete them: {}",
                         kept_volumes.join(", "),
-                        settings.namespace
+                        hint_command(settings, "cleanup --delete-old-volumes")
                     ),
                     Some(p) => format!("Phase {} complete ({done}/{total} steps done).", p.name()),
                 };
@@ -195,6 +209,70 @@ async fn run_async(
     result.and(unlock)
 }
 
+/// What a resumed run must follow: the flags that fixed the plan, and a local chart's hash.
+fn record_flags(plan: &mut Plan, settings: &Settings, options: &Options) -> Result<()> {
+    let chart = &settings.target().chart;
+    plan.recorded_flags = resume::record(&resume::fixed_flags(settings.target(), options));
+    let sha = resume::chart_sha256(chart).map_err(|e| {
+        Error::new(
+            ExitCode::NotFound,
+            format!(
+                "cannot read the chart {}",
+                chart.as_helm_arg().to_string_lossy()
+            ),
+        )
+        .source(e)
+        .hint("check --chart, then run again")
+    })?;
+    if let Some(sha) = sha {
+        plan.recorded_flags.insert(resume::CHART_SHA256.into(), sha);
+    }
+    Ok(())
+}
+
+/// A resumed run's flags: those that would change the plan refused by name (exit 2), a
+/// changed local chart refused, `--local-copy` added to the plan.
+fn resumed_flags(
+    state: &mut State,
+    settings: &Settings,
+    options: &Options,
+    printer: &Printer,
+) -> Result<()> {
+    let flags = resume::fixed_flags(settings.target(), options);
+    resume::check_flags(&resume::recorded(&state.plan), &flags)?;
+    resume::check_chart(&state.plan, |id| state.is_done(id))?;
+    if let Some(path) = &options.local_copy {
+        let copied = state.record.local_copy.as_ref().map(|c| c.path.clone());
+        if resume::apply_local_copy(&mut state.plan, path, copied.as_deref())? {
+            printer.note(&format!(
+                "the archive is copied to {} before the point of no return (--local-copy)",
+                path.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `--local-copy` never writes over a file: the path given now, or the one the plan records,
+/// is refused (exit 5) before the run changes anything, unless this migration wrote it.
+fn local_copy_free(state: Option<&State>, options: &Options) -> Result<()> {
+    let planned = state.and_then(|s| {
+        s.plan.find_action(|a| match a {
+            Action::LocalCopy { path } => Some(PathBuf::from(path)),
+            _ => None,
+        })
+    });
+    let written = state
+        .and_then(|s| s.record.local_copy.as_ref())
+        .map(|c| PathBuf::from(&c.path));
+    for path in options.local_copy.iter().chain(planned.iter()) {
+        if written.as_ref() != Some(path) {
+            crate::local_file::check_free(path)?;
+        }
+    }
+    Ok(())
+}
+
 /// The plan's warnings, the overrides given now, then the steps; until they end or Ctrl-C or
 /// SIGTERM stops them at their next wait (exit 130). Completed steps are recorded; a detached
 /// dump or restore goes on in its pod and a rerun reattaches. Ctrl-C on a terminal reaches
@@ -209,10 +287,19 @@ async fn run_interruptible(runner: &mut Runner<'_>, phase: Option<Phase>) -> Res
     let listener = tokio::spawn(async move {
         let _ = signalled.send(Some(interrupted().await));
     });
+    let fence = runner.store.fence.clone();
     let result = tokio::select! {
         biased;
         _ = signal.changed() => Err(Error::new(ExitCode::Interrupted, "interrupted")),
+        why = fence.wait_closed() => Err(runner.store.lost_error(why)),
         result = runner.run(phase) => result,
+    };
+    // A request the closed fence refused may have failed the step first.
+    let result = match (result, fence.closed()) {
+        (Err(e), Some(why)) if e.code != ExitCode::Locked => {
+            Err(runner.store.lost_error(why).source(e))
+        }
+        (result, _) => result,
     };
     if matches!(&result, Err(e) if e.code == ExitCode::External) && signal.borrow().is_none() {
         let _ = tokio::time::timeout(Duration::from_millis(200), signal.changed()).await;
@@ -293,10 +380,17 @@ async fn cleanup_steps(
     Ok((steps, released))
 }
 
+/// The plugin's command `args` for the settings' release and namespace (hints and notes).
+fn hint_command(settings: &Settings, args: &str) -> String {
+    crate::hint::command(&settings.release, &settings.namespace, args)
+}
+
 fn not_started(printer: &Printer, settings: &Settings) -> Result<()> {
     let text = format!(
-        "No migration of release {} recorded in namespace {}.\nStart one: helm la-migrate 4.44 -n {} --dry-run\n",
-        settings.release, settings.namespace, settings.namespace
+        "No migration of release {} recorded in namespace {}.\nStart one: {}\n",
+        settings.release,
+        settings.namespace,
+        hint_command(settings, "--dry-run")
     );
     if printer.is_json() {
         printer.json(&json!({ "status": "not-started" }))
@@ -307,8 +401,8 @@ fn not_started(printer: &Printer, settings: &Settings) -> Result<()> {
 }
 
 fn status(printer: &Printer, state: &State, lock: Option<&Lock>) -> Result<()> {
-    // A lock that has expired is held by nobody.
-    let lock = lock.filter(|l| l.expires > now());
+    // Whether the holder still runs is not known here (its clock is not this one's): the
+    // lock is shown as recorded.
     let next = state.next_step();
     let cleanup = state.next_cleanup_step();
     if printer.is_json() {
@@ -338,19 +432,22 @@ fn status(printer: &Printer, state: &State, lock: Option<&Lock>) -> Result<()> {
     }
     if let Some(l) = lock {
         out.push_str(&format!(
-            "Running now: {} holds the lock (renewed while it runs; expires in {} s if it stops)\n",
+            "Running now: {} holds the lock (renewed every {} s while it runs; a run that finds it not renewed for {} s takes it over)\n",
             l.holder,
-            l.expires - now()
+            crate::state::RENEW_EVERY.as_secs(),
+            l.lease_seconds
         ));
     }
     match (next, cleanup) {
         (Some(s), _) => out.push_str(&format!(
-            "Next: {} (run `helm la-migrate 4.44 -n {}` to resume)\n",
-            s.id, state.plan.namespace
+            "Next: {} (run `{}` to resume)\n",
+            s.id,
+            crate::hint::command(&state.plan.release, &state.plan.namespace, "")
         )),
         (None, Some(s)) => out.push_str(&format!(
-            "Migration complete; cleanup unfinished. Next: {} (run `helm la-migrate 4.44 cleanup -n {}`)\n",
-            s.id, state.plan.namespace
+            "Migration complete; cleanup unfinished. Next: {} (run `{}`)\n",
+            s.id,
+            crate::hint::command(&state.plan.release, &state.plan.namespace, "cleanup")
         )),
         (None, None) => out.push_str("Complete.\n"),
     }

@@ -27,6 +27,8 @@ use crate::settings::{KubeSettings, Settings};
 #[derive(Clone)]
 pub struct Connection {
     pub client: Client,
+    /// Closed when this run loses the migration lock: the client's requests fail from then on.
+    pub fence: super::fence::Fence,
     /// The context used (`None` without a kubeconfig: API server override or in-cluster)
     pub context: Option<String>,
     pub cluster_url: String,
@@ -56,16 +58,20 @@ pub async fn connect(settings: &Settings) -> Result<Connection> {
     let loaded = load_config(&settings.kube, &settings.namespace, home_dir().as_deref()).await?;
     let cluster_url = loaded.config.cluster_url.to_string();
     let where_ = describe(&loaded);
-    let client = Client::try_from(loaded.config).map_err(|e| {
-        Error::new(
+    let fence = super::fence::Fence::default();
+    let client = ::kube::client::ClientBuilder::try_from(loaded.config)
+        .map(|b| b.with_layer(&fence).build())
+        .map_err(|e| {
+            Error::new(
             ExitCode::Failure,
             format!("cannot build a Kubernetes client for {where_}"),
         )
         .source(e)
         .hint("check the context's certificate and credentials with `kubectl config view --minify`")
-    })?;
+        })?;
     Ok(Connection {
         client,
+        fence,
         context: loaded.context,
         cluster_url,
     })

@@ -3,6 +3,8 @@
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, AttachParams};
+use std::time::Duration;
+
 use tokio::io::AsyncReadExt;
 
 use crate::error::{Error, Result};
@@ -43,9 +45,76 @@ fn exit_code(status: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Sta
         .unwrap_or(1)
 }
 
+/// The longest a command in a pod may run before the plugin gives up waiting for it: long
+/// work (dump, restore) runs detached and is polled with short commands, so only a command
+/// that hangs (or a connection that died without a word) reaches it.
+pub const LIMIT: Duration = Duration::from_secs(3 * 3600);
+
 /// Runs `argv` in `pod` (first container unless `container`), returning its output and code.
-/// A failure to reach the pod is an error; a non-zero exit is not (callers decide).
+/// A failure to reach the pod is an error; a non-zero exit is not (callers decide). A command
+/// that has not ended after [`LIMIT`] is an error naming it.
 pub async fn run(
+    client: &kube::Client,
+    namespace: &str,
+    pod: &str,
+    container: Option<&str>,
+    argv: &[String],
+) -> Result<ExecOutput> {
+    let what = format!("`{}` in pod {namespace}/{pod}", describe(argv));
+    let hint = format!(
+        "see what runs in the pod (`kubectl -n {namespace} exec {pod} -- ps -ef`) and its state (`kubectl -n {namespace} describe pod {pod}`), then run the same command again: it resumes at this step"
+    );
+    bounded(
+        &what,
+        LIMIT,
+        &hint,
+        run_unbounded(client, namespace, pod, container, argv),
+    )
+    .await
+}
+
+/// A command line as an error names it: its words, a script by its first line, shortened.
+pub fn describe(argv: &[String]) -> String {
+    let words = match argv {
+        [sh, c, script, ..] if sh == "sh" && c == "-c" => {
+            format!("sh -c {}", script.trim().lines().next().unwrap_or(""))
+        }
+        _ => argv.join(" "),
+    };
+    match words.char_indices().nth(80) {
+        Some((at, _)) => format!("{}...", &words[..at]),
+        None => words,
+    }
+}
+
+/// A duration as the errors show it: `3h`, `5m`, `90s`, `50ms`.
+fn span(d: Duration) -> String {
+    match d.as_secs() {
+        s if s >= 3600 && s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s >= 60 && s % 60 == 0 => format!("{}m", s / 60),
+        0 => format!("{}ms", d.as_millis()),
+        s => format!("{s}s"),
+    }
+}
+
+/// `work`, or an error saying `what` did not end within `limit` (and `hint`).
+pub async fn bounded<T>(
+    what: &str,
+    limit: Duration,
+    hint: &str,
+    work: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    match tokio::time::timeout(limit, work).await {
+        Ok(result) => result,
+        Err(_) => Err(Error::new(
+            ExitCode::External,
+            format!("{what} did not end within {}", span(limit)),
+        )
+        .hint(hint.to_string())),
+    }
+}
+
+async fn run_unbounded(
     client: &kube::Client,
     namespace: &str,
     pod: &str,
@@ -149,6 +218,32 @@ pub fn last_lines(text: &str, n: usize) -> String {
 mod tests {
     use super::*;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Status, StatusCause, StatusDetails};
+
+    #[tokio::test]
+    async fn a_command_that_never_ends_is_an_error_naming_it() {
+        let argv: Vec<String> = ["sh", "-c", "pg_dump big\nmore"].map(String::from).to_vec();
+        let what = format!("`{}` in pod ns/p", describe(&argv));
+        assert_eq!(what, "`sh -c pg_dump big` in pod ns/p");
+        let err = bounded(
+            &what,
+            Duration::from_millis(50),
+            "run again",
+            std::future::pending::<Result<()>>(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.code, ExitCode::External);
+        assert_eq!(
+            err.message,
+            "`sh -c pg_dump big` in pod ns/p did not end within 50ms"
+        );
+        assert!(bounded("x", Duration::from_secs(1), "", async { Ok(7) })
+            .await
+            .is_ok());
+        assert!(describe(&["x".repeat(200)]).ends_with("..."));
+        assert_eq!(span(LIMIT), "3h");
+        assert_eq!(span(Duration::from_secs(300)), "5m");
+    }
 
     #[test]
     fn the_exit_code_comes_from_the_status_cause() {

@@ -6,6 +6,7 @@
 
 pub mod client;
 pub mod exec;
+pub mod fence;
 pub mod ops;
 pub mod wait;
 

@@ -37,8 +37,45 @@ pub fn deployment_ready(d: &Deployment) -> bool {
         && status.replicas.unwrap_or(0) == want
 }
 
+/// Scaled to 0: ready by the numbers, but nothing runs.
+pub fn scaled_to_zero(d: &Deployment) -> bool {
+    d.spec.as_ref().and_then(|s| s.replicas) == Some(0)
+}
+
 pub fn claim_bound(c: &PersistentVolumeClaim) -> bool {
     c.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Bound")
+}
+
+/// A long job followed by polling a measure of its output (bytes written): stalled once the
+/// measure has not changed for `limit`, so following it is never an endless wait.
+#[derive(Debug, Clone)]
+pub struct Stall {
+    last: Option<u64>,
+    since: std::time::Instant,
+    limit: Duration,
+}
+
+impl Stall {
+    pub fn new(limit: Duration, now: std::time::Instant) -> Stall {
+        Stall {
+            last: None,
+            since: now,
+            limit,
+        }
+    }
+
+    /// Records the measure seen at `now`; whether it has not changed for the whole limit.
+    pub fn stalled(&mut self, measure: Option<u64>, now: std::time::Instant) -> bool {
+        if measure != self.last {
+            self.last = measure;
+            self.since = now;
+        }
+        now.duration_since(self.since) >= self.limit
+    }
+
+    pub fn limit(&self) -> Duration {
+        self.limit
+    }
 }
 
 /// Polls `check` until it returns `Some`, or fails after `timeout` naming `what`.
@@ -68,6 +105,21 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_job_whose_output_stops_growing_for_the_whole_limit_is_stalled() {
+        let t0 = std::time::Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut stall = Stall::new(Duration::from_secs(600), t0);
+        assert!(!stall.stalled(Some(10), at(0)));
+        assert!(!stall.stalled(Some(10), at(599)));
+        assert!(
+            !stall.stalled(Some(20), at(700)),
+            "it grew: the clock restarts"
+        );
+        assert!(!stall.stalled(Some(20), at(1299)));
+        assert!(stall.stalled(Some(20), at(1300)));
+    }
 
     fn from_yaml<T: serde::de::DeserializeOwned>(y: &str) -> T {
         serde_norway::from_str(y).unwrap()

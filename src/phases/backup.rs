@@ -186,10 +186,14 @@ pub async fn follow_job(
         _ => {}
     }
     let bar = bytes_bar(r, total, name);
+    let mut stall = crate::kube::wait::Stall::new(JOB_STALL, std::time::Instant::now());
     let result = loop {
         let out = exec::script(&r.kube.client, &ns, pod, poll).await?;
         if let Some(bytes) = scripts::parse_bytes(&out.stdout) {
             bar.set_position(bytes);
+        }
+        if stall.stalled(scripts::parse_bytes(&out.stdout), std::time::Instant::now()) {
+            break Err(job_stalled(r, &ns, pod, name, stall.limit()));
         }
         match scripts::parse_job_state(&out.stdout) {
             Some(JobState::Finished(0)) => break Ok(scripts::parse_bytes(&out.stdout).unwrap_or(0)),
@@ -341,12 +345,10 @@ pub async fn local_copy(r: &mut Runner<'_>, path: &str) -> Result<String> {
             )
             .source(e)
         })?;
-    let tmp = format!("{path}.partial");
-    let mut file = tokio::fs::File::create(&tmp).await.map_err(|e| {
-        Error::new(ExitCode::Failure, format!("cannot create {tmp}"))
-            .source(e)
-            .hint("pass a writable path to --local-copy")
-    })?;
+    // Private, never over an existing file, removed unless complete.
+    let (partial, file) = crate::local_file::Partial::create(std::path::Path::new(path))?;
+    let tmp = partial.partial().display().to_string();
+    let mut file = tokio::fs::File::from_std(file);
     let total = r.state.record.backup.as_ref().map(|b| b.bytes);
     let bar = bytes_bar(r, total, "local copy");
     let mut stdout = process
@@ -357,10 +359,17 @@ pub async fn local_copy(r: &mut Runner<'_>, path: &str) -> Result<String> {
     let mut digest = Sha256::new();
     loop {
         use tokio::io::AsyncReadExt;
-        let n = stdout
-            .read(&mut buf)
-            .await
-            .map_err(|e| Error::new(ExitCode::External, "the archive stream broke").source(e))?;
+        let n = exec::bounded(
+            &format!("a read of the archive stream from pod {ns}/{}", b.dump_pod),
+            STREAM_STALL,
+            &r.rerun_hint_to("the copy is made anew"),
+            async {
+                stdout.read(&mut buf).await.map_err(|e| {
+                    Error::new(ExitCode::External, "the archive stream broke").source(e)
+                })
+            },
+        )
+        .await?;
         if n == 0 {
             break;
         }
@@ -402,11 +411,9 @@ pub async fn local_copy(r: &mut Runner<'_>, path: &str) -> Result<String> {
                 scripts::field(&remote, "sha256").unwrap_or("unknown")
             ),
         )
-        .hint(format!("delete {tmp} and run again to copy anew")));
+        .hint(r.rerun_hint_to("the copy is made anew")));
     }
-    tokio::fs::rename(&tmp, path).await.map_err(|e| {
-        Error::new(ExitCode::Failure, format!("cannot move {tmp} to {path}")).source(e)
-    })?;
+    partial.commit()?;
     r.state.record.local_copy = Some(LocalCopyRecord {
         path: path.to_string(),
         sha256: sha256.clone(),
@@ -417,6 +424,28 @@ pub async fn local_copy(r: &mut Runner<'_>, path: &str) -> Result<String> {
         human(written)
     ))
 }
+
+/// How long a detached dump or restore may write nothing before following it stops.
+const JOB_STALL: Duration = Duration::from_secs(3600);
+
+/// A detached job whose output stopped growing: following it stops, the job is left alone.
+fn job_stalled(r: &Runner<'_>, ns: &str, pod: &str, name: &str, limit: Duration) -> Error {
+    Error::new(
+        ExitCode::External,
+        format!(
+            "the {name} in pod {ns}/{pod} has written nothing for {} min: it may hang",
+            limit.as_secs() / 60
+        ),
+    )
+    .hint(format!(
+        "see its log (`kubectl -n {ns} exec {pod} -- tail {}/{name}.log`); it is left running, and {}",
+        crate::plan::BACKUP_MOUNT,
+        r.rerun_hint_to(&format!("it reattaches to the {name} if it still runs"))
+    ))
+}
+
+/// How long the local copy's stream may send nothing before it counts as dead.
+const STREAM_STALL: Duration = Duration::from_secs(300);
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()

@@ -72,9 +72,16 @@ async fn settled_release(r: &Runner<'_>) -> Result<Option<ReleaseStatus>> {
     let release = r.settings.release.clone();
     let timeout = r.state.plan.helm_timeout_seconds;
     let mut told = false;
+    // The pending revision first seen, and when (this machine's monotonic clock).
+    let mut watching: Option<(u32, std::time::Instant)> = None;
     loop {
         let status = tokio::task::block_in_place(|| r.helm.status(&release))?;
-        match helm_release::pending(status.as_ref(), now(), timeout) {
+        let revision = status.as_ref().map(|s| s.revision).unwrap_or(0);
+        if watching.is_none_or(|(seen, _)| seen != revision) {
+            watching = Some((revision, std::time::Instant::now()));
+        }
+        let waited = watching.map_or(0, |(_, since)| since.elapsed().as_secs() as i64);
+        match helm_release::pending_after(status.as_ref(), now(), timeout, waited) {
             Pending::No => return Ok(status),
             Pending::Running { wait_seconds } => {
                 if !told {
@@ -143,17 +150,19 @@ pub async fn wait_databases(r: &mut Runner<'_>, pods: &[String]) -> Result<Strin
     Ok(format!("{} ready", pods.join(", ")))
 }
 
-/// Replica counts for the upgrade: as recorded before the scale-down.
-fn recorded(r: &Runner<'_>) -> Vec<WorkloadFacts> {
-    r.state
-        .plan
-        .replicas
-        .iter()
-        .map(|w| WorkloadFacts {
-            replicas: *r.state.record.replicas.get(&w.name).unwrap_or(&w.replicas),
-            ..w.clone()
-        })
-        .collect()
+/// Replica counts for the upgrade: as recorded before the scale-down; one recorded at 0
+/// (scaled down before the migration) from the release's saved values or the chart default.
+async fn recorded(r: &Runner<'_>) -> Result<Vec<WorkloadFacts>> {
+    let mut saved = super::overrides::saved_values_data(r).await?;
+    let values = translated_values(r, &mut saved)?;
+    let values: serde_norway::Value =
+        serde_norway::from_str(&values).unwrap_or(serde_norway::Value::Null);
+    let (counts, notes) =
+        crate::replicas::for_upgrade(&r.state.plan.replicas, &r.state.record.replicas, &values);
+    for note in notes {
+        r.note(&note);
+    }
+    Ok(counts)
 }
 
 pub async fn helm_upgrade(r: &mut Runner<'_>) -> Result<String> {
@@ -162,22 +171,16 @@ pub async fn helm_upgrade(r: &mut Runner<'_>) -> Result<String> {
             ExitCode::Precondition,
             "the restored database is not verified: refusing to start the app on it",
         )
-        .hint(format!(
-            "run `helm la-migrate 4.44 restore -n {}` first",
-            r.settings.namespace
-        )));
+        .hint(format!("run `{}` first", r.command("restore"))));
     }
     if settled_release(r).await?.is_none() {
         return Err(Error::new(
             ExitCode::Precondition,
             format!("release {} is not installed", r.settings.release),
         )
-        .hint(format!(
-            "run `helm la-migrate 4.44 install -n {}` first",
-            r.settings.namespace
-        )));
+        .hint(format!("run `{}` first", r.command("install"))));
     }
-    let replicas = recorded(r);
+    let replicas = recorded(r).await?;
     deploy(
         r,
         "upgrade",

@@ -113,10 +113,12 @@ impl Runner<'_> {
 
     /// The command that resumes the migration, and what it will do.
     pub fn rerun_hint_to(&self, then: &str) -> String {
-        format!(
-            "run `helm la-migrate 4.44 -n {} --release {}` again: {then}",
-            self.settings.namespace, self.settings.release
-        )
+        format!("run `{}` again: {then}", self.command(""))
+    }
+
+    /// The plugin's command `args` for this release and namespace (hints and notes).
+    pub fn command(&self, args: &str) -> String {
+        crate::hint::command(&self.settings.release, &self.settings.namespace, args)
     }
 
     /// Runs the steps of `phases` (all of the migration when `None`) that are not done yet.
@@ -139,9 +141,8 @@ impl Runner<'_> {
                         ),
                     )
                     .hint(format!(
-                        "run `helm la-migrate 4.44 {} -n {}` first (or the whole migration)",
-                        step.phase.name(),
-                        self.settings.namespace
+                        "run `{}` first (or the whole migration)",
+                        self.command(step.phase.name())
                     )));
                 }
                 continue;
@@ -232,7 +233,11 @@ impl Runner<'_> {
                     "{what} needs confirmation, and there is no terminal to ask (or --no-input)"
                 ),
             )
-            .hint("check the plan with --dry-run, then run again with --yes")),
+            .hint(format!(
+                "check the plan with `{}`, then run `{}`",
+                self.command("--dry-run"),
+                self.command("--yes")
+            ))),
             Confirmation::Ask => {
                 eprint!("Type the release name ({release}) to go on: ");
                 let answer = tokio::task::spawn_blocking(|| {

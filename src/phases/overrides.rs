@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::Runner;
 use crate::error::{Error, Result};
 use crate::exit::ExitCode;
-use crate::plan::{commands, Action, Options};
+use crate::plan::{commands, Options};
 
 /// Key of the overrides in the values Secret.
 pub const KEY: &str = "overrides.json";
@@ -146,13 +146,9 @@ pub async fn replace_saved(r: &mut Runner<'_>) -> Result<()> {
         given.files.len(),
         given.set.len()
     ));
-    let plan = &mut r.state.plan;
-    plan.overrides = commands::override_args(&given.paths(), &given.set);
-    let refreshed = plan.clone();
-    for step in &mut plan.steps {
-        if matches!(step.action, Action::HelmInstall | Action::HelmUpgrade) {
-            step.commands = commands::for_action(&refreshed, &step.action);
-        }
-    }
+    commands::set_overrides(
+        &mut r.state.plan,
+        commands::override_args(&given.paths(), &given.set),
+    );
     r.save().await
 }

@@ -68,7 +68,10 @@ pub fn release_values(helm: &Helm, release: &str) -> Result<ReleaseValues> {
             ExitCode::InvalidInput,
             format!("the values of release {release:?} cannot be translated to 4.44: {e}"),
         )
-        .hint("translate them by hand with `helm la-migrate 4.44 values`, fix what it reports, then run again")
+        .hint(format!(
+            "translate them by hand with `{}`, fix what it reports, then run again",
+            crate::hint::command(release, helm.namespace(), "values")
+        ))
     })?;
     let notes = translation.warnings.iter().map(|w| w.to_string()).collect();
     Ok(ReleaseValues {

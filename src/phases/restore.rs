@@ -108,9 +108,9 @@ pub async fn verify(r: &mut Runner<'_>) -> Result<String> {
 recorded mean rows written to the old database after the dump began (something not scaled \
 down kept writing) or a restore gone wrong (/backup/restore.log in pod {}); more rows, writes \
 to the new one. The dump, the backup's record and the old database's retained volume are \
-kept: `helm la-migrate 4.44 status -o json` shows the record, with the source's row counts \
-and the volumes",
-            b.restore_pod
+kept: `{}` shows the record, with the source's row counts and the volumes",
+            b.restore_pod,
+            r.command("status -o json")
         )));
     }
     r.state.record.restore_verified = true;

@@ -19,10 +19,7 @@ pub async fn confirm(r: &mut Runner<'_>, deletes: &[ObjectRef]) -> Result<String
             ExitCode::Precondition,
             "the backup is not verified: refusing to uninstall",
         )
-        .hint(format!(
-            "run `helm la-migrate 4.44 backup -n {}` first",
-            r.settings.namespace
-        )));
+        .hint(format!("run `{}` first", r.command("backup"))));
     }
     if r.printer.is_json() {
         let _ = r.printer.json(&serde_json::json!({

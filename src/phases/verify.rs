@@ -9,12 +9,37 @@ use crate::plan::manifests::Direction;
 use crate::plan::scripts;
 use crate::verify::{compare, sql};
 
+/// The problem of a Deployment at 0 replicas, with the command that starts it.
+fn scaled_to_zero(r: &Runner<'_>, deployment: &str) -> String {
+    let plan = &r.state.plan;
+    let key = plan
+        .replicas
+        .iter()
+        .find(|w| w.name == deployment)
+        .map_or("app.replica", |w| {
+            crate::plan::commands::replica_key(w.role)
+        });
+    let version = if plan.chart_remote {
+        format!(" --version {}", plan.to_version)
+    } else {
+        String::new()
+    };
+    format!(
+        "Deployment {deployment} has 0 replicas: that part of the app is off; start it with `helm upgrade {} {}{version} -n {} --reuse-values --set {key}=1`, then run `{}`",
+        plan.release,
+        plan.chart,
+        plan.namespace,
+        r.command("verify")
+    )
+}
+
 pub async fn report(r: &mut Runner<'_>) -> Result<String> {
     let mut problems = Vec::new();
     let mut lines = Vec::new();
     let deployments = r.state.plan.app_deployments();
     for d in &deployments {
         match r.kube.deployment(d).await? {
+            Some(dep) if wait::scaled_to_zero(&dep) => problems.push(scaled_to_zero(r, d)),
             Some(dep) if wait::deployment_ready(&dep) => {
                 lines.push(format!("Deployment {d} ready"))
             }
@@ -120,11 +145,15 @@ pub async fn report(r: &mut Runner<'_>) -> Result<String> {
     if !problems.is_empty() {
         return Err(Error::new(
             ExitCode::VerificationFailed,
-            format!("verification found problems:\n  - {}", problems.join("\n  - ")),
+            format!(
+                "verification found problems:\n  - {}",
+                problems.join("\n  - ")
+            ),
         )
         .hint(format!(
-            "inspect with `kubectl -n {} get deploy,pvc,pods`, then run `helm la-migrate 4.44 verify` again",
-            r.settings.namespace
+            "inspect with `kubectl -n {} get deploy,pvc,pods`, then run `{}` again",
+            r.settings.namespace,
+            r.command("verify")
         )));
     }
     for l in &lines {

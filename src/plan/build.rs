@@ -368,6 +368,7 @@ pub fn build(facts: &Facts, options: &Options) -> Result<Plan> {
             &options.set,
         ),
         helm_timeout_seconds: options.helm_timeout_seconds,
+        recorded_flags: Default::default(),
         warnings,
         steps: Vec::new(),
     };
@@ -416,7 +417,8 @@ fn check_release(facts: &Facts) -> Result<()> {
             ),
         )
         .hint(format!(
-            "`helm la-migrate 4.44 status -n {ns}` shows a migration in progress; a release already on 4.44 is upgraded with `helm upgrade`"
+            "`{}` shows a migration in progress; a release already on 4.44 is upgraded with `helm upgrade`",
+            crate::hint::command(&r.name, ns, "status")
         ))),
     }
 }

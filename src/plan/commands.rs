@@ -5,6 +5,7 @@ use super::facts::WorkloadFacts;
 use super::manifests::{self, Direction};
 use super::scripts;
 use super::{Action, Plan};
+use crate::redact;
 use crate::verify::HashMethod;
 
 /// The helm `--set` values the install adds: the app stays off while the database is empty.
@@ -17,39 +18,84 @@ pub fn install_sets() -> Vec<String> {
     ]
 }
 
+/// The chart's value holding a workload's replica count.
+pub fn replica_key(role: super::facts::WorkloadRole) -> &'static str {
+    use super::facts::WorkloadRole;
+    match role {
+        WorkloadRole::App => "app.replica",
+        WorkloadRole::Worker => "worker.replica",
+        WorkloadRole::Odata => "odata.replica",
+    }
+}
+
 /// The helm `--set` values the upgrade adds: migration on, replicas and odata as recorded.
 pub fn upgrade_sets(replicas: &[WorkloadFacts], odata_enabled: bool) -> Vec<String> {
-    use super::facts::WorkloadRole;
     let mut sets = vec!["migration.enabled=true".to_string()];
     for w in replicas {
-        let key = match w.role {
-            WorkloadRole::App => "app.replica",
-            WorkloadRole::Worker => "worker.replica",
-            WorkloadRole::Odata => "odata.replica",
-        };
-        sets.push(format!("{key}={}", w.replicas));
+        sets.push(format!("{}={}", replica_key(w.role), w.replicas));
     }
     sets.push(format!("odata.enabled={odata_enabled}"));
     sets
 }
 
 /// The operator's extra values as helm arguments for the runbook: `-f FILE` for each values
-/// file, `--set KEY=VALUE` with the value redacted when the key names a secret.
+/// file, `--set KEY=VALUE` with each secret value redacted (`redact::set_arg`).
 pub fn override_args(files: &[String], sets: &[String]) -> Vec<String> {
-    let secret_key = |key: &str| {
-        let key = key.to_ascii_lowercase();
-        ["password", "secret", "token", "credential", "key"]
+    override_args_shown(files, sets, redact::Show::Public)
+}
+
+fn override_args_shown(files: &[String], sets: &[String], show: redact::Show) -> Vec<String> {
+    // The placeholders read as what they are, unquoted unless the rest needs quotes.
+    let placeholders = [
+        (redact::REDACTED, "_la-migrate-redacted_"),
+        (redact::SAVED, "_la-migrate-saved_"),
+    ];
+    let quote = |set: &str| {
+        let plain = placeholders
             .iter()
-            .any(|w| key.rsplit('.').next().unwrap_or(&key).contains(w))
+            .fold(set.to_string(), |t, (p, w)| t.replace(p, w));
+        let quoted = scripts::shell_quote_if_needed(&plain);
+        placeholders
+            .iter()
+            .fold(quoted, |t, (p, w)| t.replace(w, p))
     };
     files
         .iter()
         .map(|f| format!("-f {}", scripts::shell_quote_if_needed(f)))
-        .chain(sets.iter().map(|s| match s.split_once('=') {
-            Some((k, _)) if secret_key(k) => format!("--set {k}=<redacted>"),
-            _ => format!("--set {}", scripts::shell_quote_if_needed(s)),
-        }))
+        .chain(
+            sets.iter()
+                .map(|s| format!("--set {}", quote(&redact::set_arg(s, show)))),
+        )
         .collect()
+}
+
+/// Replaces the plan's overrides, and the install and upgrade commands that show them.
+pub fn set_overrides(plan: &mut Plan, overrides: Vec<String>) {
+    plan.overrides = overrides;
+    let refreshed = plan.clone();
+    for step in &mut plan.steps {
+        if matches!(step.action, Action::HelmInstall | Action::HelmUpgrade) {
+            step.commands = for_action(&refreshed, &step.action);
+        }
+    }
+}
+
+/// The plan as the state keeps it: no `--set` value at all (any of them may be a password
+/// under a key that does not say so; they are kept in the values Secret).
+pub fn for_state(plan: &Plan) -> Plan {
+    let mut stored = plan.clone();
+    let overrides = plan
+        .overrides
+        .iter()
+        .map(|arg| match arg.strip_prefix("--set ") {
+            Some(set) => {
+                override_args_shown(&[], &[set.to_string()], redact::Show::KeysOnly).concat()
+            }
+            None => arg.clone(),
+        })
+        .collect();
+    set_overrides(&mut stored, overrides);
+    stored
 }
 
 fn kubectl(plan: &Plan, rest: &str) -> String {
@@ -82,7 +128,11 @@ pub fn for_action(plan: &Plan, action: &Action) -> Vec<String> {
     match action {
         Action::SaveValues { secret } => vec![
             format!("helm get values {release} -n {ns} -o yaml > values-4.43.yaml"),
-            format!("helm la-migrate 4.44 values > values-{}.yaml", plan.to_version),
+            format!(
+                "{} > values-{}.yaml",
+                crate::hint::command(release, ns, "values"),
+                plan.to_version
+            ),
             kubectl(
                 plan,
                 &format!(

@@ -54,6 +54,28 @@ pub fn pending(release: Option<&Release>, now: i64, timeout_seconds: u64) -> Pen
     }
 }
 
+/// [`pending`] for a run that has watched the same pending revision for `waited_seconds`
+/// (on its own monotonic clock): a time that cannot be read is waited for one whole
+/// deadline from the first look, then the operation counts as abandoned. Never endless.
+pub fn pending_after(
+    release: Option<&Release>,
+    now: i64,
+    timeout_seconds: u64,
+    waited_seconds: i64,
+) -> Pending {
+    match (pending(release, now, timeout_seconds), release) {
+        (Pending::Running { wait_seconds }, Some(r)) if r.updated.is_none() => {
+            match wait_seconds - waited_seconds {
+                left if left > 0 => Pending::Running { wait_seconds: left },
+                _ => Pending::Abandoned {
+                    revision: r.revision,
+                },
+            }
+        }
+        (decided, _) => decided,
+    }
+}
+
 /// What the install step does, once nothing is pending.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Install {
@@ -93,6 +115,29 @@ mod tests {
             revision: 2,
             updated,
         }
+    }
+
+    #[test]
+    fn an_unreadable_time_is_waited_for_one_deadline_from_the_first_look_then_abandoned() {
+        let unknown = release("pending-install", "4.44.0", None);
+        assert_eq!(
+            pending_after(Some(&unknown), 5000, 600, 0),
+            Pending::Running { wait_seconds: 660 }
+        );
+        assert_eq!(
+            pending_after(Some(&unknown), 5000, 600, 600),
+            Pending::Running { wait_seconds: 60 }
+        );
+        assert_eq!(
+            pending_after(Some(&unknown), 5000, 600, 660),
+            Pending::Abandoned { revision: 2 }
+        );
+        // A readable time decides by itself.
+        let r = release("pending-upgrade", "4.44.0", Some(1000));
+        assert_eq!(
+            pending_after(Some(&r), 1000 + 100, 600, 5000),
+            Pending::Running { wait_seconds: 560 }
+        );
     }
 
     #[test]

@@ -267,7 +267,7 @@ pub struct Plan {
     pub state_config_map: String,
     pub images: Vec<String>,
     /// The operator's extra values for install and upgrade as helm arguments (`-f FILE`,
-    /// `--set KEY=VALUE` with values of secret-looking keys redacted); their content is kept
+    /// `--set KEY=VALUE`, secret values redacted; stored as `--set KEY=<saved>`); their content is kept
     /// in the values Secret.
     #[serde(default)]
     pub overrides: Vec<String>,
@@ -275,6 +275,10 @@ pub struct Plan {
     /// run): also how long a pending release operation is waited for.
     #[serde(default = "default_helm_timeout")]
     pub helm_timeout_seconds: u64,
+    /// The flags that fix the plan, as the first run resolved them, and a local chart's
+    /// SHA-256 (`resume.rs`): a resumed run is checked against them.
+    #[serde(default)]
+    pub recorded_flags: std::collections::BTreeMap<String, String>,
     pub warnings: Vec<String>,
     pub steps: Vec<Step>,
 }

@@ -103,8 +103,8 @@ pub fn render(plan: &Plan) -> String {
     }
     let _ = writeln!(
         w,
-        "\nRun it: helm la-migrate 4.44 -n {} --release {}",
-        plan.namespace, plan.release
+        "\nRun it: {}",
+        crate::hint::command(&plan.release, &plan.namespace, "")
     );
     out
 }

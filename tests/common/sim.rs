@@ -284,6 +284,11 @@ impl Sim {
     }
 
     fn install(&self) {
+        self.install_as(RELEASE, NAMESPACE);
+    }
+
+    /// Installs chart 4.43.1 with the spec's values as `release` in `namespace` (not seeded).
+    pub fn install_as(&self, release: &str, namespace: &str) {
         let values = self.state_dir().join("operator-values.yaml");
         std::fs::write(&values, &self.spec.values).unwrap();
         if let Some(objects) = &self.spec.pre_objects {
@@ -296,6 +301,7 @@ impl Sim {
         let out = Command::new(la_sim())
             .args(["install", "--timeout-seconds", "120", "--state-dir"])
             .arg(self.state_dir())
+            .args(["--release", release, "--namespace", namespace])
             .arg("--chart")
             .arg(chart("4.43.1"))
             .arg("--values")
@@ -731,6 +737,19 @@ impl Sim {
             args.join(" "),
             text(&out.stderr)
         );
+    }
+
+    /// Sends `signal` to `program` (and its workers) started by the detached `job` in `pod`.
+    /// Fails while the program has not started yet.
+    pub fn signal_job(&self, pod: &str, job: &str, program: &str, signal: &str) -> bool {
+        let script = format!(
+            r#"set -eu
+main=$(pgrep -P "$(cat /tmp/{job}.pid)" -x {program})
+for p in $main $(pgrep -P "$main" || true); do kill -{signal} "$p"; done"#
+        );
+        self.kubectl_unchecked(&["exec", pod, "--", "sh", "-c", &script])
+            .status
+            .success()
     }
 
     /// SIGKILLs the processes of a pod's containers; its restart policy applies.
