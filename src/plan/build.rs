@@ -5,11 +5,14 @@ use crate::error::{Error, Result};
 use crate::exit::ExitCode;
 
 use super::commands;
-use super::facts::{Facts, PostgresFacts, RedisFacts, SecretRole, VolumeRole};
+use super::facts::{Facts, PostgresFacts, RedisFacts, SecretRole, VolumeRole, WorkloadFacts};
+use super::manifests;
 use super::options::{Options, MIN_BACKUP_BYTES};
 use super::own_names;
 use super::quantity::human;
-use super::{Action, BackupPlan, DbEndpoint, ObjectRef, Phase, Plan, RetainVolume, Step};
+use super::{
+    Action, BackupPlan, DbEndpoint, NewDatabasePlan, ObjectRef, Phase, Plan, RetainVolume, Step,
+};
 use crate::settings::is_target_version;
 
 /// Builds the migration plan, or says why the migration cannot start.
@@ -17,24 +20,88 @@ pub fn build(facts: &Facts, options: &Options) -> Result<Plan> {
     check_release(facts)?;
     let to_version = check_target(facts)?;
     check_permissions(facts)?;
-    let backup = backup_plan(facts, options)?;
-    let ns = facts.namespace.clone();
+    let new_database = new_database_plan(facts, options)?;
+    let backup = if options.keep_dump || options.local_copy.is_some() {
+        backup_plan(facts, options)?
+    } else {
+        None
+    };
     let release = facts.release.name.clone();
-    let names = &facts.names;
-
     let mut warnings = facts.values_notes.clone();
     warnings.extend(image_warnings(&facts.target.images));
+    let attachments = attachments_volume(facts, &mut warnings);
+    let mut workloads = facts.workloads.clone();
+    workloads.sort_by_key(|w| w.role);
+    let removal = removal(facts, attachments.as_ref());
+    if !matches!(facts.redis, RedisFacts::Internal { .. }) {
+        warnings.push(format!(
+            "Redis is external: remove the onboarding flag by hand if the onboarding screen shows (redis-cli DEL {})",
+            commands::ONBOARDING_KEY
+        ));
+    }
+    let selected = steps(
+        facts,
+        options,
+        &Selection {
+            workloads: &workloads,
+            removal: &removal,
+            attachments: attachments.as_ref(),
+            new_database: new_database.is_some(),
+            backup: backup.is_some(),
+        },
+    );
+
+    let mut plan = Plan {
+        release: release.clone(),
+        namespace: facts.namespace.clone(),
+        from_version: facts.release.chart_version.clone(),
+        to_version,
+        chart: facts.target.chart.clone(),
+        chart_remote: facts.target.remote,
+        new_database,
+        backup,
+        replicas: workloads,
+        odata_enabled: facts.odata_enabled,
+        attachments,
+        deletes: removal.deletes,
+        keeps: removal.keeps,
+        values_secret: own_names::values_secret(&release),
+        state_config_map: own_names::state(&release),
+        images: facts.target.images.clone(),
+        overrides: commands::override_args(
+            &options
+                .values_overrides
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>(),
+            &options.set,
+        ),
+        helm_timeout_seconds: options.helm_timeout_seconds,
+        recorded_flags: Default::default(),
+        warnings,
+        steps: Vec::new(),
+    };
+    plan.steps = selected
+        .into_iter()
+        .map(|(phase, name, title, destructive, action)| Step {
+            id: format!("{}.{name}", phase.name()),
+            phase,
+            title: title.to_string(),
+            destructive,
+            commands: commands::for_action(&plan, &action),
+            action,
+        })
+        .collect();
+    Ok(plan)
+}
+
+/// The attachments volume the migration keeps and rebinds, with a warning when there is none.
+fn attachments_volume(facts: &Facts, warnings: &mut Vec<String>) -> Option<RetainVolume> {
+    let names = &facts.names;
     let attachments = facts
         .volumes
         .iter()
         .find(|v| v.role == VolumeRole::Attachments);
-    let attachments_retain = attachments.and_then(|v| {
-        v.volume.as_ref().map(|pv| RetainVolume {
-            volume: pv.clone(),
-            claim: v.claim.clone(),
-            policy: v.reclaim_policy.clone().unwrap_or_else(|| "Delete".into()),
-        })
-    });
     match attachments {
         None => warnings.push(format!(
             "no claim {:?} was found: attachments are not on a volume of this release (CDN storage?), nothing to keep",
@@ -46,13 +113,36 @@ pub fn build(facts: &Facts, options: &Options) -> Result<Plan> {
         )),
         Some(_) => {}
     }
+    attachments.and_then(|v| {
+        v.volume.as_ref().map(|pv| RetainVolume {
+            volume: pv.clone(),
+            claim: v.claim.clone(),
+            policy: v.reclaim_policy.clone().unwrap_or_else(|| "Delete".into()),
+        })
+    })
+}
 
-    let mut workloads = facts.workloads.clone();
-    workloads.sort_by_key(|w| w.role);
-    let deployments: Vec<String> = workloads.iter().map(|w| w.name.clone()).collect();
+/// What the cut-over deletes, retains and never touches.
+struct Removal {
+    /// Shown at the point of no return.
+    deletes: Vec<ObjectRef>,
+    keeps: Vec<ObjectRef>,
+    /// The old PostgreSQL and Redis claims.
+    claims: Vec<String>,
+    /// The old database Secrets the cut-over deletes or recreates.
+    secrets: Vec<String>,
+    /// Every volume of the release, set to Retain before anything is deleted.
+    retain: Vec<RetainVolume>,
+}
 
-    // What the point of no return deletes.
-    let mut deletes = vec![ObjectRef::namespaced("HelmRelease", &ns, &release)];
+fn removal(facts: &Facts, attachments: Option<&RetainVolume>) -> Removal {
+    let ns = &facts.namespace;
+    let names = &facts.names;
+    let mut deletes = vec![ObjectRef::namespaced(
+        "HelmRelease",
+        ns,
+        &facts.release.name,
+    )];
     let mut claims = Vec::new();
     if matches!(facts.postgres, PostgresFacts::Internal { .. }) {
         claims.push(names.postgres_claim.clone());
@@ -60,15 +150,11 @@ pub fn build(facts: &Facts, options: &Options) -> Result<Plan> {
     if let RedisFacts::Internal { claims: c, .. } = &facts.redis {
         claims.extend(c.iter().cloned());
     }
-    let existing_claims: Vec<String> = claims
-        .iter()
-        .filter(|c| facts.volumes.iter().any(|v| &v.claim == *c))
-        .cloned()
-        .collect();
     deletes.extend(
-        existing_claims
+        claims
             .iter()
-            .map(|c| ObjectRef::namespaced("PersistentVolumeClaim", &ns, c)),
+            .filter(|c| facts.volumes.iter().any(|v| &v.claim == *c))
+            .map(|c| ObjectRef::namespaced("PersistentVolumeClaim", ns, c)),
     );
     let mut secrets = Vec::new();
     if let PostgresFacts::Internal {
@@ -89,21 +175,16 @@ pub fn build(facts: &Facts, options: &Options) -> Result<Plan> {
         secrets
             .iter()
             .filter(|s| facts.secrets.iter().any(|f| &f.name == *s))
-            .map(|s| ObjectRef::namespaced("Secret", &ns, s)),
+            .map(|s| ObjectRef::namespaced("Secret", ns, s)),
     );
-    let keeps: Vec<ObjectRef> = facts
+    let keeps = facts
         .secrets
         .iter()
         .filter(|s| s.role == SecretRole::Kept)
-        .map(|s| ObjectRef::namespaced("Secret", &ns, &s.name))
-        .chain(
-            attachments_retain
-                .iter()
-                .map(|a| ObjectRef::cluster("PersistentVolume", &a.volume)),
-        )
+        .map(|s| ObjectRef::namespaced("Secret", ns, &s.name))
+        .chain(attachments.map(|a| ObjectRef::cluster("PersistentVolume", &a.volume)))
         .collect();
-
-    let retain: Vec<RetainVolume> = facts
+    let retain = facts
         .volumes
         .iter()
         .filter_map(|v| {
@@ -115,22 +196,55 @@ pub fn build(facts: &Facts, options: &Options) -> Result<Plan> {
             })
         })
         .collect();
+    Removal {
+        deletes,
+        keeps,
+        claims,
+        secrets,
+        retain,
+    }
+}
 
-    let mut steps: Vec<(Phase, &str, &str, bool, Action)> = Vec::new();
+/// What decides which steps a plan has.
+struct Selection<'a> {
+    workloads: &'a [WorkloadFacts],
+    removal: &'a Removal,
+    attachments: Option<&'a RetainVolume>,
+    /// The chart's PostgreSQL moves to PostgreSQL 15 beside it.
+    new_database: bool,
+    /// A dump archive is kept (`--keep-dump`, `--local-copy`).
+    backup: bool,
+}
+
+type StepSpec = (Phase, &'static str, &'static str, bool, Action);
+
+/// The steps, in order: which exist depends on the facts and options only.
+fn steps(facts: &Facts, options: &Options, s: &Selection<'_>) -> Vec<StepSpec> {
+    let names = &facts.names;
+    let release = &facts.release.name;
+    let deployments: Vec<String> = s.workloads.iter().map(|w| w.name.clone()).collect();
+    let staged = matches!(
+        facts.postgres,
+        PostgresFacts::Internal {
+            existing_secret: false,
+            ..
+        }
+    );
+    let mut out: Vec<StepSpec> = Vec::new();
     let mut push = |phase, name, title, destructive, action| {
-        steps.push((phase, name, title, destructive, action))
+        out.push((phase, name, title, destructive, action))
     };
     push(
-        Phase::Backup,
+        Phase::Prepare,
         "save-values",
         "Save the release's values and their 4.44 translation in the cluster",
         false,
         Action::SaveValues {
-            secret: own_names::values_secret(&release),
+            secret: own_names::values_secret(release),
         },
     );
     push(
-        Phase::Backup,
+        Phase::Prepare,
         "record-replicas",
         "Record the replica counts of app, worker and odata",
         false,
@@ -138,45 +252,71 @@ pub fn build(facts: &Facts, options: &Options) -> Result<Plan> {
             deployments: deployments.clone(),
         },
     );
-    // The backup volume and the dump pod are ready before the app goes offline: a class that
-    // cannot provision or an image that cannot be pulled stops the run with the app still up.
-    if backup.is_some() {
+    // PostgreSQL 15, the copy pod and the backup volume are ready before the app goes
+    // offline: a class that cannot provision or an image that cannot be pulled stops the run
+    // with the app still up.
+    if s.new_database {
+        if staged {
+            push(
+                Phase::Prepare,
+                "passwords",
+                "Write the new release's database passwords into the plugin's Secret",
+                false,
+                Action::StagePasswords,
+            );
+        }
         push(
-            Phase::Backup,
-            "volume",
-            "Create the backup volume and the dump pod (PostgreSQL 15 client tools)",
+            Phase::Prepare,
+            "new-database",
+            "Start PostgreSQL 15 beside PostgreSQL 11 on a claim of its own (the target chart's own container)",
+            false,
+            Action::NewDatabase,
+        );
+        push(
+            Phase::Prepare,
+            "copy-pod",
+            "Start the copy pod (PostgreSQL 15 client tools)",
+            false,
+            Action::CopyPod,
+        );
+    }
+    if s.backup {
+        push(
+            Phase::Prepare,
+            "backup-volume",
+            "Create the backup volume and the dump pod",
             false,
             Action::BackupVolume,
         );
     }
     push(
-        Phase::Backup,
+        Phase::Copy,
         "scale-down",
         "Scale app, worker and odata to 0 and wait until their pods are gone",
         false,
         Action::ScaleDown {
-            deployments: deployments.clone(),
-            selectors: workloads.iter().map(|w| w.selector.clone()).collect(),
+            deployments,
+            selectors: s.workloads.iter().map(|w| w.selector.clone()).collect(),
         },
     );
-    if backup.is_some() {
+    if s.backup {
         push(
-            Phase::Backup,
+            Phase::Copy,
             "dump",
             "Dump the database to the backup volume, detached from this session",
             false,
             Action::Dump,
         );
         push(
-            Phase::Backup,
-            "verify",
-            "Verify the archive and record row counts, content hashes and the schema version of the source",
+            Phase::Copy,
+            "verify-dump",
+            "Verify the archive (readable, every table's data, SHA-256)",
             false,
             Action::VerifyBackup,
         );
         if let Some(path) = &options.local_copy {
             push(
-                Phase::Backup,
+                Phase::Copy,
                 "local-copy",
                 "Copy the archive to this machine",
                 false,
@@ -186,36 +326,52 @@ pub fn build(facts: &Facts, options: &Options) -> Result<Plan> {
             );
         }
     }
+    if s.new_database {
+        push(
+            Phase::Copy,
+            "copy",
+            "Copy PostgreSQL 11 into PostgreSQL 15, streamed inside the cluster, detached from this session",
+            false,
+            Action::Copy,
+        );
+        push(
+            Phase::Copy,
+            "prove",
+            "Compare both databases: every table's rows and content hash, sequences, schema objects",
+            false,
+            Action::Prove,
+        );
+    }
     push(
-        Phase::Uninstall,
+        Phase::Cutover,
         "confirm",
-        "Point of no return: confirm what will be deleted",
+        "Point of no return: check the copy is still current, confirm what will be deleted",
         false,
         Action::Confirm {
-            deletes: deletes.clone(),
+            deletes: s.removal.deletes.clone(),
         },
     );
-    if !retain.is_empty() {
+    if !s.removal.retain.is_empty() {
         push(
-            Phase::Uninstall,
+            Phase::Cutover,
             "retain-volumes",
             "Set the release's volumes to Retain (the old policies are recorded)",
             false,
             Action::RetainVolumes {
-                volumes: retain.clone(),
+                volumes: s.removal.retain.clone(),
             },
         );
     }
     push(
-        Phase::Uninstall,
+        Phase::Cutover,
         "helm-uninstall",
         "Uninstall the release",
         true,
         Action::HelmUninstall,
     );
-    if let Some(a) = &attachments_retain {
+    if let Some(a) = s.attachments {
         push(
-            Phase::Uninstall,
+            Phase::Cutover,
             "rebind-attachments",
             "Reserve the attachments volume for the claim the new chart creates",
             false,
@@ -225,78 +381,48 @@ pub fn build(facts: &Facts, options: &Options) -> Result<Plan> {
             },
         );
     }
-    if !claims.is_empty() {
+    if !s.removal.claims.is_empty() {
         push(
-            Phase::Uninstall,
+            Phase::Cutover,
             "delete-claims",
             "Delete the PostgreSQL 11 and Redis 6 claims (their volumes are retained)",
             true,
             Action::DeleteClaims {
-                claims: claims.clone(),
+                claims: s.removal.claims.clone(),
             },
         );
     }
-    if !secrets.is_empty() {
+    if s.new_database {
         push(
-            Phase::Uninstall,
+            Phase::Cutover,
+            "bind-database",
+            "Stop PostgreSQL 15 beside the old one and reserve its volume (Retained) for the new release's claim",
+            false,
+            Action::BindDatabase,
+        );
+    }
+    if !s.removal.secrets.is_empty() {
+        push(
+            Phase::Cutover,
             "secrets",
             if options.keep_passwords {
                 "Recreate the database secrets with the 4.44 keys and the old passwords"
             } else {
-                "Delete the old database secrets (the new chart generates new ones)"
+                "Replace the database secrets: the new release's passwords (PostgreSQL 15 has them already); Redis generates its own"
             },
             true,
             Action::ReplaceSecrets {
-                secrets: secrets.clone(),
+                secrets: s.removal.secrets.clone(),
                 keep_passwords: options.keep_passwords,
             },
         );
     }
     push(
-        Phase::Install,
+        Phase::Cutover,
         "helm-install",
-        "Install the target chart with app and worker at 0, odata and migration off",
+        "Install the target chart once: migration on, replicas and odata as recorded",
         false,
         Action::HelmInstall,
-    );
-    let mut db_pods = Vec::new();
-    if matches!(facts.postgres, PostgresFacts::Internal { .. }) {
-        db_pods.push(names.postgres_pod.clone());
-    }
-    if matches!(facts.redis, RedisFacts::Internal { .. }) {
-        db_pods.push(names.redis_master_pod.clone());
-    }
-    if !db_pods.is_empty() {
-        push(
-            Phase::Install,
-            "wait-databases",
-            "Wait until PostgreSQL 15 and Redis 7 are ready",
-            false,
-            Action::WaitDatabases { pods: db_pods },
-        );
-    }
-    if backup.is_some() {
-        push(
-            Phase::Restore,
-            "restore",
-            "Restore the archive into a fresh database, stopping on the first error",
-            false,
-            Action::Restore,
-        );
-        push(
-            Phase::Restore,
-            "verify",
-            "Compare every table's row count and content hash and the schema version with the backup's record",
-            false,
-            Action::VerifyRestore,
-        );
-    }
-    push(
-        Phase::Upgrade,
-        "helm-upgrade",
-        "Upgrade with the migration on, replicas and odata back as recorded",
-        false,
-        Action::HelmUpgrade,
     );
     let mut new_deployments = vec![
         names.new_app_deployment.clone(),
@@ -306,7 +432,7 @@ pub fn build(facts: &Facts, options: &Options) -> Result<Plan> {
         new_deployments.push(names.odata_deployment.clone());
     }
     push(
-        Phase::Upgrade,
+        Phase::Cutover,
         "wait-app",
         "Wait until the app, worker and odata are ready",
         false,
@@ -325,11 +451,6 @@ pub fn build(facts: &Facts, options: &Options) -> Result<Plan> {
                 host: names.redis_master_service.clone(),
             },
         );
-    } else {
-        warnings.push(format!(
-            "Redis is external: remove the onboarding flag by hand if the onboarding screen shows (redis-cli DEL {})",
-            commands::ONBOARDING_KEY
-        ));
     }
     push(
         Phase::Verify,
@@ -338,52 +459,7 @@ pub fn build(facts: &Facts, options: &Options) -> Result<Plan> {
         false,
         Action::Verify,
     );
-
-    let mut plan = Plan {
-        release: release.clone(),
-        namespace: ns,
-        from_version: facts.release.chart_version.clone(),
-        to_version,
-        chart: facts.target.chart.clone(),
-        chart_remote: facts.target.remote,
-        database: match facts.postgres {
-            PostgresFacts::Internal { .. } => "internal".into(),
-            PostgresFacts::External { .. } => "external".into(),
-        },
-        backup,
-        replicas: workloads,
-        odata_enabled: facts.odata_enabled,
-        attachments: attachments_retain,
-        deletes,
-        keeps,
-        values_secret: own_names::values_secret(&release),
-        state_config_map: own_names::state(&release),
-        images: facts.target.images.clone(),
-        overrides: commands::override_args(
-            &options
-                .values_overrides
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>(),
-            &options.set,
-        ),
-        helm_timeout_seconds: options.helm_timeout_seconds,
-        recorded_flags: Default::default(),
-        warnings,
-        steps: Vec::new(),
-    };
-    plan.steps = steps
-        .into_iter()
-        .map(|(phase, name, title, destructive, action)| Step {
-            id: format!("{}.{name}", phase.name()),
-            phase,
-            title: title.to_string(),
-            destructive,
-            commands: commands::for_action(&plan, &action),
-            action,
-        })
-        .collect();
-    Ok(plan)
+    out
 }
 
 fn version_tuple(v: &str) -> Option<(u32, u32)> {
@@ -508,7 +584,93 @@ fn check_permissions(facts: &Facts) -> Result<()> {
     .hint("ask a cluster admin for these permissions (check with `kubectl auth can-i <verb> <resource>`), then run again"))
 }
 
-fn backup_plan(facts: &Facts, options: &Options) -> Result<Option<BackupPlan>> {
+/// The storage class of a claim the plugin creates: the flag's (which must exist), else
+/// `fallback`, else the cluster's default class.
+fn storage_class(
+    facts: &Facts,
+    flag: (&str, Option<&String>),
+    fallback: Option<&String>,
+) -> Result<String> {
+    match flag.1 {
+        Some(c) if facts.storage.classes.iter().any(|k| k == c) => Ok(c.clone()),
+        Some(c) => Err(Error::new(
+            ExitCode::NotFound,
+            format!("storage class {c:?} (from {}) does not exist", flag.0),
+        )
+        .hint(format!(
+            "pick one of: {} (`kubectl get storageclass`)",
+            facts.storage.classes.join(", ")
+        ))),
+        None => fallback
+            .or(facts.storage.default_class.as_ref())
+            .cloned()
+            .ok_or_else(|| {
+                Error::new(
+                    ExitCode::Precondition,
+                    "the cluster has no default storage class for the plugin's volumes",
+                )
+                .hint(format!(
+                    "pass {} <class> (`kubectl get storageclass` lists them)",
+                    flag.0
+                ))
+            }),
+    }
+}
+
+/// Refuses a claim of `size` bytes in `class` that a storage ResourceQuota has no room for.
+fn check_quota(facts: &Facts, class: &str, size: u64, what: &str, hint: &str) -> Result<()> {
+    for quota in &facts.storage.quotas {
+        if quota.storage_class.as_ref().is_some_and(|c| c != class) {
+            continue;
+        }
+        let room = quota.hard_bytes.saturating_sub(quota.used_bytes);
+        if room < size {
+            return Err(Error::new(
+                ExitCode::Precondition,
+                format!(
+                    "too little space: {what} needs {}, but ResourceQuota {:?} in namespace {:?} leaves {}",
+                    human(size),
+                    quota.name,
+                    facts.namespace,
+                    human(room)
+                ),
+            )
+            .hint(format!("raise the quota or free storage in the namespace{hint}; then run again")));
+        }
+    }
+    Ok(())
+}
+
+fn whole_gibibytes(bytes: u64) -> u64 {
+    bytes.max(MIN_BACKUP_BYTES).div_ceil(1 << 30) * (1 << 30)
+}
+
+/// The source: the chart's PostgreSQL 11 as the app's user.
+fn source_endpoint(facts: &Facts) -> Option<DbEndpoint> {
+    let PostgresFacts::Internal {
+        secret,
+        password_key,
+        username,
+        database,
+        ..
+    } = &facts.postgres
+    else {
+        return None;
+    };
+    Some(DbEndpoint {
+        host: facts.names.postgres_service.clone(),
+        port: 5432,
+        user: username.clone(),
+        database: database.clone(),
+        secret: secret.clone(),
+        key: password_key.clone(),
+    })
+}
+
+/// PostgreSQL 15 beside PostgreSQL 11: a claim of the old claim's class (or
+/// `--storage-class`) as large as the database needs or the target chart asks, whichever is
+/// larger, and the target chart's own PostgreSQL container on it.
+fn new_database_plan(facts: &Facts, options: &Options) -> Result<Option<NewDatabasePlan>> {
     let PostgresFacts::Internal {
         secret,
         password_key,
@@ -518,6 +680,108 @@ fn backup_plan(facts: &Facts, options: &Options) -> Result<Option<BackupPlan>> {
         size_bytes,
         ..
     } = &facts.postgres
+    else {
+        return Ok(None);
+    };
+    let names = &facts.names;
+    let release = &facts.release.name;
+    let target = facts.target.postgres.as_ref().ok_or_else(|| {
+        Error::new(
+            ExitCode::InvalidInput,
+            format!(
+                "the target chart {} renders no PostgreSQL StatefulSet {:?} with these values",
+                facts.target.chart, names.postgres_service
+            ),
+        )
+        .hint("check that the values keep postgresql.enabled, and pass the 4.44 chart with --chart")
+    })?;
+    let old_class = facts
+        .volumes
+        .iter()
+        .find(|v| v.role == VolumeRole::Postgres)
+        .and_then(|v| v.storage_class.as_ref());
+    let class = storage_class(
+        facts,
+        ("--storage-class", options.storage_class.as_ref()),
+        old_class,
+    )?;
+    // Room for the data as PostgreSQL 15 lays it out, the indexes rebuilt and WAL.
+    let size = whole_gibibytes((size_bytes.saturating_mul(2)).max(target.claim_bytes));
+    check_quota(
+        facts,
+        &class,
+        size,
+        &format!(
+            "PostgreSQL 15's volume (twice the database's {}, at least the chart's {})",
+            human(*size_bytes),
+            human(target.claim_bytes)
+        ),
+        ", or pass --storage-class with a class that has room",
+    )?;
+    // The chart's claim binds the volume only if it asks for the same class.
+    let chart_class = target
+        .claim_class
+        .as_ref()
+        .or(facts.storage.default_class.as_ref());
+    let install_sets = if chart_class != Some(&class) {
+        vec![format!(
+            "postgresql.primary.persistence.storageClass={class}"
+        )]
+    } else {
+        Vec::new()
+    };
+    let name = own_names::new_database(release);
+    let staged = !existing_secret;
+    let pod_secret = if staged { name.clone() } else { secret.clone() };
+    let source = source_endpoint(facts).expect("internal database");
+    Ok(Some(NewDatabasePlan {
+        claim: name.clone(),
+        storage_class: Some(class),
+        size_bytes: size,
+        pod: manifests::new_database_pod(
+            target,
+            &manifests::NewDatabaseNames {
+                pod: &name,
+                namespace: &facts.namespace,
+                release,
+                chart_secret: &names.postgres_secret,
+                secret: &pod_secret,
+                claim: &name,
+            },
+        ),
+        service: name.clone(),
+        secret: pod_secret.clone(),
+        staged,
+        release_secret: names.postgres_secret.clone(),
+        release_claim: names.postgres_claim.clone(),
+        copy_pod: own_names::copy_pod(release),
+        image: options.backup_image.clone(),
+        jobs: options.jobs.max(1),
+        target: DbEndpoint {
+            host: name.clone(),
+            port: 5432,
+            // The chart's Secret holds the `postgres` superuser's password under this key; a
+            // user's own Secret keeps its key (translated to `adminPasswordKey`).
+            user: "postgres".into(),
+            database: database.clone(),
+            secret: pod_secret,
+            key: if staged {
+                "postgres-password".into()
+            } else {
+                password_key.clone()
+            },
+        },
+        owner: username.clone(),
+        source,
+        source_bytes: *size_bytes,
+        install_sets,
+    }))
+}
+
+/// A dump archive on a volume of its own (`--keep-dump`).
+fn backup_plan(facts: &Facts, options: &Options) -> Result<Option<BackupPlan>> {
+    let (PostgresFacts::Internal { size_bytes, .. }, Some(source)) =
+        (&facts.postgres, source_endpoint(facts))
     else {
         return Ok(None);
     };
@@ -531,87 +795,36 @@ fn backup_plan(facts: &Facts, options: &Options) -> Result<Option<BackupPlan>> {
         )
         .hint("pass a factor of at least 1 (default 3)"));
     }
-    let class = match &options.backup_storage_class {
-        Some(c) if facts.storage.classes.iter().any(|k| k == c) => c.clone(),
-        Some(c) => {
-            return Err(Error::new(
-                ExitCode::NotFound,
-                format!("storage class {c:?} (from --backup-storage-class) does not exist"),
-            )
-            .hint(format!(
-                "pick one of: {} (`kubectl get storageclass`)",
-                facts.storage.classes.join(", ")
-            )))
-        }
-        None => facts.storage.default_class.clone().ok_or_else(|| {
-            Error::new(
-                ExitCode::Precondition,
-                "the cluster has no default storage class for the backup volume",
-            )
-            .hint("pass --backup-storage-class <class> (`kubectl get storageclass` lists them)")
-        })?,
-    };
-    let wanted = ((*size_bytes as f64) * options.backup_size_factor).ceil() as u64;
-    let size = wanted.max(MIN_BACKUP_BYTES).div_ceil(1 << 30) * (1 << 30);
-    for quota in &facts.storage.quotas {
-        if quota.storage_class.as_ref().is_some_and(|c| c != &class) {
-            continue;
-        }
-        let room = quota.hard_bytes.saturating_sub(quota.used_bytes);
-        if room < size {
-            return Err(Error::new(
-                ExitCode::Precondition,
-                format!(
-                    "too little backup space: the backup volume needs {} ({}x the database's {}), but ResourceQuota {:?} in namespace {:?} leaves {}",
-                    human(size),
-                    options.backup_size_factor,
-                    human(*size_bytes),
-                    quota.name,
-                    facts.namespace,
-                    human(room)
-                ),
-            )
-            .hint("raise the quota, free storage in the namespace, or pass a smaller --backup-size-factor; then run again"));
-        }
-    }
-    let names = &facts.names;
+    let class = storage_class(
+        facts,
+        (
+            "--backup-storage-class",
+            options.backup_storage_class.as_ref(),
+        ),
+        None,
+    )?;
+    let size = whole_gibibytes(((*size_bytes as f64) * options.backup_size_factor).ceil() as u64);
+    check_quota(
+        facts,
+        &class,
+        size,
+        &format!(
+            "the backup volume ({}x the database's {})",
+            options.backup_size_factor,
+            human(*size_bytes)
+        ),
+        ", or pass a smaller --backup-size-factor",
+    )?;
     let release = &facts.release.name;
     Ok(Some(BackupPlan {
         claim: own_names::backup_claim(release),
         dump_pod: own_names::dump_pod(release),
-        restore_pod: own_names::restore_pod(release),
         storage_class: Some(class),
         size_bytes: size,
         image: options.backup_image.clone(),
         jobs: options.jobs.max(1),
         resources: options.tools_resources.clone(),
-        source: DbEndpoint {
-            host: names.postgres_service.clone(),
-            port: 5432,
-            user: username.clone(),
-            database: database.clone(),
-            secret: secret.clone(),
-            key: password_key.clone(),
-        },
-        target: DbEndpoint {
-            host: names.postgres_service.clone(),
-            port: 5432,
-            // The 4.44 chart's Secret holds the `postgres` superuser's password under this
-            // key; restoring as superuser lets the restore recreate the database.
-            user: "postgres".into(),
-            database: database.clone(),
-            // A user's own Secret stays; its key is translated to `adminPasswordKey`.
-            secret: if *existing_secret {
-                secret.clone()
-            } else {
-                names.postgres_secret.clone()
-            },
-            key: if *existing_secret {
-                password_key.clone()
-            } else {
-                "postgres-password".into()
-            },
-        },
+        source,
     }))
 }
 

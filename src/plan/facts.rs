@@ -58,6 +58,10 @@ pub struct TargetFacts {
     pub redis_subchart: Option<String>,
     /// Every image the rendered target chart pulls, with the install overrides applied.
     pub images: Vec<String>,
+    /// The target chart's PostgreSQL StatefulSet as rendered with the release's values
+    /// (`None` with an external database).
+    #[serde(default)]
+    pub postgres: Option<super::target_postgres::TargetPostgres>,
 }
 
 /// Object names of both chart generations.

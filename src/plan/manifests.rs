@@ -1,22 +1,24 @@
-//! The objects the plugin creates in the cluster: the backup claim and the pods that run the
-//! PostgreSQL 15 client tools against it. Built here (pure) so the executor creates exactly
-//! what the runbook shows.
+//! The objects the plugin creates in the cluster: PostgreSQL 15 beside the old database (claim,
+//! pod, Service), the copy pod, and the backup claim and dump pod of `--keep-dump`. Built here
+//! (pure) so the executor creates exactly what the runbook shows.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, EnvVar, EnvVarSource, PersistentVolumeClaim,
     PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource, Pod, PodSecurityContext, PodSpec,
-    ResourceRequirements, SeccompProfile, SecretKeySelector, SecurityContext, Volume, VolumeMount,
-    VolumeResourceRequirements,
+    ResourceRequirements, SeccompProfile, SecretKeySelector, SecurityContext, Service, ServicePort,
+    ServiceSpec, Volume, VolumeMount, VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::options::PodResources;
 use super::own_names::{MANAGED_BY, RELEASE_LABEL};
 use super::quantity::to_gibibytes;
-use super::{BackupPlan, DbEndpoint, BACKUP_MOUNT};
+use super::target_postgres::TargetPostgres;
+use super::{BackupPlan, DbEndpoint, NewDatabasePlan, BACKUP_MOUNT, COPY_DIR};
 
 /// Labels on every object the plugin creates.
 pub fn labels(release: &str) -> BTreeMap<String, String> {
@@ -27,90 +29,73 @@ pub fn labels(release: &str) -> BTreeMap<String, String> {
 }
 
 pub fn backup_claim(backup: &BackupPlan, namespace: &str, release: &str) -> PersistentVolumeClaim {
-    PersistentVolumeClaim {
-        metadata: ObjectMeta {
-            name: Some(backup.claim.clone()),
-            namespace: Some(namespace.to_string()),
-            labels: Some(labels(release)),
-            ..ObjectMeta::default()
-        },
-        spec: Some(PersistentVolumeClaimSpec {
-            access_modes: Some(vec!["ReadWriteOnce".to_string()]),
-            storage_class_name: backup.storage_class.clone(),
-            resources: Some(VolumeResourceRequirements {
-                requests: Some(BTreeMap::from([(
-                    "storage".to_string(),
-                    Quantity(to_gibibytes(backup.size_bytes)),
-                )])),
-                ..VolumeResourceRequirements::default()
-            }),
-            ..PersistentVolumeClaimSpec::default()
-        }),
-        ..PersistentVolumeClaim::default()
-    }
+    claim(
+        &backup.claim,
+        backup.storage_class.as_ref(),
+        backup.size_bytes,
+        namespace,
+        release,
+    )
 }
 
-/// Which database a tools pod connects to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    Dump,
-    Restore,
+/// A role label value on each of the plugin's pods.
+const ROLE_LABEL: &str = "la-migrate.cognigy.com/role";
+
+fn role_labels(release: &str, role: &str) -> BTreeMap<String, String> {
+    let mut l = labels(release);
+    l.insert(ROLE_LABEL.to_string(), role.to_string());
+    l
+}
+
+/// Idle until deleted; TERM ends it at once.
+fn idle_command() -> Vec<String> {
+    vec![
+        "sh".to_string(),
+        "-c".to_string(),
+        "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done".to_string(),
+    ]
 }
 
 /// A pod that idles with the PostgreSQL 15 client tools, the backup volume mounted, and the
-/// connection in libpq's environment (`PGPASSWORD` from the Secret, never a literal).
-pub fn tools_pod(backup: &BackupPlan, direction: Direction, namespace: &str, release: &str) -> Pod {
-    let (name, db) = match direction {
-        Direction::Dump => (&backup.dump_pod, &backup.source),
-        Direction::Restore => (&backup.restore_pod, &backup.target),
-    };
-    let mut pod_labels = labels(release);
-    pod_labels.insert(
-        "la-migrate.cognigy.com/role".to_string(),
-        match direction {
-            Direction::Dump => "dump",
-            Direction::Restore => "restore",
-        }
-        .to_string(),
-    );
-    let spec = PodSpec {
-        restart_policy: Some("Never".to_string()),
-        termination_grace_period_seconds: Some(5),
-        containers: vec![Container {
-            name: "pg-tools".to_string(),
-            image: Some(backup.image.clone()),
-            command: Some(vec![
-                "sh".to_string(),
-                "-c".to_string(),
-                // Idle until deleted; TERM ends it at once.
-                "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done".to_string(),
-            ]),
-            env: Some(connection_env(db)),
-            volume_mounts: Some(vec![VolumeMount {
-                name: "backup".to_string(),
-                mount_path: BACKUP_MOUNT.to_string(),
-                ..VolumeMount::default()
-            }]),
-            ..Container::default()
-        }],
-        volumes: Some(vec![Volume {
-            name: "backup".to_string(),
-            persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
-                claim_name: backup.claim.clone(),
-                read_only: Some(false),
-            }),
-            ..Volume::default()
-        }]),
-        ..PodSpec::default()
-    };
+/// connection to the source in libpq's environment (`PGPASSWORD` from the Secret, never a
+/// literal): it dumps the source to the volume (`--keep-dump`).
+pub fn tools_pod(backup: &BackupPlan, namespace: &str, release: &str) -> Pod {
     Pod {
         metadata: ObjectMeta {
-            name: Some(name.clone()),
+            name: Some(backup.dump_pod.clone()),
             namespace: Some(namespace.to_string()),
-            labels: Some(pod_labels),
+            labels: Some(role_labels(release, "dump")),
             ..ObjectMeta::default()
         },
-        spec: Some(restricted_pod_spec(spec, PLUGIN_UID, &backup.resources)),
+        spec: Some(restricted_pod_spec(
+            PodSpec {
+                restart_policy: Some("Never".to_string()),
+                termination_grace_period_seconds: Some(5),
+                containers: vec![Container {
+                    name: "pg-tools".to_string(),
+                    image: Some(backup.image.clone()),
+                    command: Some(idle_command()),
+                    env: Some(connection_env(&backup.source)),
+                    volume_mounts: Some(vec![VolumeMount {
+                        name: "backup".to_string(),
+                        mount_path: BACKUP_MOUNT.to_string(),
+                        ..VolumeMount::default()
+                    }]),
+                    ..Container::default()
+                }],
+                volumes: Some(vec![Volume {
+                    name: "backup".to_string(),
+                    persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+                        claim_name: backup.claim.clone(),
+                        read_only: Some(false),
+                    }),
+                    ..Volume::default()
+                }]),
+                ..PodSpec::default()
+            },
+            PLUGIN_UID,
+            &backup.resources,
+        )),
         ..Pod::default()
     }
 }
@@ -168,6 +153,220 @@ pub fn restricted_pod_spec(mut spec: PodSpec, uid: i64, resources: &PodResources
     spec
 }
 
+/// A claim for a volume of the plugin's.
+pub fn claim(
+    name: &str,
+    class: Option<&String>,
+    bytes: u64,
+    namespace: &str,
+    release: &str,
+) -> PersistentVolumeClaim {
+    PersistentVolumeClaim {
+        metadata: ObjectMeta {
+            name: Some(name.to_string()),
+            namespace: Some(namespace.to_string()),
+            labels: Some(labels(release)),
+            ..ObjectMeta::default()
+        },
+        spec: Some(PersistentVolumeClaimSpec {
+            access_modes: Some(vec!["ReadWriteOnce".to_string()]),
+            storage_class_name: class.cloned(),
+            resources: Some(VolumeResourceRequirements {
+                requests: Some(BTreeMap::from([(
+                    "storage".to_string(),
+                    Quantity(to_gibibytes(bytes)),
+                )])),
+                ..VolumeResourceRequirements::default()
+            }),
+            ..PersistentVolumeClaimSpec::default()
+        }),
+        ..PersistentVolumeClaim::default()
+    }
+}
+
+/// Names the new database's pod is built with.
+pub struct NewDatabaseNames<'a> {
+    pub pod: &'a str,
+    pub namespace: &'a str,
+    pub release: &'a str,
+    /// The chart's own database Secret (`<release>-postgresql`), which the old release still
+    /// owns while this pod runs.
+    pub chart_secret: &'a str,
+    /// The Secret this pod reads instead.
+    pub secret: &'a str,
+    pub claim: &'a str,
+}
+
+/// The target chart's PostgreSQL pod template as a pod of the plugin's: the same image,
+/// user, environment and data layout, on the plugin's claim, reading its passwords from
+/// `names.secret`, with the plugin's labels only (no Service of the release selects it).
+pub fn new_database_pod(target: &TargetPostgres, names: &NewDatabaseNames<'_>) -> Pod {
+    let mut spec = target.template.spec.clone().unwrap_or_default();
+    let rename = |name: &mut String| {
+        if name == names.chart_secret {
+            *name = names.secret.to_string();
+        }
+    };
+    for c in spec
+        .containers
+        .iter_mut()
+        .chain(spec.init_containers.iter_mut().flatten())
+    {
+        for e in c.env.iter_mut().flatten() {
+            if let Some(r) = e
+                .value_from
+                .as_mut()
+                .and_then(|v| v.secret_key_ref.as_mut())
+            {
+                rename(&mut r.name);
+            }
+        }
+        for f in c.env_from.iter_mut().flatten() {
+            if let Some(r) = f.secret_ref.as_mut() {
+                rename(&mut r.name);
+            }
+        }
+    }
+    let mut volumes: Vec<Volume> = spec
+        .volumes
+        .take()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|v| v.name != target.volume)
+        .collect();
+    for v in &mut volumes {
+        if let Some(s) = v.secret.as_mut().and_then(|s| s.secret_name.as_mut()) {
+            rename(s);
+        }
+    }
+    volumes.push(Volume {
+        name: target.volume.clone(),
+        persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+            claim_name: names.claim.to_string(),
+            read_only: Some(false),
+        }),
+        ..Volume::default()
+    });
+    spec.volumes = Some(volumes);
+    // Scheduling rules name the chart's labels; a StatefulSet's identity is not this pod's.
+    spec.affinity = None;
+    spec.hostname = None;
+    spec.subdomain = None;
+    spec.restart_policy = Some("Always".to_string());
+    Pod {
+        metadata: ObjectMeta {
+            name: Some(names.pod.to_string()),
+            namespace: Some(names.namespace.to_string()),
+            labels: Some(role_labels(names.release, "postgresql")),
+            ..ObjectMeta::default()
+        },
+        spec: Some(spec),
+        ..Pod::default()
+    }
+}
+
+/// The Service in front of the new database's pod (port 5432).
+pub fn new_database_service(name: &str, namespace: &str, release: &str) -> Service {
+    Service {
+        metadata: ObjectMeta {
+            name: Some(name.to_string()),
+            namespace: Some(namespace.to_string()),
+            labels: Some(labels(release)),
+            ..ObjectMeta::default()
+        },
+        spec: Some(ServiceSpec {
+            selector: Some(role_labels(release, "postgresql")),
+            ports: Some(vec![ServicePort {
+                name: Some("tcp-postgresql".to_string()),
+                port: 5432,
+                target_port: Some(IntOrString::Int(5432)),
+                ..ServicePort::default()
+            }]),
+            ..ServiceSpec::default()
+        }),
+        ..Service::default()
+    }
+}
+
+/// The copy pod: PostgreSQL 15 client tools, idle, with both connections in its environment
+/// (`SRC_*` for PostgreSQL 11, `DST_*` for PostgreSQL 15; passwords from Secrets) and a
+/// scratch directory for the copy's markers and schema archive.
+pub fn copy_pod(db: &NewDatabasePlan, namespace: &str, release: &str) -> Pod {
+    let mut env = prefixed_env("SRC", &db.source);
+    env.extend(prefixed_env("DST", &db.target));
+    let plain = |name: &str, value: String| EnvVar {
+        name: name.to_string(),
+        value: Some(value),
+        value_from: None,
+    };
+    env.push(plain("DST_OWNER", db.owner.clone()));
+    env.push(plain("JOBS", db.jobs.to_string()));
+    env.push(plain("HOME", "/tmp".to_string()));
+    env.push(plain("PGCONNECT_TIMEOUT", "10".to_string()));
+    Pod {
+        metadata: ObjectMeta {
+            name: Some(db.copy_pod.clone()),
+            namespace: Some(namespace.to_string()),
+            labels: Some(role_labels(release, "copy")),
+            ..ObjectMeta::default()
+        },
+        spec: Some(PodSpec {
+            restart_policy: Some("Never".to_string()),
+            termination_grace_period_seconds: Some(5),
+            containers: vec![Container {
+                name: "pg-tools".to_string(),
+                image: Some(db.image.clone()),
+                command: Some(idle_command()),
+                env: Some(env),
+                volume_mounts: Some(vec![VolumeMount {
+                    name: "work".to_string(),
+                    mount_path: COPY_DIR.to_string(),
+                    ..VolumeMount::default()
+                }]),
+                ..Container::default()
+            }],
+            volumes: Some(vec![Volume {
+                name: "work".to_string(),
+                empty_dir: Some(Default::default()),
+                ..Volume::default()
+            }]),
+            ..PodSpec::default()
+        }),
+        ..Pod::default()
+    }
+}
+
+/// `<prefix>_HOST`, `_PORT`, `_USER`, `_DATABASE` and `_PASSWORD` (from the Secret).
+fn prefixed_env(prefix: &str, db: &DbEndpoint) -> Vec<EnvVar> {
+    let plain = |name: &str, value: String| EnvVar {
+        name: format!("{prefix}_{name}"),
+        value: Some(value),
+        value_from: None,
+    };
+    vec![
+        plain("HOST", db.host.clone()),
+        plain("PORT", db.port.to_string()),
+        plain("USER", db.user.clone()),
+        plain("DATABASE", db.database.clone()),
+        secret_env(&format!("{prefix}_PASSWORD"), db),
+    ]
+}
+
+fn secret_env(name: &str, db: &DbEndpoint) -> EnvVar {
+    EnvVar {
+        name: name.to_string(),
+        value: None,
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: db.secret.clone(),
+                key: db.key.clone(),
+                optional: Some(false),
+            }),
+            ..EnvVarSource::default()
+        }),
+    }
+}
+
 fn connection_env(db: &DbEndpoint) -> Vec<EnvVar> {
     let plain = |name: &str, value: String| EnvVar {
         name: name.to_string(),
@@ -181,18 +380,7 @@ fn connection_env(db: &DbEndpoint) -> Vec<EnvVar> {
         plain("PGDATABASE", db.database.clone()),
         plain("PGCONNECT_TIMEOUT", "10".to_string()),
         plain("HOME", "/tmp".to_string()),
-        EnvVar {
-            name: "PGPASSWORD".to_string(),
-            value: None,
-            value_from: Some(EnvVarSource {
-                secret_key_ref: Some(SecretKeySelector {
-                    name: db.secret.clone(),
-                    key: db.key.clone(),
-                    optional: Some(false),
-                }),
-                ..EnvVarSource::default()
-            }),
-        },
+        secret_env("PGPASSWORD", db),
     ]
 }
 

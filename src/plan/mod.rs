@@ -16,50 +16,51 @@ pub mod permissions;
 pub mod quantity;
 pub mod runbook;
 pub mod scripts;
+pub mod target_postgres;
 
+use k8s_openapi::api::core::v1::Pod;
 use serde::{Deserialize, Serialize};
 
 pub use build::build;
 pub use facts::Facts;
 pub use options::Options;
 
-/// Mount point of the backup volume in the dump and restore pods.
+/// Mount point of the backup volume in the dump pod (`--keep-dump`).
 pub const BACKUP_MOUNT: &str = "/backup";
 /// The directory-format archive on the backup volume.
 pub const DUMP_DIR: &str = "/backup/dump";
+/// The copy pod's scratch directory (an emptyDir): the copy's schema archive, logs and markers.
+pub const COPY_DIR: &str = "/work";
 
 /// A phase of the migration; each can be run alone (`helm la-migrate 4.44 <phase>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Phase {
-    Backup,
-    Uninstall,
-    Install,
-    Restore,
-    Upgrade,
+    /// The app runs: values saved, PostgreSQL 15 started beside PostgreSQL 11.
+    Prepare,
+    /// The app is off: the data copied and proven.
+    Copy,
+    /// The point of no return: uninstall, the new volume rebound, one install.
+    Cutover,
     Finalize,
     Verify,
     Cleanup,
 }
 
 impl Phase {
-    pub const MIGRATION: [Phase; 7] = [
-        Phase::Backup,
-        Phase::Uninstall,
-        Phase::Install,
-        Phase::Restore,
-        Phase::Upgrade,
+    pub const MIGRATION: [Phase; 5] = [
+        Phase::Prepare,
+        Phase::Copy,
+        Phase::Cutover,
         Phase::Finalize,
         Phase::Verify,
     ];
 
     pub fn name(self) -> &'static str {
         match self {
-            Phase::Backup => "backup",
-            Phase::Uninstall => "uninstall",
-            Phase::Install => "install",
-            Phase::Restore => "restore",
-            Phase::Upgrade => "upgrade",
+            Phase::Prepare => "prepare",
+            Phase::Copy => "copy",
+            Phase::Cutover => "cutover",
             Phase::Finalize => "finalize",
             Phase::Verify => "verify",
             Phase::Cleanup => "cleanup",
@@ -79,22 +80,68 @@ pub struct DbEndpoint {
     pub key: String,
 }
 
-/// The in-cluster backup: a volume, and one pod per direction mounting it.
+/// A dump archive of the source on a volume of its own (`--keep-dump`), taken while the app
+/// is off, before the copy.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BackupPlan {
     pub claim: String,
     pub dump_pod: String,
-    pub restore_pod: String,
     /// `None` = the cluster's default class.
     pub storage_class: Option<String>,
     pub size_bytes: u64,
     pub image: String,
     pub jobs: u32,
     pub source: DbEndpoint,
-    pub target: DbEndpoint,
-    /// Cpu and memory of the dump and restore pods (`--tools-cpu`, `--tools-memory`).
+    /// Cpu and memory of the dump pod (`--tools-cpu`, `--tools-memory`).
     #[serde(default)]
     pub resources: options::PodResources,
+}
+
+/// PostgreSQL 15 beside PostgreSQL 11: its claim, the pod running the target chart's own
+/// PostgreSQL container on it, and the copy pod that fills it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewDatabasePlan {
+    /// The claim the new database starts on; its volume is pre-bound to `release_claim` at
+    /// the cut-over.
+    pub claim: String,
+    pub storage_class: Option<String>,
+    pub size_bytes: u64,
+    /// The pod: the target chart's PostgreSQL StatefulSet template on `claim`.
+    pub pod: Pod,
+    /// A Service selecting `pod` only.
+    pub service: String,
+    /// The Secret `pod` reads its passwords from.
+    pub secret: String,
+    /// Whether the plugin writes `secret` (the passwords of the new release, created as
+    /// `release_secret` at the cut-over); `false` when it is the operator's `existingSecret`.
+    pub staged: bool,
+    /// `<release>-postgresql`: the new release's database Secret.
+    pub release_secret: String,
+    /// `data-<release>-postgresql-0`: the claim of the new release's StatefulSet.
+    pub release_claim: String,
+    /// The pod with the PostgreSQL 15 client tools that copies and proves.
+    pub copy_pod: String,
+    pub image: String,
+    pub jobs: u32,
+    pub source: DbEndpoint,
+    /// The superuser of the new database (`postgres`), through `service`.
+    pub target: DbEndpoint,
+    /// Cpu and memory of the copy pod (`--tools-cpu`, `--tools-memory`).
+    #[serde(default)]
+    pub resources: options::PodResources,
+    /// The owner of the new database: the app's user.
+    pub owner: String,
+    /// The source's size, for the copy's progress.
+    pub source_bytes: u64,
+    /// `--set` values the install needs for the chart's claim to bind the new volume (its
+    /// storage class, when the chart would ask for another).
+    pub install_sets: Vec<String>,
+}
+
+impl NewDatabasePlan {
+    pub fn pod_name(&self) -> String {
+        self.pod.metadata.name.clone().unwrap_or_default()
+    }
 }
 
 /// A Kubernetes object named in the plan.
@@ -152,22 +199,32 @@ pub enum Action {
     RecordReplicas {
         deployments: Vec<String>,
     },
+    /// Write the new release's database passwords into the plugin's Secret.
+    StagePasswords,
+    /// Claim, pod and Service of PostgreSQL 15 beside PostgreSQL 11; ready.
+    NewDatabase,
+    /// The copy pod, ready.
+    CopyPod,
     /// Scale to 0 and wait until their pods are gone.
     ScaleDown {
         deployments: Vec<String>,
         selectors: Vec<String>,
     },
-    /// Create the backup claim and the dump pod.
+    /// Create the backup claim and the dump pod (`--keep-dump`).
     BackupVolume,
     /// Run `pg_dump` detached inside the dump pod; reattach on rerun.
     Dump,
-    /// Archive readable and complete, SHA-256, row counts and hashes from the source.
+    /// Archive readable and complete, SHA-256.
     VerifyBackup,
     /// Stream the archive to the operator's disk.
     LocalCopy {
         path: String,
     },
-    /// The point of no return: show what will be deleted, require confirmation.
+    /// Copy PostgreSQL 11 into PostgreSQL 15, streamed, detached in the copy pod.
+    Copy,
+    /// Compare both databases: rows and contents of every table, sequences, schema objects.
+    Prove,
+    /// The point of no return: the copy still current, what will be deleted shown, confirmed.
     Confirm {
         deletes: Vec<ObjectRef>,
     },
@@ -183,23 +240,16 @@ pub enum Action {
     DeleteClaims {
         claims: Vec<String>,
     },
-    /// Delete the chart's database secrets, or recreate them with the new keys.
+    /// The new database's volume, Retained, pre-bound to the new StatefulSet's claim.
+    BindDatabase,
+    /// Delete the chart's Redis secret or recreate it with the old password, and create the
+    /// new release's database Secret from the staged passwords.
     ReplaceSecrets {
         secrets: Vec<String>,
         keep_passwords: bool,
     },
-    /// Install the target chart with app and worker at 0, odata and migration off.
+    /// Install the target chart once: migration on, replicas and odata as recorded.
     HelmInstall,
-    /// Wait until PostgreSQL 15 and Redis are ready.
-    WaitDatabases {
-        pods: Vec<String>,
-    },
-    /// `pg_restore` into a recreated database, from the restore pod.
-    Restore,
-    /// Compare the restored database with the backup's record.
-    VerifyRestore,
-    /// Migration on, replicas and odata back as recorded.
-    HelmUpgrade,
     /// Wait for the Deployments to be ready.
     WaitApp {
         deployments: Vec<String>,
@@ -214,7 +264,7 @@ pub enum Action {
     },
     /// Deployments ready, attachments bound to the original volume, row counts equal.
     Verify,
-    /// Remove the backup pods, claim and the values Secret.
+    /// Remove the plugin's pods, claims and Secrets.
     RemoveBackup {
         objects: Vec<ObjectRef>,
     },
@@ -252,8 +302,9 @@ pub struct Plan {
     pub to_version: String,
     pub chart: String,
     pub chart_remote: bool,
-    /// `internal` (dump, replace, restore) or `external` (the data stays put).
-    pub database: String,
+    /// PostgreSQL 15 beside PostgreSQL 11 (`None`: the database is external and stays).
+    pub new_database: Option<NewDatabasePlan>,
+    /// A dump archive kept on a volume (`--keep-dump`).
     pub backup: Option<BackupPlan>,
     /// Replica counts found by preflight; the executor records the live ones before scaling.
     pub replicas: Vec<facts::WorkloadFacts>,
@@ -302,15 +353,6 @@ impl Plan {
         self.steps.iter().find_map(|s| pick(&s.action))
     }
 
-    /// The PostgreSQL and Redis pods the install waits for.
-    pub fn database_pods(&self) -> Vec<String> {
-        self.find_action(|a| match a {
-            Action::WaitDatabases { pods } => Some(pods.clone()),
-            _ => None,
-        })
-        .unwrap_or_default()
-    }
-
     /// The Deployments the upgrade waits for.
     pub fn app_deployments(&self) -> Vec<String> {
         self.find_action(|a| match a {
@@ -335,8 +377,13 @@ pub mod own_names {
     pub fn dump_pod(release: &str) -> String {
         format!("la-migrate-{release}-dump")
     }
-    pub fn restore_pod(release: &str) -> String {
-        format!("la-migrate-{release}-restore")
+    /// Claim, pod and Service of PostgreSQL 15 beside the old one, and the Secret with the
+    /// new release's database passwords.
+    pub fn new_database(release: &str) -> String {
+        format!("la-migrate-{release}-postgresql")
+    }
+    pub fn copy_pod(release: &str) -> String {
+        format!("la-migrate-{release}-copy")
     }
     /// Label on every object the plugin creates.
     pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "la-migrate");

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-/// The PostgreSQL 15 client image that dumps and restores inside the cluster.
+/// The PostgreSQL 15 client image that copies, proves and dumps inside the cluster.
 pub const DEFAULT_BACKUP_IMAGE: &str = "docker.io/bitnamilegacy/postgresql:15.1.0-debian-11-r12";
 /// Cpu of each container the plugin runs in the cluster: its request and its limit.
 pub const DEFAULT_TOOLS_CPU: &str = "1";
@@ -23,7 +23,7 @@ pub struct Options {
     pub backup_size_factor: f64,
     /// `--backup-image`
     pub backup_image: String,
-    /// `--jobs`: parallel dump/restore workers.
+    /// `--jobs`: parallel copy and index-build workers.
     pub jobs: u32,
     /// `--local-copy`: also stream the dump to this path on the operator's machine.
     pub local_copy: Option<PathBuf>,
@@ -33,6 +33,12 @@ pub struct Options {
     pub values_overrides: Vec<PathBuf>,
     /// `--set KEY=VALUE` (repeatable): extra values for install and upgrade.
     pub set: Vec<String>,
+    /// `--keep-dump`: also keep a dump archive of the source on a volume of its own.
+    #[serde(default)]
+    pub keep_dump: bool,
+    /// `--storage-class`: class of PostgreSQL 15's volume (default: the old one's class).
+    #[serde(default)]
+    pub storage_class: Option<String>,
     /// `--helm-timeout`: helm's `--timeout` for install, upgrade and uninstall, in seconds.
     pub helm_timeout_seconds: u64,
     /// `--tools-cpu`, `--tools-memory`: the compute resources of the plugin's pods.
@@ -74,6 +80,8 @@ impl Default for Options {
             set: Vec::new(),
             helm_timeout_seconds: DEFAULT_HELM_TIMEOUT_SECONDS,
             tools_resources: PodResources::default(),
+            keep_dump: false,
+            storage_class: None,
         }
     }
 }

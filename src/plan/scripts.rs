@@ -10,7 +10,7 @@
 
 use crate::verify::sql;
 
-use super::{BACKUP_MOUNT, DUMP_DIR};
+use super::{BACKUP_MOUNT, COPY_DIR, DUMP_DIR};
 
 /// What a `start_*` script printed: the state of the detached job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,9 +35,14 @@ pub fn parse_job_state(output: &str) -> Option<JobState> {
 }
 
 fn detached(name: &str, reset: &str, work: &str) -> String {
+    detached_in(BACKUP_MOUNT, name, reset, work)
+}
+
+/// Starts `work` (no single quotes in it) detached in `dir`, or reports it running or done.
+fn detached_in(dir: &str, name: &str, reset: &str, work: &str) -> String {
     format!(
         r#"set -eu
-cd {BACKUP_MOUNT}
+cd {dir}
 if [ -f {name}.exit ]; then
   code=$(cat {name}.exit)
   if [ "$code" = 0 ]; then echo state=finished:0; exit 0; fi
@@ -48,7 +53,7 @@ fi
 if [ -f /tmp/{name}.pid ] && kill -0 "$(cat /tmp/{name}.pid)" 2>/dev/null; then echo state=running; exit 0; fi
 {reset}
 S=; command -v setsid >/dev/null 2>&1 && S=setsid
-$S nohup sh -c '{work} >{BACKUP_MOUNT}/{name}.log 2>&1; echo $? >{BACKUP_MOUNT}/{name}.exit.tmp; mv {BACKUP_MOUNT}/{name}.exit.tmp {BACKUP_MOUNT}/{name}.exit' </dev/null >/dev/null 2>&1 &
+$S nohup sh -c '{work} >{dir}/{name}.log 2>&1; echo $? >{dir}/{name}.exit.tmp; mv {dir}/{name}.exit.tmp {dir}/{name}.exit' </dev/null >/dev/null 2>&1 &
 echo $! >/tmp/{name}.pid
 echo state=started"#
     )
@@ -65,7 +70,17 @@ pub fn previous_failure(output: &str) -> Option<i32> {
 
 /// Makes the next start script begin anew: the finished job's result is discarded.
 pub fn discard(name: &str) -> String {
-    format!("rm -f {BACKUP_MOUNT}/{name}.exit")
+    format!("rm -f {}/{name}.exit", job_dir(name))
+}
+
+/// Where a detached job keeps its markers and log: the copy in the copy pod's scratch
+/// directory, the dump on the backup volume.
+pub fn job_dir(name: &str) -> &'static str {
+    if name == COPY_JOB {
+        COPY_DIR
+    } else {
+        BACKUP_MOUNT
+    }
 }
 
 /// Starts `pg_dump` (directory format, `jobs` workers) unless it runs or ran already.
@@ -81,28 +96,11 @@ pub fn start_dump(jobs: u32) -> String {
     )
 }
 
-/// Recreates the target database and runs `pg_restore`, stopping on the first error.
-pub fn start_restore(jobs: u32, database: &str, owner: &str) -> String {
-    let db = quote_ident(database);
-    let role = quote_ident(owner);
-    detached(
-        "restore",
-        "rm -f restore.log",
-        &format!(
-            "psql -X -d postgres -v ON_ERROR_STOP=1 -c \"DROP DATABASE IF EXISTS {db} WITH (FORCE)\" -c \"CREATE DATABASE {db} OWNER {role}\" && \
-pg_restore --dbname={database_arg} --jobs={jobs} --exit-on-error --no-owner --no-privileges --role={owner_arg} --no-password --verbose {DUMP_DIR}",
-            db = shell_escape_dq(&db),
-            role = shell_escape_dq(&role),
-            database_arg = database,
-            owner_arg = owner,
-        ),
-    )
-}
-
 /// Reports a detached job's state and the bytes it has produced so far (`du -sk`).
 pub fn poll(name: &str, measure: &str) -> String {
+    let dir = job_dir(name);
     format!(
-        r#"cd {BACKUP_MOUNT}
+        r#"cd {dir}
 if [ -f {name}.exit ]; then echo "state=finished:$(cat {name}.exit)"
 elif [ -f /tmp/{name}.pid ] && kill -0 "$(cat /tmp/{name}.pid)" 2>/dev/null; then echo state=running
 else echo state=finished:255; fi
@@ -117,13 +115,6 @@ pub fn poll_dump() -> String {
     )
 }
 
-pub fn poll_restore() -> String {
-    poll(
-        "restore",
-        "psql -XAt -c 'select pg_database_size(current_database())' 2>/dev/null || echo 0",
-    )
-}
-
 /// Parses the `bytes=` line of a poll.
 pub fn parse_bytes(output: &str) -> Option<u64> {
     output
@@ -134,7 +125,10 @@ pub fn parse_bytes(output: &str) -> Option<u64> {
 
 /// The last lines of a job's log, for an error report.
 pub fn log_tail(name: &str) -> String {
-    format!("tail -n 20 {BACKUP_MOUNT}/{name}.log 2>/dev/null || true")
+    format!(
+        "tail -n 20 {}/{name}.log 2>/dev/null || true",
+        job_dir(name)
+    )
 }
 
 /// Checks the archive: the TOC is readable, every table's data file is there; then records
@@ -242,10 +236,6 @@ pub fn shell_quote_if_needed(word: &str) -> String {
 /// Single-quotes a string for `sh`.
 pub fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r#"'\''"#))
-}
-
-fn shell_escape_dq(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
 /// Quotes an SQL identifier.

@@ -26,6 +26,25 @@ pub enum Difference {
         source: Option<String>,
         target: Option<String>,
     },
+    MissingSequence {
+        sequence: String,
+    },
+    Sequence {
+        sequence: String,
+        source: String,
+        target: String,
+    },
+    /// A schema object (index, constraint, trigger, ...) of the source is not in the target.
+    MissingObject {
+        object: String,
+    },
+    ExtraObject {
+        object: String,
+    },
+    /// Same object, another definition.
+    Definition {
+        object: String,
+    },
     /// The content hashes were computed differently, so they say nothing.
     HashMethod {
         source: HashMethod,
@@ -52,11 +71,37 @@ impl std::fmt::Display for Difference {
                 target.as_deref().unwrap_or("(none)"),
                 source.as_deref().unwrap_or("(none)")
             ),
+            Difference::MissingSequence { sequence } => {
+                write!(f, "sequence {sequence} is missing")
+            }
+            Difference::Sequence {
+                sequence,
+                source,
+                target,
+            } => write!(
+                f,
+                "sequence {sequence}: last value {}, the source's {}",
+                or_unused(target),
+                or_unused(source)
+            ),
+            Difference::MissingObject { object } => write!(f, "{object} is missing"),
+            Difference::ExtraObject { object } => write!(f, "{object} is not in the source"),
+            Difference::Definition { object } => {
+                write!(f, "{object}: its definition differs from the source's")
+            }
             Difference::HashMethod { source, target } => write!(
                 f,
                 "content hashes computed as {target:?}, the source's as {source:?}: not comparable"
             ),
         }
+    }
+}
+
+fn or_unused(value: &str) -> &str {
+    if value.is_empty() {
+        "(never used)"
+    } else {
+        value
     }
 }
 
@@ -72,6 +117,41 @@ impl Report {
     pub fn is_equal(&self) -> bool {
         self.differences.is_empty()
     }
+}
+
+/// Sequences and schema objects, named source first.
+fn compare_exact(source: &DatabaseStats, target: &DatabaseStats, out: &mut Vec<Difference>) {
+    for (sequence, s) in &source.sequences {
+        match target.sequences.get(sequence) {
+            None => out.push(Difference::MissingSequence {
+                sequence: sequence.clone(),
+            }),
+            Some(t) if t != s => out.push(Difference::Sequence {
+                sequence: sequence.clone(),
+                source: s.clone(),
+                target: t.clone(),
+            }),
+            Some(_) => {}
+        }
+    }
+    for (object, s) in &source.objects {
+        match target.objects.get(object) {
+            None => out.push(Difference::MissingObject {
+                object: object.clone(),
+            }),
+            Some(t) if t != s => out.push(Difference::Definition {
+                object: object.clone(),
+            }),
+            Some(_) => {}
+        }
+    }
+    out.extend(
+        target
+            .objects
+            .keys()
+            .filter(|o| !source.objects.contains_key(*o))
+            .map(|o| Difference::ExtraObject { object: o.clone() }),
+    );
 }
 
 /// Compares table by table; `check_content` off compares row counts only (a live database).
@@ -105,6 +185,9 @@ pub fn compare(source: &DatabaseStats, target: &DatabaseStats, check_content: bo
                 table: table.clone(),
             });
         }
+    }
+    if check_content && source.method.is_exact() {
+        compare_exact(source, target, &mut differences);
     }
     if source.schema_version != target.schema_version {
         differences.push(Difference::SchemaVersion {
@@ -140,7 +223,52 @@ mod tests {
                 .collect(),
             schema_version: version.map(String::from),
             method: HashMethod::CURRENT,
+            ..DatabaseStats::default()
         }
+    }
+
+    #[test]
+    fn sequences_and_schema_objects_are_compared_by_name_and_definition() {
+        let mut source = stats(&[("accounts", 1, "5")], Some("1"));
+        source.sequences = [
+            ("public.accounts_id_seq", "7"),
+            ("public.conv_dpid_seq_3", ""),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .into();
+        source.objects = [("index public.a_idx", "d1"), ("trigger public.a.t", "d2")]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .into();
+        let mut target = source.clone();
+        assert!(compare(&source, &target, true).is_equal());
+        target
+            .sequences
+            .insert("public.accounts_id_seq".into(), "1".into());
+        target.sequences.remove("public.conv_dpid_seq_3");
+        target
+            .objects
+            .insert("index public.a_idx".into(), "other".into());
+        target.objects.remove("trigger public.a.t");
+        target
+            .objects
+            .insert("index public.b_idx".into(), "d3".into());
+        let text: Vec<String> = compare(&source, &target, true)
+            .differences
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            text,
+            [
+                "sequence public.accounts_id_seq: last value 1, the source's 7",
+                "sequence public.conv_dpid_seq_3 is missing",
+                "index public.a_idx: its definition differs from the source's",
+                "trigger public.a.t is missing",
+                "index public.b_idx is not in the source",
+            ]
+        );
+        // Row counts only (a live database): sequences and objects move on.
+        assert!(compare(&source, &target, false).is_equal());
     }
 
     #[test]

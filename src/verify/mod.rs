@@ -21,7 +21,8 @@ pub struct TableStats {
     pub hash: String,
 }
 
-/// A database's fingerprint: every table in schema `public`.
+/// A database's fingerprint: every table (of schema `public` before [`HashMethod::Exact`]),
+/// and with `Exact` every sequence's value and every schema object.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DatabaseStats {
     pub tables: BTreeMap<String, TableStats>,
@@ -31,6 +32,12 @@ pub struct DatabaseStats {
     /// Records written before the method was stored used [`HashMethod::RowText`].
     #[serde(default)]
     pub method: HashMethod,
+    /// `schema.name` -> last value (empty: never used).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sequences: BTreeMap<String, String>,
+    /// `kind identity` -> md5 of its definition.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub objects: BTreeMap<String, String>,
 }
 
 impl DatabaseStats {
@@ -67,7 +74,7 @@ mod tests {
         .unwrap();
         assert_eq!(old.method, HashMethod::RowText);
         let new = DatabaseStats {
-            method: HashMethod::CURRENT,
+            method: HashMethod::ColumnHash,
             ..old
         };
         let json = serde_json::to_string(&new).unwrap();

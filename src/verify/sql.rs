@@ -16,13 +16,22 @@ pub enum HashMethod {
     /// backup was fingerprinted this way.
     #[default]
     RowText,
-    /// Each column's hash, from its binary value for common types ([`row_hash_expression`]).
+    /// Each column's hash, from its binary value for common types ([`row_hash_expression`]),
+    /// tables of schema `public` only; floats from their text form (15 digits).
     ColumnHash,
+    /// As `ColumnHash`, over every schema, with floats hashed from their exact binary value;
+    /// the fingerprint also lists sequences and schema objects.
+    Exact,
 }
 
 impl HashMethod {
     /// The method new fingerprints use.
-    pub const CURRENT: HashMethod = HashMethod::ColumnHash;
+    pub const CURRENT: HashMethod = HashMethod::Exact;
+
+    /// Whether fingerprints made this way cover every schema, sequences and schema objects.
+    pub fn is_exact(self) -> bool {
+        self == HashMethod::Exact
+    }
 }
 
 /// Session settings that make a row's text form identical on PostgreSQL 11 and 15: float
@@ -39,7 +48,20 @@ SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; SET bytea_output = '
 /// needed, the same text works on both servers, and each table's scan and sum can use the
 /// server's parallel workers.
 pub fn fingerprint_query(method: HashMethod) -> String {
-    tables_query(Some(method))
+    let tables = tables_query(Some(method));
+    if !method.is_exact() {
+        return tables;
+    }
+    // One statement: the lines of sequences and objects join the tables' before the order.
+    let body = tables.trim_end_matches(';');
+    let (body, order) = body
+        .rsplit_once(" order by ")
+        .expect("the tables query ends in order by");
+    format!(
+        "{body} union all {} union all {} order by {order};",
+        sequences_query(),
+        objects_query()
+    )
 }
 
 /// The same output as [`fingerprint_query`] with every hash `0`: exact row counts only, for
@@ -77,7 +99,24 @@ const NATIVE_HASHES: &[(&str, &str)] = &[
 /// that position, combined with xor. Positions, not `attnum`: a column dropped on the source
 /// leaves a gap in `attnum` that the restored table does not have.
 pub fn row_hash_expression() -> String {
-    let cases: String = NATIVE_HASHES
+    row_hash_expression_with(NATIVE_HASHES)
+}
+
+/// Floats hashed from their exact binary value (`float4send`/`float8send`): their text form
+/// under [`STABLE_TEXT_SETTINGS`] keeps only 15 significant digits.
+const EXACT_FLOAT_HASHES: &[(&str, &str)] = &[
+    (
+        "float4",
+        "hashtextextended(encode(float4send(t.%1$I), 'hex'), %2$s)",
+    ),
+    (
+        "float8",
+        "hashtextextended(encode(float8send(t.%1$I), 'hex'), %2$s)",
+    ),
+];
+
+fn row_hash_expression_with(hashes: &[(&str, &str)]) -> String {
+    let cases: String = hashes
         .iter()
         .map(|(ty, f)| {
             format!(
@@ -95,6 +134,18 @@ where attrelid = c.oid and attnum > 0 and not attisdropped) a)"
     )
 }
 
+/// The schemas a fingerprint covers: every schema of the database's own (no system schema).
+const USER_SCHEMAS: &str = "s.nspname not in ('pg_catalog', 'information_schema') \
+and s.nspname not like 'pg\\_toast%' and s.nspname not like 'pg\\_temp%'";
+
+/// Objects that belong to an extension (recreated by `CREATE EXTENSION`, not by the copy).
+fn not_in_extension(catalog: &str, oid: &str) -> String {
+    format!(
+        "not exists (select 1 from pg_depend d where d.classid = '{catalog}'::regclass \
+and d.objid = {oid} and d.deptype = 'e')"
+    )
+}
+
 fn tables_query(hash: Option<HashMethod>) -> String {
     let per_table = match hash {
         Some(HashMethod::ColumnHash) => format!(
@@ -102,6 +153,15 @@ fn tables_query(hash: Option<HashMethod>) -> String {
 {}, s.nspname, c.relname)",
             row_hash_expression()
         ),
+        Some(HashMethod::Exact) => {
+            let mut hashes = EXACT_FLOAT_HASHES.to_vec();
+            hashes.extend_from_slice(NATIVE_HASHES);
+            format!(
+                "format('select count(*) as n, coalesce(sum((%s)::numeric), 0) as h from %I.%I t', \
+{}, s.nspname, c.relname)",
+                row_hash_expression_with(&hashes)
+            )
+        }
         Some(HashMethod::RowText) => "format('select count(*) as n, \
 coalesce(sum(hashtextextended(t::text, 0)::numeric), 0) as h from %I.%I t', s.nspname, c.relname)"
             .to_string(),
@@ -109,19 +169,139 @@ coalesce(sum(hashtextextended(t::text, 0)::numeric), 0) as h from %I.%I t', s.ns
             "format('select count(*) as n, 0 as h from %I.%I t', s.nspname, c.relname)".to_string()
         }
     };
+    // Tables of `public` go by their name, others by `schema.name`.
+    let (name, scope) = if hash.is_some_and(HashMethod::is_exact) || hash.is_none() {
+        (
+            "case when s.nspname = 'public' then c.relname else s.nspname || '.' || c.relname end"
+                .to_string(),
+            format!(
+                "{USER_SCHEMAS} and {}",
+                not_in_extension("pg_class", "c.oid")
+            ),
+        )
+    } else {
+        ("c.relname".to_string(), "s.nspname = 'public'".to_string())
+    };
     format!(
         "{STABLE_TEXT_SETTINGS} \
-select 'T' || E'\\t' || c.relname || E'\\t' || \
+select 'T' || E'\\t' || {name} || E'\\t' || \
 (xpath('/row/n/text()', x))[1]::text || E'\\t' || (xpath('/row/h/text()', x))[1]::text \
 from pg_class c join pg_namespace s on s.oid = c.relnamespace, \
 lateral query_to_xml({per_table}, false, true, '') as x \
-where s.nspname = 'public' and c.relkind in ('r', 'p') \
+where {scope} and c.relkind in ('r', 'p') \
 union all \
 select 'V' || E'\\t' || coalesce((select (xpath('/row/v/text()', \
 query_to_xml('select max(version) as v from public.schema_migrations', false, true, '')))[1]::text \
 where to_regclass('public.schema_migrations') is not null), '') \
 order by 1;"
     )
+}
+
+/// `S<TAB>schema.name<TAB>last_value` per sequence (empty before its first `nextval`).
+fn sequences_query() -> String {
+    format!(
+        "select 'S' || E'\\t' || format('%I.%I', s.schemaname, s.sequencename) || E'\\t' || \
+coalesce(s.last_value::text, '') from pg_sequences s \
+where {}",
+        USER_SCHEMAS.replace("s.nspname", "s.schemaname")
+    )
+}
+
+/// `O<TAB>kind<TAB>identity<TAB>md5(definition)` per schema object: schemas, tables, views
+/// and materialized views (with their columns and types), indexes, constraints, triggers,
+/// functions, types and extensions. Definitions come from the server's own `pg_get_*def`
+/// functions, which print the same text on PostgreSQL 11 and 15; extension members are left
+/// out (`CREATE EXTENSION` makes them).
+fn objects_query() -> String {
+    let line = |kind: &str, identity: &str, definition: &str| {
+        format!("'O' || E'\\t' || '{kind}' || E'\\t' || {identity} || E'\\t' || md5({definition})")
+    };
+    let relations = format!(
+        "select {} from pg_class c join pg_namespace s on s.oid = c.relnamespace \
+where {USER_SCHEMAS} and c.relkind in ('r', 'p', 'v', 'm', 'f') and {}",
+        line(
+            "relation",
+            "format('%I.%I', s.nspname, c.relname)",
+            "c.relkind::text || coalesce((select string_agg(quote_ident(a.attname) || ' ' || \
+format_type(a.atttypid, a.atttypmod) || case when a.attnotnull then ' not null' else '' end, ', ' \
+order by a.attnum) from pg_attribute a where a.attrelid = c.oid and a.attnum > 0 \
+and not a.attisdropped), '')"
+        ),
+        not_in_extension("pg_class", "c.oid")
+    );
+    let indexes = format!(
+        "select {} from pg_class c join pg_namespace s on s.oid = c.relnamespace \
+where {USER_SCHEMAS} and c.relkind in ('i', 'I')",
+        line(
+            "index",
+            "format('%I.%I', s.nspname, c.relname)",
+            "pg_get_indexdef(c.oid)"
+        )
+    );
+    let constraints = format!(
+        "select {} from pg_constraint k join pg_namespace s on s.oid = k.connamespace \
+left join pg_class c on c.oid = k.conrelid where {USER_SCHEMAS} and {}",
+        line(
+            "constraint",
+            "format('%I.%I.%I', s.nspname, coalesce(c.relname, '-'), k.conname)",
+            "pg_get_constraintdef(k.oid)"
+        ),
+        not_in_extension("pg_constraint", "k.oid")
+    );
+    // PostgreSQL 13 and later keep the clones of a partitioned table's trigger on its
+    // partitions as ordinary triggers (`tgparentid`); 11 marks them internal.
+    let triggers = format!(
+        "select {} from pg_trigger g join pg_class c on c.oid = g.tgrelid \
+join pg_namespace s on s.oid = c.relnamespace where {USER_SCHEMAS} and not g.tgisinternal \
+and coalesce((to_jsonb(g) ->> 'tgparentid')::oid, 0) = 0",
+        line(
+            "trigger",
+            "format('%I.%I.%I', s.nspname, c.relname, g.tgname)",
+            "pg_get_triggerdef(g.oid)"
+        )
+    );
+    let functions = format!(
+        "select {} from pg_proc p join pg_namespace s on s.oid = p.pronamespace \
+where {USER_SCHEMAS} and {}",
+        line(
+            "function",
+            "format('%I.%I(%s)', s.nspname, p.proname, pg_get_function_identity_arguments(p.oid))",
+            "p.prosrc"
+        ),
+        not_in_extension("pg_proc", "p.oid")
+    );
+    let types = format!(
+        "select {} from pg_type t join pg_namespace s on s.oid = t.typnamespace \
+where {USER_SCHEMAS} and (t.typtype in ('e', 'd', 'r') or (t.typtype = 'c' and exists \
+(select 1 from pg_class x where x.oid = t.typrelid and x.relkind = 'c'))) and {}",
+        line(
+            "type",
+            "format('%I.%I', s.nspname, t.typname)",
+            "t.typtype::text || coalesce((select string_agg(e.enumlabel, ',' order by e.enumsortorder) \
+from pg_enum e where e.enumtypid = t.oid), '') || coalesce(format_type(nullif(t.typbasetype, 0), null), '')"
+        ),
+        not_in_extension("pg_type", "t.oid")
+    );
+    let schemas = format!(
+        "select {} from pg_namespace s where {USER_SCHEMAS} and {}",
+        line("schema", "quote_ident(s.nspname)", "''"),
+        not_in_extension("pg_namespace", "s.oid")
+    );
+    let extensions = format!(
+        "select {} from pg_extension e",
+        line("extension", "quote_ident(e.extname)", "''")
+    );
+    [
+        relations,
+        indexes,
+        constraints,
+        triggers,
+        functions,
+        types,
+        schemas,
+        extensions,
+    ]
+    .join(" union all ")
 }
 
 /// `pg_database_size` of the connected database, in bytes.
@@ -133,6 +313,8 @@ pub fn database_size_query() -> &'static str {
 /// [`row_count_query`]).
 pub fn parse_fingerprint(output: &str, method: HashMethod) -> Result<DatabaseStats, String> {
     let mut tables = BTreeMap::new();
+    let mut sequences = BTreeMap::new();
+    let mut objects = BTreeMap::new();
     let mut version = None;
     let mut saw_version = false;
     for line in output.lines().filter(|l| !l.trim().is_empty()) {
@@ -154,6 +336,12 @@ pub fn parse_fingerprint(output: &str, method: HashMethod) -> Result<DatabaseSta
                     },
                 );
             }
+            ["S", name, value] => {
+                sequences.insert(name.to_string(), value.to_string());
+            }
+            ["O", kind, identity, digest] => {
+                objects.insert(format!("{kind} {identity}"), digest.to_string());
+            }
             ["V", v] => {
                 saw_version = true;
                 version = (!v.is_empty()).then(|| v.to_string());
@@ -172,6 +360,8 @@ pub fn parse_fingerprint(output: &str, method: HashMethod) -> Result<DatabaseSta
         tables,
         schema_version: version,
         method,
+        sequences,
+        objects,
     })
 }
 
