@@ -309,38 +309,50 @@ pub struct RunArgs {
     #[arg(long, global = true)]
     pub no_input: bool,
 
-    /// Storage class of the backup volume [default: the cluster's default class]
+    /// Storage class of PostgreSQL 15's volume [default: that of PostgreSQL 11's claim]
+    #[arg(long, global = true, value_name = "CLASS")]
+    pub storage_class: Option<String>,
+
+    /// Also keep a pg_dump archive of PostgreSQL 11 on a volume of its own (taken while the
+    /// app is off, before the copy); needed by --local-copy
+    #[arg(long, global = true)]
+    pub keep_dump: bool,
+
+    /// Storage class of the dump volume (--keep-dump) [default: the cluster's default class]
     #[arg(long, global = true, value_name = "CLASS")]
     pub backup_storage_class: Option<String>,
 
-    /// Backup volume size as a multiple of the database size
+    /// Dump volume size (--keep-dump) as a multiple of the database size
     #[arg(long, global = true, value_name = "FACTOR", default_value_t = crate::plan::options::DEFAULT_BACKUP_SIZE_FACTOR)]
     pub backup_size_factor: f64,
 
-    /// Image with the PostgreSQL 15 client tools for dump and restore (air-gapped registries)
+    /// Image with the PostgreSQL 15 client tools for the copy and the dump (air-gapped
+    /// registries)
     #[arg(long, global = true, value_name = "IMAGE", default_value = crate::plan::options::DEFAULT_BACKUP_IMAGE)]
     pub backup_image: String,
 
-    /// Cpu of each pod the plugin runs (dump, restore), as both request and limit (a
+    /// Cpu of each pod the plugin runs (copy, dump; PostgreSQL 15 where its chart sets none),
+    /// as both request and limit (a
     /// ResourceQuota on cpu needs them); kept with the plan
     #[arg(long, global = true, value_name = "CPU", default_value = crate::plan::options::DEFAULT_TOOLS_CPU, value_parser = parse_cpu)]
     pub tools_cpu: String,
 
-    /// Memory of each pod the plugin runs (dump, restore), as both request and limit; kept
+    /// Memory of each pod the plugin runs (copy, dump; PostgreSQL 15 where its chart sets
+    /// none), as both request and limit; kept
     /// with the plan
     #[arg(long, global = true, value_name = "MEMORY", default_value = crate::plan::options::DEFAULT_TOOLS_MEMORY, value_parser = parse_memory)]
     pub tools_memory: String,
 
-    /// Parallel pg_dump/pg_restore workers
+    /// Tables copied at a time, and parallel index builds and pg_dump workers
     #[arg(long, global = true, value_name = "N", default_value_t = 2)]
     pub jobs: u32,
 
-    /// Also copy the dump to this file on this machine (a tar archive)
+    /// Also copy the dump to this file on this machine (a tar archive; with --keep-dump)
     #[arg(long, global = true, value_name = "PATH")]
     pub local_copy: Option<PathBuf>,
 
-    /// Recreate the database secrets with the 4.44 keys and the old passwords instead of
-    /// deleting them
+    /// Give the new release the old database and Redis passwords (with the 4.44 keys) instead
+    /// of new ones
     #[arg(long, global = true)]
     pub keep_passwords: bool,
 
@@ -380,21 +392,18 @@ pub struct RunArgs {
 pub enum MigrationCommand {
     /// Show the plan (preflight checks; changes nothing)
     Plan,
-    /// Save values, scale the app to 0, dump the database in the cluster and verify it
-    Backup,
-    /// Point of no return: retain volumes, uninstall, delete the old database claims and secrets
-    Uninstall,
-    /// Install the target chart with the app off; wait for PostgreSQL 15 and Redis 7
-    Install,
-    /// Restore the dump and compare every table with the backup's record
-    Restore,
-    /// Upgrade with the migration on and the app back at its recorded replicas
-    Upgrade,
+    /// App up: save values, stage passwords, start PostgreSQL 15 beside PostgreSQL 11
+    Prepare,
+    /// App to 0; copy PostgreSQL 11 into PostgreSQL 15 in the cluster and prove them equal
+    Copy,
+    /// Point of no return: uninstall, keep PostgreSQL 11's volume, install the target chart
+    /// once on the copied database
+    Cutover,
     /// Remove the onboarding flag from Redis
     Finalize,
     /// Check deployments, the attachments volume and row counts
     Verify,
-    /// Remove the backup (and, when asked, the old volumes); confirmed
+    /// Remove the plugin's pods, dump and saved values (and, when asked, the old volumes)
     Cleanup,
     /// Show the recorded progress of the migration
     Status,
@@ -508,16 +517,16 @@ mod tests {
                 "a.yaml",
                 "--values-override",
                 "b.yaml",
-                "backup",
+                "prepare",
             ][..],
-            &["4.44", "backup", "-f", "a.yaml", "--values", "b.yaml"],
+            &["4.44", "prepare", "-f", "a.yaml", "--values", "b.yaml"],
         ] {
             let m = parse(args);
             assert_eq!(
                 m.run.values_overrides,
                 [PathBuf::from("a.yaml"), "b.yaml".into()]
             );
-            assert!(matches!(m.command, Some(MigrationCommand::Backup)));
+            assert!(matches!(m.command, Some(MigrationCommand::Prepare)));
         }
         let m = parse(&["4.44", "values", "-f", "old.yaml"]);
         let Some(MigrationCommand::Values(v)) = m.command else {
@@ -536,14 +545,14 @@ mod tests {
                     .collect::<Vec<_>>(),
             )
         };
-        assert!(split("4.44 -f a.yaml backup --values b.yaml")
+        assert!(split("4.44 -f a.yaml prepare --values b.yaml")
             .is_some_and(|e| e.starts_with("-f/--values was given both")));
-        assert!(split("4.44 --set a=1 install --set=b=2")
+        assert!(split("4.44 --set a=1 cutover --set=b=2")
             .is_some_and(|e| e.starts_with("--set was given both")));
         for fine in [
-            "4.44 -f a.yaml -f b.yaml backup --yes",
-            "4.44 backup --set a=1 --set b=2",
-            "4.44 --release backup --set a=1",
+            "4.44 -f a.yaml -f b.yaml prepare --yes",
+            "4.44 copy --set a=1 --set b=2",
+            "4.44 --release copy --set a=1",
             "4.44 values -f a.yaml",
             "4.44 --set a=1 --dry-run",
             "env -o json",

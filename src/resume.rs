@@ -32,6 +32,12 @@ pub fn fixed_flags(target: &TargetSettings, o: &Options) -> Vec<(&'static str, S
             o.keep_passwords,
         ),
         (
+            "--storage-class",
+            o.storage_class.clone().unwrap_or_default(),
+            o.storage_class.is_some(),
+        ),
+        ("--keep-dump", o.keep_dump.to_string(), o.keep_dump),
+        (
             "--backup-storage-class",
             o.backup_storage_class.clone().unwrap_or_default(),
             o.backup_storage_class.is_some(),
@@ -149,7 +155,7 @@ pub fn check_chart(plan: &Plan, done: impl Fn(&str) -> bool) -> Result<()> {
     let pending = plan
         .steps
         .iter()
-        .any(|s| matches!(s.action, Action::HelmInstall | Action::HelmUpgrade) && !done(&s.id));
+        .any(|s| matches!(s.action, Action::HelmInstall) && !done(&s.id));
     if !pending {
         return Ok(());
     }
@@ -203,14 +209,14 @@ pub fn apply_local_copy(plan: &mut Plan, path: &Path, copied_to: Option<&str>) -
     if plan.backup.is_none() {
         return Err(Error::new(
             ExitCode::Usage,
-            "--local-copy: this migration makes no dump (the database is external)",
+            "--local-copy: this migration keeps no dump (it was started without --keep-dump, or the database is external)",
         )
-        .hint("run again without --local-copy"));
+        .hint("run again without --local-copy; PostgreSQL 11's retained volume is the backup"));
     }
     let action = Action::LocalCopy { path: path.clone() };
     let step = Step {
-        id: "backup.local-copy".into(),
-        phase: Phase::Backup,
+        id: "copy.local-copy".into(),
+        phase: Phase::Copy,
         title: "Copy the archive to this machine".into(),
         destructive: false,
         commands: commands::for_action(plan, &action),
@@ -223,8 +229,8 @@ pub fn apply_local_copy(plan: &mut Plan, path: &Path, copied_to: Option<&str>) -
             let at = plan
                 .steps
                 .iter()
-                .position(|s| s.phase > Phase::Backup)
-                .unwrap_or(plan.steps.len());
+                .position(|s| s.id == "copy.verify-dump")
+                .map_or(plan.steps.len(), |i| i + 1);
             plan.steps.insert(at, step);
         }
     }
@@ -294,11 +300,16 @@ mod tests {
 
     #[test]
     fn a_local_copy_given_on_a_resume_is_planned_before_the_point_of_no_return() {
-        let mut plan = build(&release_4_43(), &Options::default()).unwrap();
+        let options = Options {
+            keep_dump: true,
+            ..Options::default()
+        };
+        let mut plan = build(&release_4_43(), &options).unwrap();
         assert!(apply_local_copy(&mut plan, Path::new("/ops/dump.tar"), None).unwrap());
         let ids: Vec<String> = plan.steps.iter().map(|s| s.id.clone()).collect();
-        let copy = ids.iter().position(|i| i == "backup.local-copy").unwrap();
-        assert_eq!(ids[copy + 1], "uninstall.confirm", "{ids:?}");
+        let copy = ids.iter().position(|i| i == "copy.local-copy").unwrap();
+        assert_eq!(ids[copy - 1], "copy.verify-dump", "{ids:?}");
+        assert_eq!(ids[copy + 1], "copy.copy", "{ids:?}");
         assert!(!apply_local_copy(&mut plan, Path::new("/ops/dump.tar"), None).unwrap());
         assert!(apply_local_copy(&mut plan, Path::new("/ops/other.tar"), None).unwrap());
         assert_eq!(ids.len(), plan.steps.len());

@@ -77,9 +77,19 @@ pub struct Record {
     pub backup: Option<BackupRecord>,
     #[serde(default)]
     pub local_copy: Option<LocalCopyRecord>,
-    /// Whether the restore compared equal.
+    /// PostgreSQL 11's fingerprint (every table's rows and content hash, sequences, schema
+    /// objects) as the proof found it equal to PostgreSQL 15's.
     #[serde(default)]
-    pub restore_verified: bool,
+    pub source: Option<crate::verify::DatabaseStats>,
+    /// PostgreSQL 11's write marks at the proof, checked again at the point of no return.
+    #[serde(default)]
+    pub source_marks: Option<String>,
+    /// Whether PostgreSQL 15 compared equal to PostgreSQL 11.
+    #[serde(default)]
+    pub copy_verified: bool,
+    /// The volume PostgreSQL 15 was copied onto, pre-bound to the new release's claim.
+    #[serde(default)]
+    pub new_database_volume: Option<String>,
 }
 
 /// The whole record.
@@ -580,8 +590,8 @@ mod tests {
     fn the_state_survives_a_round_trip_through_configmap_data() {
         let plan = build(&release_4_43(), &Options::default()).unwrap();
         let mut state = State::new(plan);
-        state.mark_done("backup.save-values", 100, "ops@laptop:1");
-        state.mark_done("backup.save-values", 101, "ops@laptop:1");
+        state.mark_done("prepare.save-values", 100, "ops@laptop:1");
+        state.mark_done("prepare.save-values", 101, "ops@laptop:1");
         state.record.replicas.insert("cognigy-live-agent".into(), 2);
         state
             .record
@@ -591,7 +601,7 @@ mod tests {
         let back = State::decode(&data).unwrap();
         assert_eq!(back, state);
         assert_eq!(back.done.len(), 1);
-        assert_eq!(back.next_step().unwrap().id, "backup.record-replicas");
+        assert_eq!(back.next_step().unwrap().id, "prepare.record-replicas");
     }
 
     #[test]

@@ -7,7 +7,7 @@
 mod common;
 
 use common::sim::{assert_migrated, chart, text, ReleaseSpec, Sim, NAMESPACE, RELEASE};
-use la_migrate::plan::manifests::{tools_pod, Direction};
+use la_migrate::plan::manifests::tools_pod;
 use la_migrate::plan::options::PodResources;
 use la_migrate::plan::{BackupPlan, DbEndpoint};
 use serde_json::Value;
@@ -161,13 +161,11 @@ fn backup_plan() -> BackupPlan {
     BackupPlan {
         claim: "backup".into(),
         dump_pod: "dump".into(),
-        restore_pod: "restore".into(),
         storage_class: None,
         size_bytes: 1 << 30,
         image: la_migrate::plan::options::DEFAULT_BACKUP_IMAGE.into(),
         jobs: 2,
         source: db("postgres"),
-        target: db("postgres"),
         resources: PodResources {
             cpu: "250m".into(),
             memory: "256Mi".into(),
@@ -204,8 +202,8 @@ spec:
     .unwrap();
     sim.kubectl(&["apply", "-f", objects.to_str().unwrap()]);
     let backup = backup_plan();
-    for direction in [Direction::Dump, Direction::Restore] {
-        let pod = tools_pod(&backup, direction, NAMESPACE, RELEASE);
+    {
+        let pod = tools_pod(&backup, NAMESPACE, RELEASE);
         let name = pod.metadata.name.clone().unwrap();
         let file = sim.state_dir().join(format!("{name}.json"));
         std::fs::write(&file, serde_json::to_string(&pod).unwrap()).unwrap();
@@ -230,8 +228,7 @@ spec:
     }
 
     // The same pod without what the plugin adds is refused, as a real API server refuses it.
-    let mut bare =
-        serde_json::to_value(tools_pod(&backup, Direction::Dump, NAMESPACE, RELEASE)).unwrap();
+    let mut bare = serde_json::to_value(tools_pod(&backup, NAMESPACE, RELEASE)).unwrap();
     bare["metadata"]["name"] = "bare".into();
     bare["spec"]
         .as_object_mut()
@@ -253,8 +250,7 @@ spec:
         text(&refused.stderr)
     );
     // Without resources, the quota refuses it.
-    let mut no_resources =
-        serde_json::to_value(tools_pod(&backup, Direction::Dump, NAMESPACE, RELEASE)).unwrap();
+    let mut no_resources = serde_json::to_value(tools_pod(&backup, NAMESPACE, RELEASE)).unwrap();
     no_resources["metadata"]["name"] = "greedy".into();
     no_resources["spec"]["containers"][0]
         .as_object_mut()

@@ -31,6 +31,8 @@ pub fn options(args: &RunArgs) -> Options {
             .as_ref()
             .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone())),
         keep_passwords: args.keep_passwords,
+        keep_dump: args.keep_dump,
+        storage_class: args.storage_class.clone(),
         values_overrides: args.values_overrides.clone(),
         set: args.set.clone(),
         helm_timeout_seconds: args.helm_timeout,
@@ -43,11 +45,9 @@ pub fn options(args: &RunArgs) -> Options {
 
 fn phase_of(command: Option<&MigrationCommand>) -> Option<Phase> {
     match command? {
-        MigrationCommand::Backup => Some(Phase::Backup),
-        MigrationCommand::Uninstall => Some(Phase::Uninstall),
-        MigrationCommand::Install => Some(Phase::Install),
-        MigrationCommand::Restore => Some(Phase::Restore),
-        MigrationCommand::Upgrade => Some(Phase::Upgrade),
+        MigrationCommand::Prepare => Some(Phase::Prepare),
+        MigrationCommand::Copy => Some(Phase::Copy),
+        MigrationCommand::Cutover => Some(Phase::Cutover),
         MigrationCommand::Finalize => Some(Phase::Finalize),
         MigrationCommand::Verify => Some(Phase::Verify),
         MigrationCommand::Cleanup => Some(Phase::Cleanup),
@@ -114,7 +114,7 @@ async fn run_async(
     let (mut state, lock) = match existing {
         Some((state, lock)) => (state, lock),
         None => {
-            if phase.is_some_and(|p| p != Phase::Backup) {
+            if phase.is_some_and(|p| p != Phase::Prepare) {
                 return Err(Error::new(
                     ExitCode::Precondition,
                     format!(
@@ -124,7 +124,7 @@ async fn run_async(
                 )
                 .hint(format!(
                     "start with `{}` (or the whole migration: `{}`)",
-                    hint_command(settings, "backup"),
+                    hint_command(settings, "prepare"),
                     hint_command(settings, "")
                 )));
             }
@@ -275,7 +275,7 @@ fn local_copy_free(state: Option<&State>, options: &Options) -> Result<()> {
 
 /// The plan's warnings, the overrides given now, then the steps; until they end or Ctrl-C or
 /// SIGTERM stops them at their next wait (exit 130). Completed steps are recorded; a detached
-/// dump or restore goes on in its pod and a rerun reattaches. Ctrl-C on a terminal reaches
+/// copy or dump goes on in its pod and a rerun reattaches. Ctrl-C on a terminal reaches
 /// helm too, whose failure may end the step first: a step that fails while a signal is (or a
 /// moment later gets) delivered counts as interrupted.
 async fn run_interruptible(runner: &mut Runner<'_>, phase: Option<Phase>) -> Result<()> {
@@ -311,7 +311,7 @@ async fn run_interruptible(runner: &mut Runner<'_>, phase: Option<Phase>) -> Res
     let Err(failed) = result else { return result };
     let interrupted = Error::new(ExitCode::Interrupted, format!("interrupted by {name}")).hint(
         runner.rerun_hint_to(
-            "it resumes at the step that was running (a dump or restore left running in its pod is reattached)",
+            "it resumes at the step that was running (a copy or dump left running in its pod is reattached)",
         ),
     );
     // A step that failed meanwhile (helm got the Ctrl-C too) is the cause shown.

@@ -10,7 +10,7 @@ use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
 };
 use k8s_openapi::api::core::v1::{
-    Namespace, PersistentVolume, PersistentVolumeClaim, Pod, ResourceQuota, Secret,
+    Namespace, PersistentVolume, PersistentVolumeClaim, Pod, ResourceQuota, Secret, Service,
 };
 use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::ByteString;
@@ -292,6 +292,23 @@ impl Kube {
             .await?;
         }
         Ok(())
+    }
+
+    /// Creates the Service unless one of that name exists.
+    pub async fn ensure_service(&self, service: &Service) -> Result<()> {
+        let name = service.metadata.name.clone().unwrap_or_default();
+        let what = self.named("Service", &name);
+        if get::<Service>(self.ns(), &name, what.clone())
+            .await?
+            .is_some()
+        {
+            return Ok(());
+        }
+        create(self.ns(), service, what).await
+    }
+
+    pub async fn delete_service(&self, name: &str) -> Result<()> {
+        delete::<Service>(self.ns(), name, self.named("Service", name)).await
     }
 
     pub async fn volume(&self, name: &str) -> Result<Option<PersistentVolume>> {

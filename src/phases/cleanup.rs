@@ -1,18 +1,20 @@
-//! Cleanup (separate, confirmed): the backup pods, claim and saved values; the old database
-//! volumes left Released; optionally the attachments volume's original reclaim policy.
+//! Cleanup (separate, confirmed): the plugin's pods, the dump volume, the staged passwords
+//! and saved values; the old database volumes left Released (PostgreSQL 11's is the backup
+//! until then); optionally the attachments volume's original reclaim policy.
 
 use super::Runner;
 use crate::error::Result;
 use crate::plan::ObjectRef;
 
 pub async fn remove_backup(r: &mut Runner<'_>, objects: &[ObjectRef]) -> Result<String> {
-    r.confirm("deleting the backup (pods, volume, saved values)")
+    r.confirm("deleting the plugin's pods, the dump volume and the saved values")
         .await?;
     for o in objects {
         match o.kind.as_str() {
             "Pod" => r.kube.delete_pod(&o.name).await?,
             "PersistentVolumeClaim" => r.kube.delete_claims(std::slice::from_ref(&o.name)).await?,
             "Secret" => r.kube.delete_secret(&o.name).await?,
+            "Service" => r.kube.delete_service(&o.name).await?,
             _ => {}
         }
     }

@@ -1,7 +1,7 @@
-//! Install (app off, empty PostgreSQL 15 and Redis 7) and upgrade (app back on): the target
-//! chart through `$HELM_BIN`, with the saved translated values in a private temporary file.
+//! Install: the target chart once, through `$HELM_BIN`, with the saved translated values in a
+//! private temporary file and the final settings (migration on, replicas and odata as
+//! recorded); PostgreSQL 15 starts on the copied data. Then the wait for the app.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::Runner;
@@ -13,21 +13,6 @@ use crate::plan::facts::WorkloadFacts;
 use crate::plan::helm_release::{self, Install, Pending};
 use crate::state::now;
 
-/// The translated values in the values Secret's data (`backup.save-values`).
-fn translated_values(r: &Runner<'_>, saved: &mut BTreeMap<String, Vec<u8>>) -> Result<String> {
-    let bytes = saved.remove("translated.yaml").unwrap_or_default();
-    String::from_utf8(bytes).map_err(|e| {
-        Error::new(
-            ExitCode::InvalidInput,
-            format!(
-                "Secret {} holds no UTF-8 values",
-                r.state.plan.values_secret
-            ),
-        )
-        .source(e)
-    })
-}
-
 async fn deploy(r: &Runner<'_>, verb: &str, phase_sets: Vec<String>) -> Result<()> {
     // The chart the plan was made for: a resumed run installs what preflight checked, whatever
     // `--chart`/`--version` the rerun was given.
@@ -36,17 +21,10 @@ async fn deploy(r: &Runner<'_>, verb: &str, phase_sets: Vec<String>) -> Result<(
     let version = plan.chart_remote.then_some(plan.to_version.as_str());
     let mut saved = super::overrides::saved_values_data(r).await?;
     let overrides = super::overrides::decode_saved(r, &saved)?;
-    let values = translated_values(r, &mut saved)?;
-    // Later `--set`s win: the phase's own settings go last during install, the user's last
-    // during upgrade (so `--set app.replica=N` chooses the final count).
-    let mut sets = Vec::new();
-    if verb == "install" {
-        sets.extend(overrides.set.iter().cloned());
-        sets.extend(phase_sets);
-    } else {
-        sets.extend(phase_sets);
-        sets.extend(overrides.set.iter().cloned());
-    }
+    let values = super::values_secret::translated_values(r, &mut saved)?;
+    // Later `--set`s win: the operator's last (so `--set app.replica=N` chooses the count).
+    let mut sets = phase_sets;
+    sets.extend(overrides.set.iter().cloned());
     let mut docs = vec![values.as_str()];
     docs.extend(overrides.documents());
     tokio::task::block_in_place(|| {
@@ -115,46 +93,57 @@ async fn settled_release(r: &Runner<'_>) -> Result<Option<ReleaseStatus>> {
 }
 
 pub async fn helm_install(r: &mut Runner<'_>) -> Result<String> {
+    if r.state.plan.new_database.is_some() && !r.state.record.copy_verified {
+        return Err(Error::new(
+            ExitCode::Precondition,
+            "PostgreSQL 15 is not proven equal to PostgreSQL 11: refusing to start the app on it",
+        )
+        .hint(format!("run `{}` first", r.command("copy"))));
+    }
     let release = r.settings.release.clone();
     let to_version = r.state.plan.to_version.clone();
     let settled = settled_release(r).await?;
-    match helm_release::install(settled.as_ref(), &to_version) {
-        Install::Done => Ok(format!("release {release} is installed already")),
-        Install::Refuse(why) => Err(Error::new(
-            ExitCode::Precondition,
-            format!("release {release} {why}"),
-        )
-        .hint(format!(
-            "see `helm history {release} -n {}`; the migration installs chart {to_version} once the name is free",
-            r.settings.namespace
-        ))),
-        Install::CompleteFailed => {
-            deploy(r, "upgrade", commands::install_sets()).await?;
-            Ok(format!(
-                "completed the failed install of chart {to_version} (app and worker at 0, odata and migration off)"
-            ))
+    let verb = match helm_release::install(settled.as_ref(), &to_version) {
+        Install::Done => return Ok(format!("release {release} is installed already")),
+        Install::Refuse(why) => {
+            return Err(Error::new(
+                ExitCode::Precondition,
+                format!("release {release} {why}"),
+            )
+            .hint(format!(
+                "see `helm history {release} -n {}`; the migration installs chart {to_version} once the name is free",
+                r.settings.namespace
+            )))
         }
-        Install::Install => {
-            deploy(r, "install", commands::install_sets()).await?;
-            Ok(format!(
-                "installed chart {to_version} with app and worker at 0, odata and migration off"
-            ))
-        }
+        Install::CompleteFailed => "upgrade",
+        Install::Install => "install",
+    };
+    let replicas = recorded(r).await?;
+    let mut sets = commands::final_sets(&replicas, r.state.plan.odata_enabled);
+    if let Some(db) = &r.state.plan.new_database {
+        sets.extend(db.install_sets.iter().cloned());
     }
+    deploy(r, verb, sets).await?;
+    let counts: Vec<String> = replicas
+        .iter()
+        .map(|w| format!("{:?} {}", w.role, w.replicas).to_lowercase())
+        .collect();
+    Ok(format!(
+        "{} chart {to_version} with the migration on; {}",
+        if verb == "install" {
+            "installed"
+        } else {
+            "completed the failed install of"
+        },
+        counts.join(", ")
+    ))
 }
 
-pub async fn wait_databases(r: &mut Runner<'_>, pods: &[String]) -> Result<String> {
-    for pod in pods {
-        r.kube.wait_pod_ready(pod, Duration::from_secs(900)).await?;
-    }
-    Ok(format!("{} ready", pods.join(", ")))
-}
-
-/// Replica counts for the upgrade: as recorded before the scale-down; one recorded at 0
+/// Replica counts for the install: as recorded before the scale-down; one recorded at 0
 /// (scaled down before the migration) from the release's saved values or the chart default.
 async fn recorded(r: &Runner<'_>) -> Result<Vec<WorkloadFacts>> {
     let mut saved = super::overrides::saved_values_data(r).await?;
-    let values = translated_values(r, &mut saved)?;
+    let values = super::values_secret::translated_values(r, &mut saved)?;
     let values: serde_norway::Value =
         serde_norway::from_str(&values).unwrap_or(serde_norway::Value::Null);
     let (counts, notes) =
@@ -163,38 +152,6 @@ async fn recorded(r: &Runner<'_>) -> Result<Vec<WorkloadFacts>> {
         r.note(&note);
     }
     Ok(counts)
-}
-
-pub async fn helm_upgrade(r: &mut Runner<'_>) -> Result<String> {
-    if r.state.plan.backup.is_some() && !r.state.record.restore_verified {
-        return Err(Error::new(
-            ExitCode::Precondition,
-            "the restored database is not verified: refusing to start the app on it",
-        )
-        .hint(format!("run `{}` first", r.command("restore"))));
-    }
-    if settled_release(r).await?.is_none() {
-        return Err(Error::new(
-            ExitCode::Precondition,
-            format!("release {} is not installed", r.settings.release),
-        )
-        .hint(format!("run `{}` first", r.command("install"))));
-    }
-    let replicas = recorded(r).await?;
-    deploy(
-        r,
-        "upgrade",
-        commands::upgrade_sets(&replicas, r.state.plan.odata_enabled),
-    )
-    .await?;
-    let counts: Vec<String> = replicas
-        .iter()
-        .map(|w| format!("{:?} {}", w.role, w.replicas).to_lowercase())
-        .collect();
-    Ok(format!(
-        "upgraded with the migration on; {}",
-        counts.join(", ")
-    ))
 }
 
 pub async fn wait_app(r: &mut Runner<'_>, deployments: &[String]) -> Result<String> {

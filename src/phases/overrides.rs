@@ -125,7 +125,7 @@ pub async fn saved_values_data(r: &Runner<'_>) -> Result<BTreeMap<String, Vec<u8
 /// plan's install and upgrade commands show them.
 pub async fn replace_saved(r: &mut Runner<'_>) -> Result<()> {
     let given = Overrides::from_options(&r.options)?;
-    if given.is_empty() || !r.state.is_done("backup.save-values") {
+    if given.is_empty() || !r.state.is_done("prepare.save-values") {
         return Ok(());
     }
     let mut data = saved_values_data(r).await?;

@@ -363,6 +363,7 @@ pub async fn gather(
             redis_subchart: chart.dependency("redis").map(str::to_string),
             chart_version: chart.version,
             images,
+            postgres: crate::plan::target_postgres::find(&rendered, &names.postgres_service),
         },
         names,
         postgres,

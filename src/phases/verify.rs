@@ -1,12 +1,12 @@
 //! Verify: the migrated release as a whole. Deployments ready, the attachments claim bound to
-//! the original volume, and the live database's row counts equal to the backup's.
+//! the original volume, PostgreSQL 15 on the copied volume with no table holding fewer rows
+//! than PostgreSQL 11 had.
 
 use super::Runner;
 use crate::error::{Error, Result};
 use crate::exit::ExitCode;
 use crate::kube::{exec, wait};
-use crate::plan::manifests::Direction;
-use crate::plan::scripts;
+use crate::plan::{scripts, NewDatabasePlan};
 use crate::verify::{compare, sql};
 
 /// The problem of a Deployment at 0 replicas, with the command that starts it.
@@ -97,50 +97,8 @@ pub async fn report(r: &mut Runner<'_>) -> Result<String> {
             None => problems.push(format!("claim {} does not exist", a.claim)),
         }
     }
-    if let (Some(b), Some(record)) = (r.state.plan.backup.clone(), r.state.record.backup.clone()) {
-        // The upgrade may have rolled the database pods (e.g. an override changed their
-        // settings): count only once they serve again.
-        for p in &r.state.plan.database_pods() {
-            r.kube
-                .wait_pod_ready(p, std::time::Duration::from_secs(300))
-                .await?;
-        }
-        // The app is running now: row counts only (it may have written since).
-        let pod = &b.restore_pod;
-        if r.kube.claim(&b.claim).await?.is_none() {
-            lines.push(format!(
-                "row counts not compared: cleanup removed the backup volume {} (the restore was verified against the backup's record before the upgrade)",
-                b.claim
-            ));
-        } else {
-            super::backup::tools_pod(r, Direction::Restore).await?;
-            let out = exec::checked(
-                &r.kube.client,
-                &r.settings.namespace,
-                pod,
-                "counting rows",
-                &scripts::row_counts(),
-            )
-            .await?;
-            let live = sql::parse_fingerprint(&out, record.source.method)
-                .map_err(|e| Error::new(ExitCode::External, format!("live fingerprint: {e}")))?;
-            let report = compare(&record.source, &live, false);
-            let lost: Vec<String> = report
-                .differences
-                .iter()
-                .filter(|d| matches!(d, crate::verify::Difference::MissingTable { .. })
-                    || matches!(d, crate::verify::Difference::RowCount { source, target, .. } if target < source))
-                .map(|d| d.to_string())
-                .collect();
-            if lost.is_empty() {
-                lines.push(format!(
-                    "{} tables, no table has fewer rows than the backup ({} rows)",
-                    report.tables, report.rows
-                ));
-            } else {
-                problems.extend(lost);
-            }
-        }
+    if let Some(db) = r.state.plan.new_database.clone() {
+        database(r, &db, &mut lines, &mut problems).await?;
     }
     if !problems.is_empty() {
         return Err(Error::new(
@@ -160,4 +118,69 @@ pub async fn report(r: &mut Runner<'_>) -> Result<String> {
         r.note(l);
     }
     Ok(lines.join("; "))
+}
+
+/// PostgreSQL 15 on the copied volume, no table with fewer rows than PostgreSQL 11 had at the
+/// proof (the app may have written since), and PostgreSQL 11's volume still retained.
+async fn database(
+    r: &Runner<'_>,
+    db: &NewDatabasePlan,
+    lines: &mut Vec<String>,
+    problems: &mut Vec<String>,
+) -> Result<()> {
+    if let Some(volume) = &r.state.record.new_database_volume {
+        match r.kube.claim(&db.release_claim).await? {
+            Some(c)
+                if c.spec.as_ref().and_then(|s| s.volume_name.as_deref())
+                    == Some(volume.as_str()) =>
+            {
+                lines.push(format!(
+                    "claim {} bound to the copied volume {volume}",
+                    db.release_claim
+                ))
+            }
+            Some(c) => problems.push(format!(
+                "claim {} is bound to {:?}, not the copied volume {volume}",
+                db.release_claim,
+                c.spec.and_then(|s| s.volume_name)
+            )),
+            None => problems.push(format!("claim {} does not exist", db.release_claim)),
+        }
+    }
+    let Some(source) = r.state.record.source.clone() else {
+        return Ok(());
+    };
+    // The install may have rolled the pod: count only once it serves.
+    r.kube
+        .wait_pod_ready(&db.release_pod, std::time::Duration::from_secs(300))
+        .await?;
+    let out = exec::checked(
+        &r.kube.client,
+        &r.settings.namespace,
+        &db.release_pod,
+        "counting rows",
+        &scripts::in_postgres_pod(&scripts::row_counts()),
+    )
+    .await?;
+    let live = sql::parse_fingerprint(&out, source.method)
+        .map_err(|e| Error::new(ExitCode::External, format!("live fingerprint: {e}")))?;
+    let report = compare(&source, &live, false);
+    let lost: Vec<String> = report
+        .differences
+        .iter()
+        .filter(|d| {
+            matches!(d, crate::verify::Difference::MissingTable { .. })
+                || matches!(d, crate::verify::Difference::RowCount { source, target, .. } if target < source)
+        })
+        .map(|d| d.to_string())
+        .collect();
+    if lost.is_empty() {
+        lines.push(format!(
+            "{} tables, none with fewer rows than PostgreSQL 11 had ({} rows)",
+            report.tables, report.rows
+        ));
+    } else {
+        problems.extend(lost);
+    }
+    Ok(())
 }

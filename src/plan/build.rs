@@ -747,6 +747,7 @@ fn new_database_plan(facts: &Facts, options: &Options) -> Result<Option<NewDatab
                 chart_secret: &names.postgres_secret,
                 secret: &pod_secret,
                 claim: &name,
+                resources: &options.tools_resources,
             },
         ),
         service: name.clone(),
@@ -754,6 +755,7 @@ fn new_database_plan(facts: &Facts, options: &Options) -> Result<Option<NewDatab
         staged,
         release_secret: names.postgres_secret.clone(),
         release_claim: names.postgres_claim.clone(),
+        release_pod: names.postgres_pod.clone(),
         copy_pod: own_names::copy_pod(release),
         image: options.backup_image.clone(),
         jobs: options.jobs.max(1),
@@ -772,6 +774,7 @@ fn new_database_plan(facts: &Facts, options: &Options) -> Result<Option<NewDatab
             },
         },
         owner: username.clone(),
+        resources: options.tools_resources.clone(),
         source,
         source_bytes: *size_bytes,
         install_sets,
@@ -870,28 +873,50 @@ mod tests {
         assert_eq!(
             ids(&plan),
             [
-                "backup.save-values",
-                "backup.record-replicas",
-                "backup.volume",
-                "backup.scale-down",
-                "backup.dump",
-                "backup.verify",
-                "uninstall.confirm",
-                "uninstall.retain-volumes",
-                "uninstall.helm-uninstall",
-                "uninstall.rebind-attachments",
-                "uninstall.delete-claims",
-                "uninstall.secrets",
-                "install.helm-install",
-                "install.wait-databases",
-                "restore.restore",
-                "restore.verify",
-                "upgrade.helm-upgrade",
-                "upgrade.wait-app",
+                "prepare.save-values",
+                "prepare.record-replicas",
+                "prepare.passwords",
+                "prepare.new-database",
+                "prepare.copy-pod",
+                "copy.scale-down",
+                "copy.copy",
+                "copy.prove",
+                "cutover.confirm",
+                "cutover.retain-volumes",
+                "cutover.helm-uninstall",
+                "cutover.rebind-attachments",
+                "cutover.delete-claims",
+                "cutover.bind-database",
+                "cutover.secrets",
+                "cutover.helm-install",
+                "cutover.wait-app",
                 "finalize.clear-onboarding",
                 "verify.report",
             ]
         );
+        assert!(plan.backup.is_none());
+        let db = plan.new_database.as_ref().unwrap();
+        // The chart's 8 GiB beat twice the database's 700 MiB; the old claim's class.
+        assert_eq!(db.size_bytes, 8 << 30);
+        assert_eq!(db.storage_class.as_deref(), Some("standard"));
+        assert_eq!(db.release_claim, "data-cognigy-live-agent-postgresql-0");
+        assert!(db.staged);
+    }
+
+    #[test]
+    fn keep_dump_adds_the_dump_before_the_copy() {
+        let options = Options {
+            keep_dump: true,
+            local_copy: Some("/tmp/la.tar".into()),
+            ..Options::default()
+        };
+        let plan = build(&release_4_43(), &options).unwrap();
+        let ids = ids(&plan);
+        let at = |id: &str| ids.iter().position(|i| *i == id).unwrap();
+        assert!(at("prepare.backup-volume") < at("copy.scale-down"));
+        assert!(at("copy.scale-down") < at("copy.dump"));
+        assert!(at("copy.verify-dump") < at("copy.local-copy"));
+        assert!(at("copy.local-copy") < at("copy.copy"));
         let backup = plan.backup.as_ref().unwrap();
         // 700 MiB x 3 rounds up to whole GiB.
         assert_eq!(backup.size_bytes, 3 << 30);
@@ -973,17 +998,18 @@ mod tests {
         facts.volumes.retain(|v| v.role != VolumeRole::Postgres);
         facts.secrets.retain(|s| s.role != SecretRole::Postgres);
         let plan = build(&facts, &Options::default()).unwrap();
-        assert!(plan.backup.is_none());
+        assert!(plan.backup.is_none() && plan.new_database.is_none());
         let ids = ids(&plan);
         for absent in [
-            "backup.dump",
-            "backup.verify",
-            "restore.restore",
-            "restore.verify",
+            "prepare.passwords",
+            "prepare.new-database",
+            "copy.copy",
+            "copy.prove",
+            "cutover.bind-database",
         ] {
             assert!(!ids.contains(&absent), "{absent} in {ids:?}");
         }
-        assert!(ids.contains(&"uninstall.helm-uninstall"));
+        assert!(ids.contains(&"cutover.helm-uninstall"));
         let deleted: Vec<String> = plan.deletes.iter().map(|d| d.name.clone()).collect();
         assert!(
             !deleted.iter().any(|d| d.contains("postgresql")),
@@ -1007,10 +1033,9 @@ mod tests {
             );
             assert!(plan.keeps.iter().any(|k| k.name == kept) || kept == "live-agent");
         }
-        let Action::ReplaceSecrets { secrets, .. } =
-            &plan.step("uninstall.secrets").unwrap().action
+        let Action::ReplaceSecrets { secrets, .. } = &plan.step("cutover.secrets").unwrap().action
         else {
-            panic!("uninstall.secrets is not a ReplaceSecrets step")
+            panic!("cutover.secrets is not a ReplaceSecrets step")
         };
         assert_eq!(
             secrets,
@@ -1031,15 +1056,18 @@ mod tests {
             server_version: "11.14".into(),
         };
         let plan = build(&facts, &Options::default()).unwrap();
-        let b = plan.backup.unwrap();
+        let db = plan.new_database.clone().unwrap();
         assert_eq!(
-            (b.source.secret.as_str(), b.source.key.as_str()),
+            (db.source.secret.as_str(), db.source.key.as_str()),
             ("my-pg", "pw")
         );
         assert_eq!(
-            (b.target.secret.as_str(), b.target.key.as_str()),
+            (db.target.secret.as_str(), db.target.key.as_str()),
             ("my-pg", "pw")
         );
+        // PostgreSQL 15 reads the operator's Secret itself: nothing staged.
+        assert!(!db.staged && db.secret == "my-pg");
+        assert!(!ids(&plan).contains(&"prepare.passwords"));
         assert!(!plan.deletes.iter().any(|d| d.name == "my-pg"));
     }
 
@@ -1087,7 +1115,7 @@ mod tests {
         });
         let err = build(&facts, &Options::default()).unwrap_err();
         assert_eq!(err.code, ExitCode::Precondition);
-        insta::assert_snapshot!(err.message, @r#"too little backup space: the backup volume needs 3.0 GiB (3x the database's 700 MiB), but ResourceQuota "storage" in namespace "live-agent" leaves 2.0 GiB"#);
+        insta::assert_snapshot!(err.message, @r#"too little space: PostgreSQL 15's volume (twice the database's 700 MiB, at least the chart's 8.0 GiB) needs 8.0 GiB, but ResourceQuota "storage" in namespace "live-agent" leaves 2.0 GiB"#);
         // A quota on another class does not apply.
         facts.storage.quotas[0].storage_class = Some("fast".into());
         assert!(build(&facts, &Options::default()).is_ok());
@@ -1097,17 +1125,23 @@ mod tests {
     fn without_a_default_storage_class_the_flag_is_required() {
         let mut facts = release_4_43();
         facts.storage.default_class = None;
-        let err = build(&facts, &Options::default()).unwrap_err();
+        // PostgreSQL 15 takes PostgreSQL 11's class; the dump volume needs one.
+        assert!(build(&facts, &Options::default()).is_ok());
+        let dump = Options {
+            keep_dump: true,
+            ..Options::default()
+        };
+        let err = build(&facts, &dump).unwrap_err();
         assert!(err.hint.unwrap().contains("--backup-storage-class"));
         let options = Options {
             backup_storage_class: Some("fast".into()),
-            ..Options::default()
+            ..dump.clone()
         };
         let plan = build(&facts, &options).unwrap();
         assert_eq!(plan.backup.unwrap().storage_class.as_deref(), Some("fast"));
         let options = Options {
             backup_storage_class: Some("nope".into()),
-            ..Options::default()
+            ..dump
         };
         assert_eq!(
             build(&facts, &options).unwrap_err().code,
@@ -1156,7 +1190,16 @@ mod tests {
         assert!(text.contains("--set postgresql.auth.postgresPassword=<redacted>"));
         assert!(text.contains("--set postgresql.image.repository=bitnamilegacy/postgresql"));
         assert!(text.contains("-f /ops/secret-values.yaml"));
-        assert!(!text.to_lowercase().contains("pgpassword="));
+        // libpq's password only ever from the pod's environment, never a value.
+        let lower = text.to_lowercase();
+        for (at, _) in lower.match_indices("pgpassword=") {
+            let value = &lower[at + "pgpassword=".len()..];
+            assert!(
+                value.starts_with("\"$") || value.starts_with("\\\"$"),
+                "{}",
+                &text[at..at + 40]
+            );
+        }
         assert!(!text.contains("--password"));
     }
 }

@@ -19,9 +19,17 @@ pub fn steps(
 ) -> Vec<Step> {
     let ns = &plan.namespace;
     let mut objects = Vec::new();
+    if let Some(db) = &plan.new_database {
+        objects.push(ObjectRef::namespaced("Pod", ns, &db.copy_pod));
+        // Gone since the cut-over; removed here when the migration stopped before it.
+        objects.push(ObjectRef::namespaced("Pod", ns, &db.pod_name()));
+        objects.push(ObjectRef::namespaced("Service", ns, &db.service));
+        if db.staged {
+            objects.push(ObjectRef::namespaced("Secret", ns, &db.secret));
+        }
+    }
     if let Some(b) = &plan.backup {
         objects.push(ObjectRef::namespaced("Pod", ns, &b.dump_pod));
-        objects.push(ObjectRef::namespaced("Pod", ns, &b.restore_pod));
         objects.push(ObjectRef::namespaced("PersistentVolumeClaim", ns, &b.claim));
     }
     objects.push(ObjectRef::namespaced(
@@ -31,7 +39,8 @@ pub fn steps(
     ));
     let mut actions = vec![(
         "remove-backup",
-        "Remove the backup pods, volume and saved values".to_string(),
+        "Remove the copy and dump pods, the dump volume, the staged passwords and the saved values"
+            .to_string(),
         Action::RemoveBackup { objects },
     )];
     if options.delete_old_volumes {

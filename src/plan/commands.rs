@@ -1,14 +1,16 @@
 //! The commands an operator would run by hand for each step: the runbook's content. Pure.
 //! No command carries a secret: passwords stay in Secrets and pod environments.
 
+use super::copy_script;
 use super::facts::WorkloadFacts;
-use super::manifests::{self, Direction};
+use super::manifests;
 use super::scripts;
 use super::{Action, Plan};
 use crate::redact;
 use crate::verify::HashMethod;
 
-/// The helm `--set` values the install adds: the app stays off while the database is empty.
+/// The settings preflight renders the target chart with (the app off, no migration Job):
+/// enough to read its images, objects and PostgreSQL StatefulSet.
 pub fn install_sets() -> Vec<String> {
     vec![
         "app.replica=0".to_string(),
@@ -28,8 +30,8 @@ pub fn replica_key(role: super::facts::WorkloadRole) -> &'static str {
     }
 }
 
-/// The helm `--set` values the upgrade adds: migration on, replicas and odata as recorded.
-pub fn upgrade_sets(replicas: &[WorkloadFacts], odata_enabled: bool) -> Vec<String> {
+/// The helm `--set` values of the install: migration on, replicas and odata as recorded.
+pub fn final_sets(replicas: &[WorkloadFacts], odata_enabled: bool) -> Vec<String> {
     let mut sets = vec!["migration.enabled=true".to_string()];
     for w in replicas {
         sets.push(format!("{}={}", replica_key(w.role), w.replicas));
@@ -74,7 +76,7 @@ pub fn set_overrides(plan: &mut Plan, overrides: Vec<String>) {
     plan.overrides = overrides;
     let refreshed = plan.clone();
     for step in &mut plan.steps {
-        if matches!(step.action, Action::HelmInstall | Action::HelmUpgrade) {
+        if matches!(step.action, Action::HelmInstall) {
             step.commands = for_action(&refreshed, &step.action);
         }
     }
@@ -161,10 +163,46 @@ pub fn for_action(plan: &Plan, action: &Action) -> Vec<String> {
             }));
             out
         }
+        Action::StagePasswords => {
+            let Some(db) = &plan.new_database else { return vec![] };
+            vec![
+                format!(
+                    "helm template {release} {} -f values-{}.yaml --show-only charts/postgresql/templates/secrets.yaml > new-passwords.yaml  # keep it private",
+                    helm_chart_args(plan),
+                    plan.to_version
+                ),
+                format!(
+                    "# rename the Secret in new-passwords.yaml to {}, then: kubectl apply -n {ns} -f new-passwords.yaml && rm new-passwords.yaml",
+                    db.secret
+                ),
+            ]
+        }
+        Action::NewDatabase => {
+            let Some(db) = &plan.new_database else { return vec![] };
+            let claim = manifests::claim(&db.claim, db.storage_class.as_ref(), db.size_bytes, ns, release);
+            let service = manifests::new_database_service(&db.service, ns, release);
+            vec![
+                format!(
+                    "kubectl apply -f - <<'EOF'\n{}---\n{}---\n{}EOF",
+                    manifests::to_yaml(&claim),
+                    manifests::to_yaml(&service),
+                    manifests::to_yaml(&db.pod)
+                ),
+                kubectl(plan, &format!("wait --for=condition=Ready pod/{} --timeout=15m", db.pod_name())),
+            ]
+        }
+        Action::CopyPod => {
+            let Some(db) = &plan.new_database else { return vec![] };
+            let pod = manifests::copy_pod(db, ns, release);
+            vec![
+                format!("kubectl apply -f - <<'EOF'\n{}EOF", manifests::to_yaml(&pod)),
+                kubectl(plan, &format!("wait --for=condition=Ready pod/{} --timeout=10m", db.copy_pod)),
+            ]
+        }
         Action::BackupVolume => {
             let Some(b) = &plan.backup else { return vec![] };
             let claim = manifests::backup_claim(b, ns, release);
-            let pod = manifests::tools_pod(b, Direction::Dump, ns, release);
+            let pod = manifests::tools_pod(b, ns, release);
             vec![
                 format!(
                     "kubectl apply -f - <<'EOF'\n{}---\n{}EOF",
@@ -186,7 +224,7 @@ pub fn for_action(plan: &Plan, action: &Action) -> Vec<String> {
             let Some(b) = &plan.backup else { return vec![] };
             vec![
                 exec(plan, &b.dump_pod, &scripts::verify_archive()),
-                "# per-table row counts and content hashes of the source, kept for the restore check"
+                "# per-table row counts and content hashes of the source, kept with the archive"
                     .to_string(),
                 format!(
                     "{} > source-fingerprint.txt",
@@ -202,7 +240,38 @@ pub fn for_action(plan: &Plan, action: &Action) -> Vec<String> {
                 path
             )]
         }
-        Action::Confirm { .. } => vec!["# point of no return: check the backup before going on".to_string()],
+        Action::Copy => {
+            let Some(db) = &plan.new_database else { return vec![] };
+            vec![
+                exec(plan, &db.copy_pod, &copy_script::start_copy()),
+                "# repeat until it prints state=finished:0".to_string(),
+                exec(plan, &db.copy_pod, &copy_script::poll_copy()),
+            ]
+        }
+        Action::Prove => {
+            let Some(db) = &plan.new_database else { return vec![] };
+            let on = |side| exec_argv(plan, &db.copy_pod, &copy_script::on(side, &scripts::fingerprint(HashMethod::CURRENT)));
+            vec![
+                "# every table's rows and content hash, every sequence and schema object, on both sides".to_string(),
+                format!("{} > source-fingerprint.txt", on(copy_script::Side::Source)),
+                format!("{} > target-fingerprint.txt", on(copy_script::Side::Target)),
+                "diff source-fingerprint.txt target-fingerprint.txt".to_string(),
+                format!(
+                    "{} > source-marks.txt  # rows written and sequence values, checked again at the point of no return",
+                    exec_argv(plan, &db.copy_pod, &copy_script::on(copy_script::Side::Source, &scripts::write_marks()))
+                ),
+            ]
+        }
+        Action::Confirm { .. } => {
+            let mut out = vec!["# point of no return: the app still at 0, and nothing written since the proof".to_string()];
+            if let Some(db) = &plan.new_database {
+                out.push(format!(
+                    "{} | diff source-marks.txt -",
+                    exec_argv(plan, &db.copy_pod, &copy_script::on(copy_script::Side::Source, &scripts::write_marks()))
+                ));
+            }
+            out
+        }
         Action::RetainVolumes { volumes } => volumes
             .iter()
             .map(|v| {
@@ -223,81 +292,66 @@ pub fn for_action(plan: &Plan, action: &Action) -> Vec<String> {
             plan,
             &format!("delete pvc {} --ignore-not-found --wait", claims.join(" ")),
         )],
+        Action::BindDatabase => {
+            let Some(db) = &plan.new_database else { return vec![] };
+            vec![
+                kubectl(plan, &format!("delete pod {} --wait", db.pod_name())),
+                kubectl(plan, &format!("delete service {}", db.service)),
+                format!("PV=$({})", kubectl(plan, &format!("get pvc {} -o jsonpath='{{.spec.volumeName}}'", db.claim))),
+                "kubectl patch pv \"$PV\" -p '{\"spec\":{\"persistentVolumeReclaimPolicy\":\"Retain\"}}'".to_string(),
+                kubectl(plan, &format!("delete pvc {} --wait", db.claim)),
+                format!(
+                    "kubectl patch pv \"$PV\" --type merge -p '{{\"spec\":{{\"claimRef\":{{\"namespace\":\"{ns}\",\"name\":\"{}\",\"uid\":null,\"resourceVersion\":null}}}}}}'",
+                    db.release_claim
+                ),
+            ]
+        }
         Action::ReplaceSecrets {
             secrets,
             keep_passwords,
         } => {
-            if *keep_passwords {
-                vec![format!(
-                    "# recreate {} with the 4.44 keys (postgres-password, password) and the old passwords",
-                    secrets.join(", ")
-                )]
-            } else {
-                vec![kubectl(
-                    plan,
-                    &format!("delete secret {} --ignore-not-found", secrets.join(" ")),
-                )]
+            let mut out = Vec::new();
+            let staged = plan.new_database.as_ref().filter(|db| db.staged);
+            if let Some(db) = staged {
+                out.push(format!(
+                    "# write {} from {} (keys postgres-password, password), labelled app.kubernetes.io/managed-by=Helm and annotated meta.helm.sh/release-name={release}, meta.helm.sh/release-namespace={ns}",
+                    db.release_secret, db.secret
+                ));
             }
+            let rest: Vec<&String> = secrets
+                .iter()
+                .filter(|s| staged.is_none_or(|db| &db.release_secret != *s))
+                .collect();
+            if !rest.is_empty() {
+                let names: Vec<&str> = rest.iter().map(|s| s.as_str()).collect();
+                if *keep_passwords {
+                    out.push(format!(
+                        "# recreate {} with the old passwords, adoptable by helm as above",
+                        names.join(", ")
+                    ));
+                } else {
+                    out.push(kubectl(
+                        plan,
+                        &format!("delete secret {} --ignore-not-found", names.join(" ")),
+                    ));
+                }
+            }
+            out
         }
         Action::HelmInstall => {
-            // The user's --set first: the install's own settings win.
-            let args: Vec<String> = plan
-                .overrides
-                .iter()
-                .cloned()
-                .chain(install_sets().iter().map(|s| format!("--set {s}")))
-                .collect();
-            vec![format!(
-                "helm install {release} {} -n {ns} -f values-{}.yaml {} --timeout {}s",
-                helm_chart_args(plan),
-                plan.to_version,
-                args.join(" "),
-                plan.helm_timeout_seconds
-            )]
-        }
-        Action::WaitDatabases { pods } => pods
-            .iter()
-            .map(|p| kubectl(plan, &format!("wait --for=condition=Ready pod/{p} --timeout=15m")))
-            .collect(),
-        Action::Restore => {
-            let Some(b) = &plan.backup else { return vec![] };
-            let pod = manifests::tools_pod(b, Direction::Restore, ns, release);
-            vec![
-                kubectl(plan, &format!("delete pod {} --ignore-not-found --wait", b.dump_pod)),
-                format!("kubectl apply -f - <<'EOF'\n{}EOF", manifests::to_yaml(&pod)),
-                kubectl(plan, &format!("wait --for=condition=Ready pod/{} --timeout=10m", b.restore_pod)),
-                exec(plan, &b.restore_pod, &scripts::check_archive()),
-                exec(
-                    plan,
-                    &b.restore_pod,
-                    &scripts::start_restore(b.jobs, &b.target.database, &b.source.user),
-                ),
-                "# repeat until it prints state=finished:0".to_string(),
-                exec(plan, &b.restore_pod, &scripts::poll_restore()),
-            ]
-        }
-        Action::VerifyRestore => {
-            let Some(b) = &plan.backup else { return vec![] };
-            vec![format!(
-                "{} > target-fingerprint.txt && diff source-fingerprint.txt target-fingerprint.txt",
-                exec_argv(plan, &b.restore_pod, &scripts::fingerprint(HashMethod::CURRENT))
-            )]
-        }
-        Action::HelmUpgrade => {
             // The user's --set last: they choose the final replicas.
             let (files, sets): (Vec<String>, Vec<String>) =
                 plan.overrides.iter().cloned().partition(|a| a.starts_with("-f "));
+            let own = final_sets(&plan.replicas, plan.odata_enabled)
+                .into_iter()
+                .chain(plan.new_database.iter().flat_map(|db| db.install_sets.clone()));
             let args: Vec<String> = files
                 .into_iter()
-                .chain(
-                    upgrade_sets(&plan.replicas, plan.odata_enabled)
-                        .iter()
-                        .map(|s| format!("--set {s}")),
-                )
+                .chain(own.map(|s| format!("--set {s}")))
                 .chain(sets)
                 .collect();
             vec![format!(
-                "helm upgrade {release} {} -n {ns} -f values-{}.yaml {} --timeout {}s",
+                "helm install {release} {} -n {ns} -f values-{}.yaml {} --timeout {}s",
                 helm_chart_args(plan),
                 plan.to_version,
                 args.join(" "),

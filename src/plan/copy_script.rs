@@ -20,19 +20,31 @@ pub const COPY_JOB: &str = "copy";
 /// Server settings while loading, each with why; all reset (`ALTER SYSTEM RESET ALL`) and
 /// checkpointed before the database is handed over.
 pub const LOAD_SETTINGS: &[(&str, &str, &str)] = &[
-    ("fsync", "off", "no flush per commit while the data is loaded"),
+    (
+        "fsync",
+        "off",
+        "no flush per commit while the data is loaded",
+    ),
     (
         "full_page_writes",
         "off",
         "no full page images in the WAL after each checkpoint",
     ),
-    ("synchronous_commit", "off", "commits do not wait for the WAL"),
+    (
+        "synchronous_commit",
+        "off",
+        "commits do not wait for the WAL",
+    ),
     (
         "max_wal_size",
         "'8GB'",
         "no checkpoint forced by WAL volume during the load",
     ),
-    ("checkpoint_timeout", "'30min'", "no timed checkpoint during the load"),
+    (
+        "checkpoint_timeout",
+        "'30min'",
+        "no timed checkpoint during the load",
+    ),
     (
         "maintenance_work_mem",
         "'256MB'",
@@ -246,7 +258,10 @@ mod tests {
 
     #[test]
     fn a_command_runs_against_one_side_with_the_password_from_the_environment() {
-        let argv = on(Side::Target, &["psql".to_string(), "-c".to_string(), "select 1".to_string()]);
+        let argv = on(
+            Side::Target,
+            &["psql".to_string(), "-c".to_string(), "select 1".to_string()],
+        );
         assert_eq!(argv[0], "sh");
         assert!(argv[2].contains(r#"PGPASSWORD="$DST_PASSWORD""#));
         assert_eq!(&argv[4..], ["psql", "-c", "select 1"]);

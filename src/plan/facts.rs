@@ -38,7 +38,7 @@ pub struct ReleaseFacts {
     pub revision: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TargetFacts {
     /// The chart argument as helm takes it (reference or local path).
     pub chart: String,

@@ -91,6 +91,7 @@ pub fn release_4_43() -> Facts {
                 "docker.io/bitnami/postgresql:15.1.0-debian-11-r12".to_string(),
                 "docker.io/bitnamilegacy/redis:7.0.7-debian-11-r2".to_string(),
             ],
+            postgres: target_postgres(r),
         },
         names: names(r),
         postgres: PostgresFacts::Internal {
@@ -151,4 +152,11 @@ pub fn release_4_43() -> Facts {
         odata_enabled: true,
         values_notes: vec![],
     }
+}
+
+/// The 4.44.0 chart's PostgreSQL StatefulSet as `helm template` renders it, for release `r`.
+pub fn target_postgres(r: &str) -> Option<super::target_postgres::TargetPostgres> {
+    let rendered = include_str!("../../tests/fixtures/rendered/postgresql-statefulset-4.44.0.yaml")
+        .replace("cognigy-live-agent", r);
+    super::target_postgres::find(&rendered, &format!("{r}-postgresql"))
 }

@@ -195,6 +195,8 @@ pub struct NewDatabaseNames<'a> {
     /// The Secret this pod reads instead.
     pub secret: &'a str,
     pub claim: &'a str,
+    /// Cpu and memory where the chart sets none.
+    pub resources: &'a PodResources,
 }
 
 /// The target chart's PostgreSQL pod template as a pod of the plugin's: the same image,
@@ -253,6 +255,31 @@ pub fn new_database_pod(target: &TargetPostgres, names: &NewDatabaseNames<'_>) -
     spec.hostname = None;
     spec.subdomain = None;
     spec.restart_policy = Some("Always".to_string());
+    // The chart's own user (Bitnami's 1001) and, where the chart sets them, its resources.
+    let uid = spec
+        .security_context
+        .as_ref()
+        .and_then(|c| c.run_as_user)
+        .unwrap_or(PLUGIN_UID);
+    let chart_resources: Vec<_> = spec
+        .containers
+        .iter()
+        .map(|c| c.resources.clone())
+        .collect();
+    let mut spec = restricted_pod_spec(spec, uid, names.resources);
+    for (c, chart) in spec.containers.iter_mut().zip(chart_resources) {
+        let (Some(chart), Some(ours)) = (chart, c.resources.as_mut()) else {
+            continue;
+        };
+        for (theirs, ours) in [
+            (chart.requests, &mut ours.requests),
+            (chart.limits, &mut ours.limits),
+        ] {
+            if let Some(amounts) = theirs.filter(|a| !a.is_empty()) {
+                *ours = Some(amounts);
+            }
+        }
+    }
     Pod {
         metadata: ObjectMeta {
             name: Some(names.pod.to_string()),
@@ -310,28 +337,32 @@ pub fn copy_pod(db: &NewDatabasePlan, namespace: &str, release: &str) -> Pod {
             labels: Some(role_labels(release, "copy")),
             ..ObjectMeta::default()
         },
-        spec: Some(PodSpec {
-            restart_policy: Some("Never".to_string()),
-            termination_grace_period_seconds: Some(5),
-            containers: vec![Container {
-                name: "pg-tools".to_string(),
-                image: Some(db.image.clone()),
-                command: Some(idle_command()),
-                env: Some(env),
-                volume_mounts: Some(vec![VolumeMount {
+        spec: Some(restricted_pod_spec(
+            PodSpec {
+                restart_policy: Some("Never".to_string()),
+                termination_grace_period_seconds: Some(5),
+                containers: vec![Container {
+                    name: "pg-tools".to_string(),
+                    image: Some(db.image.clone()),
+                    command: Some(idle_command()),
+                    env: Some(env),
+                    volume_mounts: Some(vec![VolumeMount {
+                        name: "work".to_string(),
+                        mount_path: COPY_DIR.to_string(),
+                        ..VolumeMount::default()
+                    }]),
+                    ..Container::default()
+                }],
+                volumes: Some(vec![Volume {
                     name: "work".to_string(),
-                    mount_path: COPY_DIR.to_string(),
-                    ..VolumeMount::default()
+                    empty_dir: Some(Default::default()),
+                    ..Volume::default()
                 }]),
-                ..Container::default()
-            }],
-            volumes: Some(vec![Volume {
-                name: "work".to_string(),
-                empty_dir: Some(Default::default()),
-                ..Volume::default()
-            }]),
-            ..PodSpec::default()
-        }),
+                ..PodSpec::default()
+            },
+            PLUGIN_UID,
+            &db.resources,
+        )),
         ..Pod::default()
     }
 }
@@ -397,35 +428,90 @@ mod tests {
     use la_sim::api::admission::{pod_security, quota};
     use serde_json::{json, Value};
 
-    fn tools(direction: Direction, options: &Options) -> Value {
-        let plan = build(&release_4_43(), options).unwrap();
-        let backup = plan.backup.expect("an internal database is backed up");
-        serde_json::to_value(tools_pod(
-            &backup,
-            direction,
-            "live-agent",
-            "cognigy-live-agent",
-        ))
-        .unwrap()
+    /// The plugin's pods: the dump pod (`--keep-dump`), PostgreSQL 15 and the copy pod.
+    fn pods(options: &Options) -> Vec<(&'static str, Value)> {
+        let options = Options {
+            keep_dump: true,
+            ..options.clone()
+        };
+        let plan = build(&release_4_43(), &options).unwrap();
+        let backup = plan.backup.expect("--keep-dump plans a dump");
+        let db = plan.new_database.expect("an internal database is copied");
+        let (ns, release) = ("live-agent", "cognigy-live-agent");
+        [
+            ("dump", tools_pod(&backup, ns, release)),
+            ("postgresql", db.pod.clone()),
+            ("copy", copy_pod(&db, ns, release)),
+        ]
+        .into_iter()
+        .map(|(n, p)| (n, serde_json::to_value(p).unwrap()))
+        .collect()
     }
 
     #[test]
-    fn the_tools_pods_pass_pod_security_restricted() {
-        for direction in [Direction::Dump, Direction::Restore] {
-            let pod = tools(direction, &Options::default());
+    fn the_plugins_pods_pass_pod_security_restricted() {
+        for (name, pod) in pods(&Options::default()) {
             let refused = pod_security::evaluate(
                 pod_security::Level::Restricted,
                 &pod["metadata"],
                 &pod["spec"],
             );
-            assert_eq!(refused, vec![], "{direction:?}");
+            assert_eq!(refused, vec![], "{name}");
             assert_eq!(pod["spec"]["automountServiceAccountToken"], json!(false));
+            let sc = &pod["spec"]["securityContext"];
+            assert_eq!(sc["runAsUser"], json!(1001), "{name}");
+            assert_eq!(sc["fsGroup"], json!(1001), "{name}");
             assert_eq!(
-                pod["spec"]["securityContext"],
-                json!({"runAsNonRoot": true, "runAsUser": 1001, "runAsGroup": 1001, "fsGroup": 1001,
-                       "seccompProfile": {"type": "RuntimeDefault"}})
+                sc["seccompProfile"],
+                json!({"type": "RuntimeDefault"}),
+                "{name}"
             );
         }
+    }
+
+    #[test]
+    fn the_new_database_runs_the_target_charts_container_on_the_plugins_claim() {
+        let plan = build(&release_4_43(), &Options::default()).unwrap();
+        let db = plan.new_database.unwrap();
+        let spec = db.pod.spec.as_ref().unwrap();
+        let c = &spec.containers[0];
+        assert_eq!(
+            c.image.as_deref(),
+            Some("docker.io/bitnami/postgresql:15.1.0-debian-11-r12")
+        );
+        // Its passwords from the staged Secret, never the old release's.
+        let secrets: Vec<&str> = c
+            .env
+            .iter()
+            .flatten()
+            .filter_map(|e| {
+                Some(
+                    e.value_from
+                        .as_ref()?
+                        .secret_key_ref
+                        .as_ref()?
+                        .name
+                        .as_str(),
+                )
+            })
+            .collect();
+        assert!(!secrets.is_empty());
+        assert!(secrets.iter().all(|s| *s == db.secret), "{secrets:?}");
+        let data = spec
+            .volumes
+            .iter()
+            .flatten()
+            .find(|v| v.name == "data")
+            .unwrap();
+        assert_eq!(
+            data.persistent_volume_claim.as_ref().unwrap().claim_name,
+            db.claim
+        );
+        assert!(c
+            .volume_mounts
+            .iter()
+            .flatten()
+            .any(|m| m.name == "data" && m.mount_path == "/bitnami/postgresql"));
     }
 
     #[test]
@@ -437,19 +523,33 @@ mod tests {
             },
             ..Options::default()
         };
-        let pod = tools(Direction::Dump, &options);
+        let pods = pods(&options);
         let amounts = json!({"cpu": "250m", "memory": "256Mi"});
-        assert_eq!(
-            pod["spec"]["containers"][0]["resources"],
-            json!({"requests": amounts, "limits": amounts})
-        );
+        for (name, pod) in &pods {
+            let resources = &pod["spec"]["containers"][0]["resources"];
+            if *name == "postgresql" {
+                // The chart's requests; the flags' limits, as the chart sets none.
+                assert_eq!(resources["limits"], amounts);
+                assert_eq!(
+                    resources["requests"],
+                    json!({"cpu": "250m", "memory": "256Mi"})
+                );
+            } else {
+                assert_eq!(
+                    resources,
+                    &json!({"requests": amounts, "limits": amounts}),
+                    "{name}"
+                );
+            }
+        }
+        let pod = &pods[0].1;
         // A quota on every compute resource admits it, and counts what it declares.
         let q: Value = serde_norway::from_str(
             "metadata: {name: compute}\nspec: {hard: {requests.cpu: 250m, limits.cpu: 250m, requests.memory: 256Mi, limits.memory: 256Mi}}",
         )
         .unwrap();
-        assert_eq!(quota::admit(&[&q], &[], &[], quota::New::Pod(&pod)), Ok(()));
-        assert!(quota::admit(&[&q], &[&pod], &[], quota::New::Pod(&pod)).is_err());
+        assert_eq!(quota::admit(&[&q], &[], &[], quota::New::Pod(pod)), Ok(()));
+        assert!(quota::admit(&[&q], &[pod], &[], quota::New::Pod(pod)).is_err());
     }
 
     #[test]

@@ -6,6 +6,7 @@
 mod build;
 pub mod cleanup;
 pub mod commands;
+pub mod copy_script;
 pub mod facts;
 #[cfg(test)]
 pub(crate) mod fixtures;
@@ -119,6 +120,9 @@ pub struct NewDatabasePlan {
     pub release_secret: String,
     /// `data-<release>-postgresql-0`: the claim of the new release's StatefulSet.
     pub release_claim: String,
+    /// `<release>-postgresql-0`: the new release's PostgreSQL pod.
+    #[serde(default)]
+    pub release_pod: String,
     /// The pod with the PostgreSQL 15 client tools that copies and proves.
     pub copy_pod: String,
     pub image: String,

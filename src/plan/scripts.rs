@@ -10,6 +10,7 @@
 
 use crate::verify::sql;
 
+use super::copy_script::COPY_JOB;
 use super::{BACKUP_MOUNT, COPY_DIR, DUMP_DIR};
 
 /// What a `start_*` script printed: the state of the detached job.
@@ -35,11 +36,11 @@ pub fn parse_job_state(output: &str) -> Option<JobState> {
 }
 
 fn detached(name: &str, reset: &str, work: &str) -> String {
-    detached_in(BACKUP_MOUNT, name, reset, work)
+    detached_script(BACKUP_MOUNT, name, reset, work)
 }
 
 /// Starts `work` (no single quotes in it) detached in `dir`, or reports it running or done.
-fn detached_in(dir: &str, name: &str, reset: &str, work: &str) -> String {
+pub fn detached_script(dir: &str, name: &str, reset: &str, work: &str) -> String {
     format!(
         r#"set -eu
 cd {dir}
@@ -210,6 +211,25 @@ pub fn archive_tar_sha256() -> String {
 /// The size of the database the pod is connected to (an argv).
 pub fn database_size() -> Vec<String> {
     psql(sql::database_size_query())
+}
+
+/// Runs `argv` inside a release's PostgreSQL pod as the app's user, over the Unix socket,
+/// with the credentials from the container's own environment.
+pub fn in_postgres_pod(argv: &[String]) -> Vec<String> {
+    let mut out = vec![
+        "sh".to_string(),
+        "-c".to_string(),
+        r#"export PGPASSWORD="${POSTGRES_PASSWORD:-$(cat "${POSTGRES_PASSWORD_FILE:-/dev/null}" 2>/dev/null)}" PGUSER="${POSTGRES_USER:-postgres}" PGDATABASE="${POSTGRES_DB:-${POSTGRES_DATABASE:-postgres}}"; exec "$@""#.to_string(),
+        "sh".to_string(),
+    ];
+    out.extend(argv.iter().cloned());
+    out
+}
+
+/// Marks of writes to the database the pod is connected to (an argv): see
+/// [`sql::write_marks_query`].
+pub fn write_marks() -> Vec<String> {
+    psql(sql::write_marks_query())
 }
 
 /// An argv as one pasteable shell line.

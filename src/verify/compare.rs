@@ -335,7 +335,7 @@ mod tests {
             .collect();
         assert_eq!(
             text,
-            ["content hashes computed as RowText, the source's as ColumnHash: not comparable"]
+            ["content hashes computed as RowText, the source's as Exact: not comparable"]
         );
         assert!(compare(&source, &target, false).is_equal());
     }

@@ -305,6 +305,16 @@ from pg_enum e where e.enumtypid = t.oid), '') || coalesce(format_type(nullif(t.
 }
 
 /// `pg_database_size` of the connected database, in bytes.
+/// One line that changes whenever the database is written to: the rows inserted, updated and
+/// deleted in every table since the statistics began, and a hash of every sequence's value.
+/// Cheap (no table is read), so the point of no return can check the copy is still current.
+pub fn write_marks_query() -> &'static str {
+    "select coalesce((select sum(n_tup_ins + n_tup_upd + n_tup_del) from pg_stat_all_tables \
+where schemaname not in ('pg_catalog', 'information_schema') and schemaname not like 'pg\\_toast%'), 0)::text \
+|| ' ' || coalesce((select md5(string_agg(format('%I.%I=%s', schemaname, sequencename, last_value), ',' \
+order by schemaname, sequencename)) from pg_sequences), '-')"
+}
+
 pub fn database_size_query() -> &'static str {
     "select pg_database_size(current_database());"
 }
