@@ -123,7 +123,7 @@ where c.relkind = 'r' and n.nspname not in ('pg_catalog', 'information_schema')
 order by pg_relation_size(c.oid) desc;"#;
 
 /// On the source: `setval` for every sequence, free-standing ones included.
-const SEQUENCES_QUERY: &str = r#"select format('select pg_catalog.setval(%L, %s, %s);', format('%I.%I', schemaname, sequencename), coalesce(last_value, start_value), last_value is not null)
+const SEQUENCES_QUERY: &str = r#"select format('select pg_catalog.setval(%L, %s, %s);', format('%I.%I', schemaname, sequencename), coalesce(last_value, start_value), case when last_value is null then 'false' else 'true' end)
 from pg_sequences where schemaname not in ('pg_catalog', 'information_schema');"#;
 
 /// On the source: a refresh for every materialized view that holds data.

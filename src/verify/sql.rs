@@ -249,7 +249,8 @@ left join pg_class c on c.oid = k.conrelid where {USER_SCHEMAS} and {}",
         not_in_extension("pg_constraint", "k.oid")
     );
     // PostgreSQL 13 and later keep the clones of a partitioned table's trigger on its
-    // partitions as ordinary triggers (`tgparentid`); 11 marks them internal.
+    // partitions as ordinary triggers (`tgparentid`); 11 marks them internal. 11 prints
+    // `EXECUTE PROCEDURE` where 12 and later print `EXECUTE FUNCTION`: the same trigger.
     let triggers = format!(
         "select {} from pg_trigger g join pg_class c on c.oid = g.tgrelid \
 join pg_namespace s on s.oid = c.relnamespace where {USER_SCHEMAS} and not g.tgisinternal \
@@ -257,7 +258,7 @@ and coalesce((to_jsonb(g) ->> 'tgparentid')::oid, 0) = 0",
         line(
             "trigger",
             "format('%I.%I.%I', s.nspname, c.relname, g.tgname)",
-            "pg_get_triggerdef(g.oid)"
+            "replace(pg_get_triggerdef(g.oid), ' EXECUTE PROCEDURE ', ' EXECUTE FUNCTION ')"
         )
     );
     let functions = format!(
