@@ -1,6 +1,7 @@
 //! Reclaim policies on disk, through the API as kubectl drives it (no pods run): Delete
 //! removes a provisioned volume's directory, Retain keeps it even when the PV object is
-//! deleted, and a hostPath outside the sim's own storage is never removed.
+//! deleted, and a hostPath outside the sim's own storage is never removed; a volume reserved
+//! by `claimRef` goes to a claim of that name when the request fits it, whatever the class.
 
 mod cluster_support;
 
@@ -14,6 +15,13 @@ const WAIT: Duration = Duration::from_secs(30);
 /// Creates claim `name` in `default` (the default class unless `class` is given) and returns
 /// the name of the volume it binds to.
 fn bound_claim(sim: &SimProcess, name: &str, class: Option<&str>) -> String {
+    claim(sim, name, class, "1Gi");
+    volume_of(sim, name)
+}
+
+/// Creates claim `name` in `default` asking `storage` (the default class unless `class` is
+/// given).
+fn claim(sim: &SimProcess, name: &str, class: Option<&str>, storage: &str) {
     let class = class
         .map(|c| format!("  storageClassName: {c}\n"))
         .unwrap_or_default();
@@ -21,9 +29,13 @@ fn bound_claim(sim: &SimProcess, name: &str, class: Option<&str>) -> String {
         sim,
         name,
         &format!(
-            "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: {name}\n  namespace: default\nspec:\n{class}  accessModes: [ReadWriteOnce]\n  resources:\n    requests:\n      storage: 1Gi\n"
+            "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: {name}\n  namespace: default\nspec:\n{class}  accessModes: [ReadWriteOnce]\n  resources:\n    requests:\n      storage: {storage}\n"
         ),
     );
+}
+
+/// Waits for claim `name` in `default` to bind and returns the name of its volume.
+fn volume_of(sim: &SimProcess, name: &str) -> String {
     sim.wait_for(
         &[
             "get",
@@ -62,6 +74,45 @@ fn pv_gone(sim: &SimProcess, pv: &str) {
         WAIT,
         |o| !o.contains(&format!("persistentvolume/{pv}\n")),
     );
+}
+
+/// A Retain volume of `capacity` in the default class, its directory under the sim's own
+/// storage, reserved by `claimRef` (name and namespace, no uid) for claim `claim` in
+/// `default` as the migration reserves one; returns once the binder has seen it Available.
+fn reserved_volume(sim: &SimProcess, name: &str, claim: &str, capacity: &str) {
+    let dir = sim.state_dir().join("volumes").join(name);
+    apply(
+        sim,
+        name,
+        &format!(
+            "apiVersion: v1\nkind: PersistentVolume\nmetadata:\n  name: {name}\nspec:\n  storageClassName: standard\n  persistentVolumeReclaimPolicy: Retain\n  capacity:\n    storage: {capacity}\n  accessModes: [ReadWriteOnce]\n  hostPath:\n    path: {}\n    type: DirectoryOrCreate\n  claimRef:\n    namespace: default\n    name: {claim}\n",
+            dir.display()
+        ),
+    );
+    sim.wait_for(
+        &["get", "pv", name, "-o", "jsonpath={.status.phase}"],
+        "the reserved volume to be Available",
+        WAIT,
+        |o| o == "Available",
+    );
+}
+
+/// Shows a volume's `phase claimRef.name claimRef.uid`.
+const RESERVATION: &str = "jsonpath={.status.phase} {.spec.claimRef.name} {.spec.claimRef.uid}";
+
+/// Waits for the volume to be Bound to claim `claim` in `default` (its uid in the claimRef).
+fn bound_to(sim: &SimProcess, pv: &str, claim: &str) {
+    let uid = claim_uid(sim, claim);
+    sim.wait_for(
+        &["get", "pv", pv, "-o", RESERVATION],
+        "the reserved volume to be Bound",
+        WAIT,
+        |o| o == format!("Bound {claim} {uid}"),
+    );
+}
+
+fn claim_uid(sim: &SimProcess, claim: &str) -> String {
+    sim.kubectl(&["get", "pvc", claim, "-o", "jsonpath={.metadata.uid}"])
 }
 
 fn holds_data(dir: &Path) -> bool {
@@ -150,4 +201,72 @@ fn a_host_path_outside_the_sims_storage_is_never_deleted_and_the_volume_fails_in
     sim.kubectl(&["delete", "pv", "host"]);
     pv_gone(&sim, "host");
     assert!(holds_data(&dir), "{} lost its data", dir.display());
+}
+
+#[test]
+fn a_volume_reserved_by_claim_ref_binds_its_claim_when_the_request_fits_whatever_the_class() {
+    let sim = SimProcess::start_without_runtime();
+    // A second class that provisions too, so a claim in it has somewhere else to go.
+    apply(
+        &sim,
+        "fast",
+        "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata:\n  name: fast\nprovisioner: la-sim.local/hostpath\nreclaimPolicy: Delete\nvolumeBindingMode: Immediate\n",
+    );
+    reserved_volume(&sim, "reserved-larger", "data-larger", "1Gi");
+    reserved_volume(&sim, "reserved-other-class", "data-other-class", "1Gi");
+    reserved_volume(&sim, "reserved-data", "data", "2Gi");
+
+    // (a) The claim asks more than the reserved volume holds: FindMatchingVolume skips it, and
+    // the default class provisions a volume of the requested size instead. The reservation
+    // stays, the reserved volume Available.
+    claim(&sim, "data-larger", None, "2Gi");
+    let provisioned = volume_of(&sim, "data-larger");
+    assert_eq!(
+        provisioned,
+        format!("pvc-{}", claim_uid(&sim, "data-larger"))
+    );
+    assert_eq!(
+        sim.kubectl(&[
+            "get",
+            "pv",
+            &provisioned,
+            "-o",
+            "jsonpath={.spec.storageClassName} {.spec.capacity.storage} {.status.phase}",
+        ]),
+        "standard 2Gi Bound"
+    );
+    assert_eq!(
+        sim.kubectl(&["get", "pv", "reserved-larger", "-o", RESERVATION]),
+        "Available data-larger "
+    );
+
+    // (b) A claim of the reserved name in another class still gets the reserved volume: the
+    // real binder returns a pre-bound volume before it compares classes, so nothing is
+    // provisioned in `fast`.
+    claim(&sim, "data-other-class", Some("fast"), "1Gi");
+    assert_eq!(volume_of(&sim, "data-other-class"), "reserved-other-class");
+    bound_to(&sim, "reserved-other-class", "data-other-class");
+    let volumes = sim.kubectl(&["get", "pv", "-o", "name"]);
+    let uid = claim_uid(&sim, "data-other-class");
+    assert!(!volumes.contains(&format!("pvc-{uid}")), "{volumes}");
+
+    // (c) The claim it was reserved for, in its class and asking less than it holds: bound to
+    // it, with the volume's capacity.
+    claim(&sim, "data", None, "1Gi");
+    assert_eq!(volume_of(&sim, "data"), "reserved-data");
+    bound_to(&sim, "reserved-data", "data");
+    assert_eq!(
+        sim.kubectl(&[
+            "get",
+            "pvc",
+            "data",
+            "-o",
+            "jsonpath={.spec.storageClassName} {.status.capacity.storage}",
+        ]),
+        "standard 2Gi"
+    );
+    assert_eq!(
+        sim.kubectl(&["get", "pv", "reserved-larger", "-o", RESERVATION]),
+        "Available data-larger "
+    );
 }

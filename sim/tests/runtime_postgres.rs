@@ -1,6 +1,7 @@
 //! PostgreSQL pods as real servers: Bitnami initialisation, md5 auth on the pod IP, name
-//! resolution and volumes inside pods, PostgreSQL 15 refusing a PostgreSQL 11 volume, and
-//! nothing left running after stop.
+//! resolution and volumes inside pods, PostgreSQL 15 refusing a PostgreSQL 11 volume, an
+//! adopted PostgreSQL 15 volume started as is (its passwords kept), and nothing left running
+//! after stop.
 
 mod runtime_support;
 
@@ -146,6 +147,93 @@ fn a_bitnami_postgresql_11_pod_serves_md5_on_its_ip_and_postgresql_15_refuses_it
         log.contains("database files are incompatible with server")
             && log.contains("initialized by PostgreSQL version 11, which is not compatible with this version 15"),
         "{log}"
+    );
+
+    sim.runtime.shutdown();
+    assert_eq!(sim.leftover_processes(), Vec::<String>::new());
+}
+
+#[test]
+fn a_bitnami_postgresql_15_volume_is_started_as_is_and_keeps_its_password_whatever_the_env_says() {
+    let sim = Sim::new("pg15keep");
+    let db_ip = Ipv4Addr::new(127, 201, 0, 20);
+    let data = sim.volume("data-cognigy-live-agent-postgresql-0");
+    let start = |password: &str| {
+        let env = bitnami_12_env(password);
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let pod = sim.pod(
+            "cognigy-live-agent-postgresql-0",
+            db_ip,
+            vec![container(
+                "postgresql",
+                PG15,
+                &env,
+                &[(&data, "/bitnami/postgresql")],
+            )],
+        );
+        sim.runtime.start_pod(&pod).unwrap();
+        sim.wait_ready(&pod, "postgresql");
+        pod
+    };
+
+    let first = start("password A");
+    assert!(
+        sim.log(&first, "postgresql")
+            .contains("postgresql: initialising the data directory"),
+        "{}",
+        sim.log(&first, "postgresql")
+    );
+    let created = psql(
+        db_ip,
+        "password A",
+        "live_agent_production",
+        "create table accounts (id int); insert into accounts values (1), (2), (3)",
+    );
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    sim.runtime.stop_pod(&first.namespace, &first.name);
+    assert!(sim
+        .runtime
+        .pod_state(&first.namespace, &first.name)
+        .is_empty());
+    assert_eq!(
+        std::fs::read_to_string(data.join("data/PG_VERSION")).unwrap(),
+        "15\n"
+    );
+
+    // The same pod again, its Secret now saying password B: the image finds a data
+    // directory and starts it as it is, as Bitnami's entrypoint does ("Deploying PostgreSQL
+    // with persisted data"), without touching the roles' passwords.
+    let logged = sim.log(&first, "postgresql").len();
+    let second = start("password B");
+    let log = sim.log(&second, "postgresql");
+    let this_start = &log[logged..];
+    assert!(
+        this_start.contains("postgresql: data directory exists, skipping initialisation")
+            && !this_start.contains("initialising the data directory"),
+        "{this_start}"
+    );
+    let rows = psql(
+        db_ip,
+        "password A",
+        "live_agent_production",
+        "select count(*) from accounts",
+    );
+    assert!(
+        rows.status.success(),
+        "{}\n{this_start}",
+        String::from_utf8_lossy(&rows.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&rows.stdout), "3\n");
+    let refused = psql(db_ip, "password B", "live_agent_production", "select 1");
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("password authentication failed"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
     );
 
     sim.runtime.shutdown();

@@ -184,6 +184,27 @@ pub fn bitnami_10_env(password: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// The env the Live Agent 4.44.0 chart (Bitnami postgresql 12.1.6, PostgreSQL 15) gives its
+/// database.
+pub fn bitnami_12_env(password: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("BITNAMI_DEBUG", "false".into()),
+        ("POSTGRESQL_PORT_NUMBER", "5432".into()),
+        ("POSTGRESQL_VOLUME_DIR", "/bitnami/postgresql".into()),
+        ("PGDATA", "/bitnami/postgresql/data".into()),
+        ("POSTGRES_PASSWORD", password.into()),
+        ("POSTGRES_DB", "live_agent_production".into()),
+        ("POSTGRESQL_ENABLE_LDAP", "no".into()),
+        ("POSTGRESQL_ENABLE_TLS", "no".into()),
+        ("POSTGRESQL_LOG_HOSTNAME", "false".into()),
+        ("POSTGRESQL_LOG_CONNECTIONS", "false".into()),
+        ("POSTGRESQL_LOG_DISCONNECTIONS", "false".into()),
+        ("POSTGRESQL_PGAUDIT_LOG_CATALOG", "off".into()),
+        ("POSTGRESQL_CLIENT_MIN_MESSAGES", "error".into()),
+        ("POSTGRESQL_SHARED_PRELOAD_LIBRARIES", "pgaudit".into()),
+    ]
+}
+
 /// Runs a PostgreSQL 15 client tool on the host, password through the environment.
 pub fn psql(ip: Ipv4Addr, password: &str, db: &str, sql: &str) -> std::process::Output {
     std::process::Command::new("/usr/lib/postgresql/15/bin/psql")

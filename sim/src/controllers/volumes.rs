@@ -121,7 +121,11 @@ fn pv_matches(pv: &Value, pvc: &Value) -> bool {
                     .is_none_or(|u| u.is_empty() || u == meta::uid(pvc))
         }
     };
-    class_ok
+    // A volume reserved for this claim by `claimRef` is taken whatever its class: the real
+    // binder's FindMatchingVolume returns a pre-bound volume before it compares classes
+    // (kubernetes/kubernetes#76768 left it so); size and access modes still count.
+    let reserved = pv.pointer("/spec/claimRef").is_some_and(|r| !r.is_null());
+    (class_ok || reserved)
         && have >= want
         && modes_ok
         && ref_ok
