@@ -150,7 +150,7 @@ fn tables_query(hash: Option<HashMethod>) -> String {
     let per_table = match hash {
         Some(HashMethod::ColumnHash) => format!(
             "format('select count(*) as n, coalesce(sum((%s)::numeric), 0) as h from %I.%I t', \
-{}, s.nspname, c.relname)",
+{}, c.nspname, c.relname)",
             row_hash_expression()
         ),
         Some(HashMethod::Exact) => {
@@ -158,21 +158,21 @@ fn tables_query(hash: Option<HashMethod>) -> String {
             hashes.extend_from_slice(NATIVE_HASHES);
             format!(
                 "format('select count(*) as n, coalesce(sum((%s)::numeric), 0) as h from %I.%I t', \
-{}, s.nspname, c.relname)",
+{}, c.nspname, c.relname)",
                 row_hash_expression_with(&hashes)
             )
         }
         Some(HashMethod::RowText) => "format('select count(*) as n, \
-coalesce(sum(hashtextextended(t::text, 0)::numeric), 0) as h from %I.%I t', s.nspname, c.relname)"
+coalesce(sum(hashtextextended(t::text, 0)::numeric), 0) as h from %I.%I t', c.nspname, c.relname)"
             .to_string(),
         None => {
-            "format('select count(*) as n, 0 as h from %I.%I t', s.nspname, c.relname)".to_string()
+            "format('select count(*) as n, 0 as h from %I.%I t', c.nspname, c.relname)".to_string()
         }
     };
     // Tables of `public` go by their name, others by `schema.name`.
     let (name, scope) = if hash.is_some_and(HashMethod::is_exact) || hash.is_none() {
         (
-            "case when s.nspname = 'public' then c.relname else s.nspname || '.' || c.relname end"
+            "case when c.nspname = 'public' then c.relname else c.nspname || '.' || c.relname end"
                 .to_string(),
             format!(
                 "{USER_SCHEMAS} and {}",
@@ -182,13 +182,17 @@ coalesce(sum(hashtextextended(t::text, 0)::numeric), 0) as h from %I.%I t', s.ns
     } else {
         ("c.relname".to_string(), "s.nspname = 'public'".to_string())
     };
+    // The tables are listed first (`offset 0` keeps the planner from merging that query into
+    // this one): evaluated lateral to an unfiltered join, the per-table query could run for
+    // pairs the filters reject.
     format!(
         "{STABLE_TEXT_SETTINGS} \
 select 'T' || E'\\t' || {name} || E'\\t' || \
 (xpath('/row/n/text()', x))[1]::text || E'\\t' || (xpath('/row/h/text()', x))[1]::text \
-from pg_class c join pg_namespace s on s.oid = c.relnamespace, \
+from (select c.oid, c.relname, s.nspname from pg_class c \
+join pg_namespace s on s.oid = c.relnamespace \
+where {scope} and c.relkind in ('r', 'p') offset 0) as c(oid, relname, nspname), \
 lateral query_to_xml({per_table}, false, true, '') as x \
-where {scope} and c.relkind in ('r', 'p') \
 union all \
 select 'V' || E'\\t' || coalesce((select (xpath('/row/v/text()', \
 query_to_xml('select max(version) as v from public.schema_migrations', false, true, '')))[1]::text \
