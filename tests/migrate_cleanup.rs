@@ -1,7 +1,8 @@
 //! Cleanup after a migration, on one migrated cluster, in the order an operator goes:
-//! refused without confirmation (nothing deleted), then the backup removed while the old
-//! volumes are only listed, then the old volumes deleted and the attachments volume's
-//! original reclaim policy put back. The attachment files stay intact throughout.
+//! refused without confirmation (nothing deleted), then the plugin's pods, Secrets and dump
+//! removed while the old volumes (PostgreSQL 11's is the backup) are only listed, then the old
+//! volumes deleted and the attachments volume's original reclaim policy put back. The
+//! attachment files and the copied database stay intact throughout.
 
 mod common;
 
@@ -32,13 +33,24 @@ fn cleanup_is_refused_unconfirmed_then_removes_the_backup_the_old_volumes_and_re
     spec.seed_size = "3MB";
     let (sim, before) = Sim::with_release(spec);
     let target = chart("4.44.0");
-    let out = sim.run_plugin(&["4.44", "--chart", target.to_str().unwrap(), "--yes"]);
+    let out = sim.run_plugin(&[
+        "4.44",
+        "--chart",
+        target.to_str().unwrap(),
+        "--keep-dump",
+        "--yes",
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
 
     let backup_claim = format!("la-migrate-{RELEASE}-backup");
     let backup_volume = sim.claim_volume(&backup_claim);
     assert!(!backup_volume.is_empty());
     let record = sim.state_record();
+    let database_volume = record["new_database_volume"].as_str().unwrap().to_string();
+    assert_eq!(
+        sim.claim_volume(&format!("data-{RELEASE}-postgresql-0")),
+        database_volume
+    );
     let policies = record["reclaim_policies"].as_object().unwrap().clone();
     let attachments = &before.attachments_volume;
     let old_volumes: Vec<String> = policies
@@ -50,6 +62,7 @@ fn cleanup_is_refused_unconfirmed_then_removes_the_backup_the_old_volumes_and_re
         old_volumes.len() >= 2,
         "the PostgreSQL and Redis volumes are recorded: {record}"
     );
+    assert!(!old_volumes.contains(&database_volume), "{record}");
     for v in &old_volumes {
         assert_eq!(
             volume_field(&sim, v, "{.status.phase}").as_deref(),
@@ -95,8 +108,11 @@ fn cleanup_is_refused_unconfirmed_then_removes_the_backup_the_old_volumes_and_re
             "{v} was deleted"
         );
     }
-    let left = sim.kubectl(&["get", "pods,pvc,secrets", "-o", "name"]);
-    assert!(!left.contains("la-migrate-"), "backup objects left: {left}");
+    let left = sim.kubectl(&["get", "pods,pvc,secrets,services", "-o", "name"]);
+    assert!(
+        !left.contains("la-migrate-"),
+        "the plugin's objects left: {left}"
+    );
     assert!(
         volume_field(&sim, &backup_volume, "{.metadata.name}").is_none(),
         "the backup volume {backup_volume} is left"
@@ -127,6 +143,11 @@ fn cleanup_is_refused_unconfirmed_then_removes_the_backup_the_old_volumes_and_re
     assert_eq!(
         volume_field(&sim, attachments, "{.spec.persistentVolumeReclaimPolicy}"),
         policies[attachments.as_str()].as_str().map(String::from)
+    );
+    // The release's database is the copied volume still.
+    assert_eq!(
+        sim.claim_volume(&format!("data-{RELEASE}-postgresql-0")),
+        database_volume
     );
     assert_migrated(&sim, &before);
 

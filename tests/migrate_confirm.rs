@@ -1,4 +1,4 @@
-//! The point of no return. Without `--yes`, a run that reaches the uninstall shows what will
+//! The point of no return. Without `--yes`, a run that reaches the cut-over shows what will
 //! be deleted and needs the release name typed on a terminal; without a terminal (or with
 //! `--no-input`) it stops with exit 6. A run that resumes after the confirmation, with
 //! destructive steps still ahead, asks again. Nothing is deleted until it is answered.
@@ -26,9 +26,11 @@ fn the_point_of_no_return_asks_every_run_that_would_delete_and_refuses_without_a
     let target = chart("4.44.0");
     let chart_arg = target.to_str().unwrap();
 
-    // The backup phase deletes nothing: no confirmation.
-    let out = sim.run_plugin(&["4.44", "--chart", chart_arg, "backup"]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    // Prepare and copy delete nothing: no confirmation.
+    for phase in ["prepare", "copy"] {
+        let out = sim.run_plugin(&["4.44", "--chart", chart_arg, phase]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
 
     // No terminal, no --yes: refused before anything is deleted, the list as a JSON event.
     let out = sim.run_plugin(&["4.44", "--chart", chart_arg, "-o", "json"]);
@@ -55,7 +57,7 @@ fn the_point_of_no_return_asks_every_run_that_would_delete_and_refuses_without_a
     let error = events.iter().find(|e| e.get("error").is_some()).unwrap();
     assert_eq!(error["error"]["kind"], "refused", "{error}");
     still_installed(&sim);
-    assert!(!sim.steps_done().contains("uninstall.confirm"));
+    assert!(!sim.steps_done().contains("cutover.confirm"));
 
     // On a terminal, a wrong name is refused.
     let (code, shown) = sim.plugin_on_terminal(&["4.44", "--chart", chart_arg], "cognigy\n");
@@ -71,8 +73,8 @@ fn the_point_of_no_return_asks_every_run_that_would_delete_and_refuses_without_a
     let (code, shown) =
         sim.plugin_on_terminal(&["4.44", "--chart", chart_arg], &format!("{RELEASE}\n"));
     assert_eq!(code, Some(11), "{shown}");
-    assert!(sim.steps_done().contains("uninstall.confirm"), "{shown}");
-    assert!(!sim.steps_done().contains("uninstall.helm-uninstall"));
+    assert!(sim.steps_done().contains("cutover.confirm"), "{shown}");
+    assert!(!sim.steps_done().contains("cutover.helm-uninstall"));
     std::thread::sleep(fault_ends.saturating_duration_since(std::time::Instant::now()));
     still_installed(&sim);
 
