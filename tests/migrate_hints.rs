@@ -58,17 +58,17 @@ fn every_suggested_command_names_a_release_and_namespace_that_are_not_the_defaul
 
     let said = assert_hints(&sim, &["4.44", "status"], 0);
     assert!(said.contains("Start one"), "{said}");
-    assert_hints(&sim, &["4.44", "--chart", chart_arg, "install"], 8);
+    assert_hints(&sim, &["4.44", "--chart", chart_arg, "cutover"], 8);
     let said = assert_hints(&sim, &["4.44", "--chart", chart_arg, "--dry-run"], 0);
     assert!(said.contains("Run it"), "{said}");
 
-    // The backup runs; the point of no return is refused without --yes.
+    // Prepare and copy run; the point of no return is refused without --yes.
     let said = assert_hints(&sim, &["4.44", "--chart", chart_arg, "--no-input"], 6);
     assert!(said.contains("--yes"), "{said}");
-    let said = assert_hints(&sim, &["4.44", "--chart", chart_arg, "restore"], 8);
+    let said = assert_hints(&sim, &["4.44", "--chart", chart_arg, "finalize"], 8);
     assert!(said.contains("has not run yet"), "{said}");
     let said = assert_hints(&sim, &["4.44", "status"], 0);
-    assert!(said.contains("Next: uninstall."), "{said}");
+    assert!(said.contains("Next: cutover."), "{said}");
 
     // A lock held by a live run on another machine: it renews the lock while this run
     // watches it.

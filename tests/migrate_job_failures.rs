@@ -1,7 +1,8 @@
-//! A dump or restore that fails in the cluster stops the migration with the job's log, and
-//! the next run starts it anew (the failed attempt's log kept) instead of repeating the
-//! failure; a tools pod that is gone (evicted, deleted) is created again. The migration then
-//! ends with nothing lost.
+//! A copy that fails in the cluster (PostgreSQL 11 dying under it) stops the migration with
+//! the job's log, and the next run starts it anew (the failed attempt's log kept) instead of
+//! repeating the failure; a tools pod that is gone (evicted, deleted) is created again. The
+//! old release is untouched throughout, and the migration then ends with nothing lost. A run
+//! waiting on a long copy holds the lock, renews it, and lets go of it on SIGTERM.
 
 mod common;
 
@@ -9,32 +10,23 @@ use std::time::Duration;
 
 use common::sim::{assert_migrated, chart, text, ReleaseSpec, Sim, ONBOARDING_KEY, RELEASE};
 
-const DUMP_POD: &str = "la-migrate-cognigy-live-agent-dump";
-const RESTORE_POD: &str = "la-migrate-cognigy-live-agent-restore";
+const COPY_POD: &str = "la-migrate-cognigy-live-agent-copy";
 
-/// Runs the migration until the detached `job` runs `program` in `pod`, then kills the
-/// database server `db_pod` under it (the program held still meanwhile, so the kill lands
-/// mid-way whatever the machine's speed); the plugin's exit code and stderr.
-fn fail_job_by_killing_the_database(
-    sim: &Sim,
-    marker: &str,
-    (pod, job, program): (&str, &str, &str),
-    db_pod: &str,
-) -> (Option<i32>, String) {
-    let running = sim.plugin_until(marker);
+/// Waits until the copy in its pod has reached `step` (its `step` file), held there by a
+/// table lock on PostgreSQL 11.
+fn copy_held_at(sim: &Sim, step: &str) {
     sim.wait_until(
-        &format!("{program} to run in {pod}"),
+        &format!("the copy to reach its {step} step"),
         Duration::from_secs(120),
-        || sim.signal_job(pod, job, program, "STOP"),
+        || {
+            let out = sim.kubectl_unchecked(&["exec", COPY_POD, "--", "cat", "/work/step"]);
+            text(&out.stdout).trim() == step
+        },
     );
-    sim.kill_pod_processes(db_pod);
-    assert!(sim.signal_job(pod, job, program, "CONT"));
-    let (status, said) = running.finish();
-    (status.code(), said)
 }
 
 #[test]
-fn a_failed_dump_and_a_failed_restore_are_started_anew_by_the_next_run_and_nothing_is_lost() {
+fn a_copy_whose_source_dies_is_started_anew_by_the_next_run_and_nothing_is_lost() {
     let mut spec = ReleaseSpec::custom("3.19.0");
     spec.seed_size = "8MB";
     let (sim, before) = Sim::with_release(spec);
@@ -42,74 +34,47 @@ fn a_failed_dump_and_a_failed_restore_are_started_anew_by_the_next_run_and_nothi
     let target = chart("4.44.0");
     let migrate = ["4.44", "--chart", target.to_str().unwrap(), "--yes"];
 
-    // The PostgreSQL 11 server dies under pg_dump: the run stops with exit 11 (external).
-    let (code, said) = fail_job_by_killing_the_database(
-        &sim,
-        "→ [backup.dump]",
-        (DUMP_POD, "dump", "pg_dump"),
-        &db_pod,
+    // The copy's schema dump waits behind a lock; PostgreSQL 11 dies under it: the run stops
+    // with exit 11 (external).
+    let running = sim.plugin_until("→ [copy.scale-down]");
+    let lock = sim.hold_table_lock("accounts");
+    copy_held_at(&sim, "schema");
+    sim.kill_pod_processes(&db_pod);
+    let (status, said) = running.finish();
+    drop(lock);
+    assert_eq!(
+        status.code(),
+        Some(11),
+        "the failed copy must stop the run:\n{said}"
     );
-    assert_eq!(code, Some(11), "the failed dump must stop the run:\n{said}");
     assert!(
-        said.contains(&format!("the dump in pod live-agent/{DUMP_POD} failed"))
-            && said.contains("it starts the dump anew"),
+        said.contains(&format!("the copy in pod live-agent/{COPY_POD} failed"))
+            && said.contains("it starts the copy anew"),
         "{said}"
     );
-    assert!(sim.steps_done().contains("backup.scale-down"));
-    assert!(!sim.steps_done().contains("backup.dump"));
+    assert!(sim.steps_done().contains("copy.scale-down"));
+    assert!(!sim.steps_done().contains("copy.copy"));
     assert!(
         sim.helm(&["list", "-o", "json"])
             .contains("live-agent-4.43.1"),
-        "nothing may be uninstalled after a failed dump"
+        "nothing may be uninstalled after a failed copy"
     );
     let status = sim.run_plugin(&["4.44", "status"]);
-    assert!(text(&status.stdout).contains("Next: backup.dump"));
+    assert!(text(&status.stdout).contains("Next: copy.copy"));
+    let failed_log =
+        sim.kubectl_unchecked(&["exec", COPY_POD, "--", "test", "-s", "/work/copy.log"]);
+    assert!(
+        failed_log.status.success(),
+        "the failed copy's log is there"
+    );
 
-    // The dump pod is gone too (as after an eviction), and the old server is back.
-    sim.kubectl(&["delete", "pod", DUMP_POD, "--wait=true"]);
+    // The copy pod is gone too (as after an eviction), and the old server is back. The next
+    // run recreates the pod, copies anew into a recreated database and completes.
+    sim.kubectl(&["delete", "pod", COPY_POD, "--wait=true"]);
     sim.wait_pod_ready(&db_pod);
-
-    // The next run recreates the pod, dumps anew and goes on; this time PostgreSQL 15 dies
-    // under pg_restore.
-    let (code, said) = fail_job_by_killing_the_database(
-        &sim,
-        "→ [restore.restore]",
-        (RESTORE_POD, "restore", "pg_restore"),
-        &db_pod,
-    );
-    assert!(
-        said.contains("the previous dump failed") && said.contains("started anew"),
-        "{said}"
-    );
-    assert_eq!(
-        code,
-        Some(11),
-        "the failed restore must stop the run:\n{said}"
-    );
-    assert!(said.contains("it starts the restore anew"), "{said}");
-    assert!(sim.steps_done().contains("backup.verify"));
-    assert!(!sim.steps_done().contains("restore.restore"));
-    let failed_dump_log = sim.kubectl_unchecked(&[
-        "exec",
-        RESTORE_POD,
-        "--",
-        "test",
-        "-s",
-        "/backup/dump.failed.log",
-    ]);
-    assert!(
-        failed_dump_log.status.success(),
-        "the failed dump's log is kept"
-    );
-
-    // The next run restores anew into a recreated database and completes.
     let out = sim.run_plugin(&migrate);
     let log = text(&out.stderr);
     assert!(out.status.success(), "the resumed migration failed:\n{log}");
-    assert!(
-        log.contains("the previous restore failed") && log.contains("started anew"),
-        "{log}"
-    );
     assert_migrated(&sim, &before);
     assert!(!sim.redis_exists(ONBOARDING_KEY, &sim.spec.redis_password));
 }
@@ -136,11 +101,10 @@ fn a_run_holds_the_lock_while_it_waits_is_refused_to_a_second_run_and_releases_i
     let target = chart("4.44.0");
     let migrate = ["4.44", "--chart", target.to_str().unwrap(), "--yes"];
 
-    // The first run waits on a dump held still, writing no step meanwhile.
-    let running = sim.plugin_until("→ [backup.dump]");
-    sim.wait_until("pg_dump to run", Duration::from_secs(120), || {
-        sim.signal_job(DUMP_POD, "dump", "pg_dump", "STOP")
-    });
+    // The first run waits on a copy held behind a lock, writing no step meanwhile.
+    let running = sim.plugin_until("→ [copy.scale-down]");
+    let lock = sim.hold_table_lock("accounts");
+    copy_held_at(&sim, "schema");
     let holder = format!(":{}", running.child.id());
 
     let second = sim.run_plugin(&migrate);
@@ -159,13 +123,13 @@ fn a_run_holds_the_lock_while_it_waits_is_refused_to_a_second_run_and_releases_i
     let json = sim.run_plugin(&["4.44", "status", "-o", "json"]);
     let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert!(json["locked_by"].as_str().unwrap().ends_with(&holder));
-    assert_eq!(json["next"], "backup.dump");
+    assert_eq!(json["next"], "copy.copy");
 
     // A minute later the lock was renewed by the waiting run.
     let first = lock_expires(&sim);
     std::thread::sleep(Duration::from_secs(65));
     let renewed = lock_expires(&sim);
-    // Nothing else writes the state while the dump is held still: a later expiry is the
+    // Nothing else writes the state while the copy is held still: a later expiry is the
     // renewal's.
     assert!(
         renewed > first,
@@ -173,7 +137,7 @@ fn a_run_holds_the_lock_while_it_waits_is_refused_to_a_second_run_and_releases_i
     );
 
     // SIGTERM (as from a closing terminal or a CI job's timeout): exit 130, the lock released,
-    // the dump left to go on in its pod.
+    // the copy left to go on in its pod.
     let pid = running.child.id().to_string();
     let term = std::process::Command::new("kill")
         .args(["-TERM", &pid])
@@ -189,15 +153,15 @@ fn a_run_holds_the_lock_while_it_waits_is_refused_to_a_second_run_and_releases_i
     let json = sim.run_plugin(&["4.44", "status", "-o", "json"]);
     let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert!(json["locked_by"].is_null(), "the lock was kept: {json}");
-    assert!(sim.signal_job(DUMP_POD, "dump", "pg_dump", "CONT"));
+    drop(lock);
 
-    // The rerun picks up the dump that went on, and completes.
+    // The rerun picks up the copy that went on, and completes.
     let out = sim.run_plugin(&migrate);
     let log = text(&out.stderr);
     assert!(out.status.success(), "{log}");
     assert!(
-        log.contains("reattached to the running dump")
-            || log.contains("the dump had finished already"),
+        log.contains("reattached to the running copy")
+            || log.contains("the copy had finished already"),
         "{log}"
     );
     assert_migrated(&sim, &before);

@@ -130,7 +130,7 @@ fn an_existing_file_at_the_local_copy_path_is_refused_before_anything_changes() 
     for args in [
         vec!["--local-copy", copy.to_str().unwrap(), "--yes"],
         // Relative to the working directory (the state directory), like the operator types it.
-        vec!["backup", "--local-copy", "dump.tar"],
+        vec!["prepare", "--local-copy", "dump.tar"],
     ] {
         let mut argv = vec!["4.44", "--chart", target.to_str().unwrap()];
         argv.extend(args);

@@ -8,8 +8,6 @@ use std::time::{Duration, Instant};
 
 use common::sim::{chart, text, ReleaseSpec, Sim, RELEASE};
 
-const DUMP_POD: &str = "la-migrate-cognigy-live-agent-dump";
-
 fn small_release() -> Sim {
     let mut spec = ReleaseSpec::custom("3.19.0");
     spec.seed_size = "2MB";
@@ -19,10 +17,12 @@ fn small_release() -> Sim {
 #[test]
 fn a_run_whose_lock_was_taken_stops_with_exit_10_and_writes_nothing_more() {
     let sim = small_release();
-    // The run waits on a dump held still.
-    let running = sim.plugin_until("→ [backup.dump]");
-    sim.wait_until("pg_dump to run", Duration::from_secs(120), || {
-        sim.signal_job(DUMP_POD, "dump", "pg_dump", "STOP")
+    // The run waits on a copy held behind a lock on PostgreSQL 11.
+    let running = sim.plugin_until("→ [copy.scale-down]");
+    let lock = sim.hold_table_lock("accounts");
+    sim.wait_until("the copy to start", Duration::from_secs(120), || {
+        sim.job_running("la-migrate-cognigy-live-agent-copy", "copy")
+            .is_ok()
     });
     // Another run takes the lock (as one that found it expired would).
     let state = format!("la-migrate-{RELEASE}");
@@ -34,7 +34,7 @@ fn a_run_whose_lock_was_taken_stops_with_exit_10_and_writes_nothing_more() {
         "la-migrate.cognigy.com/lock-holder=ops@elsewhere(boot b, pidns p):1",
     ]);
     let taken = Instant::now();
-    // Bounded: a run that does not notice would wait on the dump forever.
+    // Bounded: a run that does not notice would wait on the copy forever.
     let mut running = running;
     while running.child.try_wait().unwrap().is_none() && taken.elapsed() < Duration::from_secs(90) {
         std::thread::sleep(Duration::from_millis(200));
@@ -57,14 +57,14 @@ fn a_run_whose_lock_was_taken_stops_with_exit_10_and_writes_nothing_more() {
         "jsonpath={.metadata.annotations.la-migrate\\.cognigy\\.com/lock-holder}",
     ]);
     assert_eq!(holder, "ops@elsewhere(boot b, pidns p):1");
-    assert!(sim.signal_job(DUMP_POD, "dump", "pg_dump", "CONT"));
+    drop(lock);
 }
 
 #[test]
 fn a_killed_run_still_a_zombie_leaves_a_lock_the_rerun_takes_over_at_once() {
     let sim = small_release();
     let target = chart("4.44.0");
-    let mut running = sim.plugin_until("✓ [backup.record-replicas]");
+    let mut running = sim.plugin_until("✓ [prepare.record-replicas]");
     // SIGKILL, not reaped: /proc/<pid> of the zombie stays while the rerun starts.
     running.child.kill().unwrap();
     std::thread::sleep(Duration::from_millis(500));
@@ -73,7 +73,7 @@ fn a_killed_run_still_a_zombie_leaves_a_lock_the_rerun_takes_over_at_once() {
         stat.as_deref().is_ok_and(|s| s.contains(") Z ")),
         "not a zombie: {stat:?}"
     );
-    let out = sim.run_plugin(&["4.44", "--chart", target.to_str().unwrap(), "backup"]);
+    let out = sim.run_plugin(&["4.44", "--chart", target.to_str().unwrap(), "prepare"]);
     let said = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{said}");
     let _ = running.finish();

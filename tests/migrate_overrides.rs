@@ -75,7 +75,7 @@ fn overrides_given_once_are_used_by_the_install_and_the_upgrade_of_a_resumed_run
             "--backup-storage-class",
             "backup-ssd",
         ],
-        "✓ [backup.save-values]",
+        "✓ [prepare.save-values]",
     );
     let _ = running.child.kill();
     let _ = running.finish();

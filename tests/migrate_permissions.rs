@@ -35,7 +35,7 @@ fn a_permission_lost_after_the_backup_stops_with_exit_7_naming_it_and_a_full_ide
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(7), "{stderr}");
     for needle in [
-        "uninstall.retain-volumes",
+        "cutover.retain-volumes",
         "permission denied",
         "patch",
         "persistentvolumes",
@@ -51,7 +51,7 @@ fn a_permission_lost_after_the_backup_stops_with_exit_7_naming_it_and_a_full_ide
     let log = text(&resumed.stderr);
     assert!(resumed.status.success(), "{log}");
     assert!(
-        log.contains("[backup.verify] ") && log.contains("(done earlier)"),
+        log.contains("[copy.verify-dump] ") && log.contains("(done earlier)"),
         "{log}"
     );
     assert_migrated(&sim, &before);

@@ -74,7 +74,7 @@ fn set_secrets_are_redacted_everywhere_and_no_set_value_is_stored_in_the_state()
         .copied()
         .filter(|a| *a != "--dry-run")
         .collect();
-    let mut running = sim.plugin_with_until(&run, "✓ [backup.save-values]");
+    let mut running = sim.plugin_with_until(&run, "✓ [prepare.save-values]");
     let _ = running.child.kill();
     let (_, said) = running.finish();
     assert_no_secret("the run's stderr", &said);

@@ -288,7 +288,7 @@ fn a_dump_pod_the_quota_has_no_room_for_stops_the_run_before_the_app_stops_and_t
     assert_eq!(out.status.code(), Some(8), "{stderr}");
     assert!(
         stderr.contains(&format!(
-            "step backup.volume failed: cannot create pod {NAMESPACE}/la-migrate-{RELEASE}-dump: refused by the cluster's admission: pods \"la-migrate-{RELEASE}-dump\" is forbidden: exceeded quota: pods, requested: pods=1, used: pods={pods}, limited: pods={pods}"
+            "step prepare.backup-volume failed: cannot create pod {NAMESPACE}/la-migrate-{RELEASE}-dump: refused by the cluster's admission: pods \"la-migrate-{RELEASE}-dump\" is forbidden: exceeded quota: pods, requested: pods=1, used: pods={pods}, limited: pods={pods}"
         )) && stderr.contains("raise the quota or free room"),
         "{stderr}"
     );

@@ -75,7 +75,7 @@ fn a_resumed_run_refuses_flags_that_change_the_plan_and_applies_a_local_copy() {
     ]);
     let said = text(&out.stderr);
     assert_eq!(out.status.code(), Some(6), "{said}");
-    assert!(said.contains("✓ [backup.local-copy]"), "{said}");
+    assert!(said.contains("✓ [copy.local-copy]"), "{said}");
     let copy = sim.state_dir().join("resumed.tar");
     assert!(std::fs::metadata(&copy).unwrap().len() > 0);
     let record = sim.state_record();

@@ -92,6 +92,10 @@ async fn settled_release(r: &Runner<'_>) -> Result<Option<ReleaseStatus>> {
     }
 }
 
+/// The `--set` of an upgrade that completes a failed install: the migration Job after the
+/// release's objects (chart 4.44's default is `post-install,pre-upgrade`).
+const COMPLETING_HOOK: &str = "migration.hooks.migrate.hookAnnotation=post-install\\,post-upgrade";
+
 pub async fn helm_install(r: &mut Runner<'_>) -> Result<String> {
     if r.state.plan.new_database.is_some() && !r.state.record.copy_verified {
         return Err(Error::new(
@@ -122,6 +126,13 @@ pub async fn helm_install(r: &mut Runner<'_>) -> Result<String> {
     let mut sets = commands::final_sets(&replicas, r.state.plan.odata_enabled);
     if let Some(db) = &r.state.plan.new_database {
         sets.extend(db.install_sets.iter().cloned());
+    }
+    if verb == "upgrade" {
+        // The failed install never ran the chart's migration Job (post-install). As the
+        // upgrade's pre-upgrade hook it would run before the objects the install could not
+        // create, the databases it waits for among them, and time out: it runs after them,
+        // as the install would have run it.
+        sets.push(COMPLETING_HOOK.to_string());
     }
     deploy(r, verb, sets).await?;
     let counts: Vec<String> = replicas

@@ -196,10 +196,12 @@ step done
 
 /// Writes the copy to `copy.sh` in the scratch directory and starts it detached (or
 /// reattaches, or reports it done). A rerun after a failure starts it anew: the copy drops
-/// and recreates the target database first.
+/// and recreates the target database first. The file is replaced by a rename, never
+/// rewritten in place: bash reads a running script as it goes, and a truncated `copy.sh`
+/// would end a copy that is being reattached to early, with exit 0.
 pub fn start_copy() -> String {
     format!(
-        "cat >{COPY_DIR}/copy.sh <<'LA_MIGRATE_COPY'\n{}LA_MIGRATE_COPY\n{}",
+        "set -eu\ncat >{COPY_DIR}/copy.sh.tmp <<'LA_MIGRATE_COPY'\n{}LA_MIGRATE_COPY\nmv -f {COPY_DIR}/copy.sh.tmp {COPY_DIR}/copy.sh\n{}",
         copy_body(),
         detached_script(COPY_DIR, COPY_JOB, "rm -f step", "bash copy.sh")
     )

@@ -49,8 +49,7 @@ impl PgServer {
             .unwrap();
         let dir = tmp.path().to_path_buf();
         std::os::unix::fs::chown(&dir, Some(postgres_uid()), None).unwrap();
-        let base = 20000 + (std::process::id() % 2000) as u16 * 10;
-        let port = base + NEXT_PORT.fetch_add(1, Ordering::SeqCst) % 10;
+        let port = next_port();
         let server = PgServer {
             bin: bin.to_string(),
             dir: dir.clone(),
@@ -60,6 +59,60 @@ impl PgServer {
         as_postgres(&format!(
             "{bin}/initdb -D {d}/data -U postgres -A trust >/dev/null && \
              {bin}/pg_ctl -D {d}/data -w -l {d}/log -o '-p {port} -k {d} -c listen_addresses=127.0.0.1' start >/dev/null",
+            d = dir.display()
+        ));
+        server
+    }
+
+    /// A server started on a copy of an existing data directory `data` (e.g. a volume's, which
+    /// stays untouched: the copy is what the server opens and writes). Its `pg_hba.conf` and
+    /// passwords are the original's.
+    pub fn on_copy_of(bin: &str, name: &str, data: &Path) -> PgServer {
+        require(&format!("{bin}/postgres"));
+        assert!(
+            data.join("PG_VERSION").is_file(),
+            "{} is no PostgreSQL data directory",
+            data.display()
+        );
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!("la-migrate-{name}-"))
+            .tempdir()
+            .unwrap();
+        let dir = tmp.path().to_path_buf();
+        let copy = dir.join("data");
+        let out = Command::new("cp")
+            .arg("-a")
+            .arg(data)
+            .arg(&copy)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "copying {}: {}",
+            data.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // No server runs on the copy, whatever lock the original's last one left.
+        let _ = std::fs::remove_file(copy.join("postmaster.pid"));
+        let out = Command::new("chown")
+            .args(["-R", "postgres"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let port = next_port();
+        let server = PgServer {
+            bin: bin.to_string(),
+            dir: dir.clone(),
+            port,
+            _tmp: tmp,
+        };
+        as_postgres(&format!(
+            "{bin}/pg_ctl -D {d}/data -w -t 120 -l {d}/log -o '-p {port} -k {d} -c listen_addresses=127.0.0.1' start >/dev/null || {{ cat {d}/log; exit 1; }}",
             d = dir.display()
         ));
         server
@@ -98,6 +151,12 @@ impl Drop for PgServer {
             ])
             .output();
     }
+}
+
+/// A port for the next server of this test process.
+fn next_port() -> u16 {
+    let base = 20000 + (std::process::id() % 2000) as u16 * 10;
+    base + NEXT_PORT.fetch_add(1, Ordering::SeqCst) % 10
 }
 
 fn postgres_uid() -> u32 {

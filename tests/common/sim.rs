@@ -19,6 +19,10 @@ pub const NAMESPACE: &str = "live-agent";
 pub const RELEASE: &str = "cognigy-live-agent";
 pub const DATABASE: &str = "live_agent_production";
 pub const ONBOARDING_KEY: &str = "alfred:CHATWOOT_INSTALLATION_ONBOARDING";
+/// The plugin's copy pod: PostgreSQL 15 client tools, running the detached `copy` job.
+pub const COPY_POD: &str = "la-migrate-cognigy-live-agent-copy";
+/// The release's PostgreSQL 11 claim (chart 4.43.1).
+pub const DATABASE_CLAIM: &str = "data-cognigy-live-agent-postgresql-0";
 
 /// A real chart archive of `tests/fixtures/charts`.
 pub fn chart(version: &str) -> PathBuf {
@@ -220,6 +224,8 @@ pub struct Before {
     pub db: Option<DbSnapshot>,
     pub attachments: Manifest,
     pub attachments_volume: String,
+    /// The volume of PostgreSQL 11's claim ([`DATABASE_CLAIM`]), with an internal database.
+    pub database_volume: Option<String>,
     pub kept_secrets: BTreeMap<String, Value>,
     pub replicas: BTreeMap<String, i64>,
 }
@@ -352,6 +358,7 @@ impl Sim {
             "no attachment file was written"
         );
         Before {
+            database_volume: db.as_ref().map(|_| self.claim_volume(DATABASE_CLAIM)),
             db,
             attachments,
             attachments_volume,
@@ -695,16 +702,23 @@ impl Sim {
         said
     }
 
-    /// Whether the plugin's detached job runs in `pod`: no exit marker on the volume, its
-    /// process alive. `Ok` holds the KiB on the backup volume.
+    /// Whether the plugin's detached job runs in `pod`: no exit marker in its directory, its
+    /// process alive. `Ok` holds the KiB on the backup volume (the dump) or the copy's step.
     pub fn job_running(&self, pod: &str, job: &str) -> Result<String, String> {
+        let progress = match job {
+            "copy" => "echo \"step $(cat /work/step 2>/dev/null || echo starting)\"".to_string(),
+            _ => "echo \"$(du -sk /backup | cut -f1) KiB on the backup volume\"".to_string(),
+        };
+        let dir = job_dir(job);
         let out = self.kubectl_unchecked(&[
             "exec",
             pod,
             "--",
             "sh",
             "-c",
-            &format!("test ! -f /backup/{job}.exit && kill -0 \"$(cat /tmp/{job}.pid)\" && du -sk /backup | cut -f1"),
+            &format!(
+                "test ! -f {dir}/{job}.exit && kill -0 \"$(cat /tmp/{job}.pid)\" && {progress}"
+            ),
         ]);
         let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
         if out.status.success() {
@@ -717,7 +731,7 @@ impl Sim {
     /// Right after a kill: the job still runs, so the kill provably hit it mid-way.
     pub fn assert_job_running(&self, pod: &str, job: &str) {
         match self.job_running(pod, job) {
-            Ok(kib) => eprintln!("{job} running ({kib} KiB on the backup volume)"),
+            Ok(progress) => eprintln!("{job} running ({progress})"),
             Err(e) => panic!("the {job} in {pod} was not running: {e}"),
         }
     }
@@ -831,6 +845,43 @@ for p in $main $(pgrep -P "$main" || true); do kill -{signal} "$p"; done"#
         );
     }
 
+    /// Holds an exclusive lock on `table` of the release's PostgreSQL 11 in a session of its
+    /// own until the returned guard is dropped (or the server dies): whatever reads that
+    /// table waits meanwhile, as behind a long transaction of the app.
+    pub fn hold_table_lock(&self, table: &str) -> HeldLock {
+        let db = self.database();
+        let child = Command::new(&db.psql)
+            .args(["-X", "-q", "-h", &db.host, "-p", &db.port.to_string()])
+            .args(["-U", &db.user, "-d", &db.database, "-v", "ON_ERROR_STOP=1"])
+            .arg("-c")
+            .arg(format!(
+                "begin; lock table {table} in access exclusive mode; select pg_sleep(3600);"
+            ))
+            .env("PGPASSWORD", db.password.clone().unwrap_or_default())
+            .env("PGAPPNAME", HeldLock::APPLICATION)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("psql holding a lock");
+        let probe = db.clone();
+        self.wait_until(
+            &format!("the lock on {table}"),
+            Duration::from_secs(30),
+            || {
+                probe
+                    .query(
+                        "the locks",
+                        &format!(
+                            "select count(*) from pg_locks where relation = '{table}'::regclass \
+                             and mode = 'AccessExclusiveLock' and granted"
+                        ),
+                    )
+                    .is_ok_and(|rows| rows.first().is_some_and(|r| r[0] == "1"))
+            },
+        );
+        HeldLock { child, db }
+    }
+
     /// Polls until `pred` holds, or fails after `timeout` naming `what`.
     pub fn wait_until(&self, what: &str, timeout: Duration, mut pred: impl FnMut() -> bool) {
         let deadline = Instant::now() + timeout;
@@ -853,6 +904,16 @@ for p in $main $(pgrep -P "$main" || true); do kill -{signal} "$p"; done"#
     }
 }
 
+/// Where the plugin's detached `job` keeps its markers: the copy in the copy pod's scratch
+/// directory, the dump on the backup volume.
+pub fn job_dir(job: &str) -> &'static str {
+    if job == "copy" {
+        "/work"
+    } else {
+        "/backup"
+    }
+}
+
 /// A migration started by [`Sim::plugin_until`].
 pub struct RunningPlugin {
     pub child: std::process::Child,
@@ -867,6 +928,32 @@ impl RunningPlugin {
         let status = self.child.wait().expect("waiting for la-migrate");
         let rest = self.rest.join().unwrap_or_default();
         (status, self.seen + &rest)
+    }
+}
+
+/// The session holding a lock of [`Sim::hold_table_lock`]; dropped, its server backend is
+/// terminated (a backend sleeping in a query does not notice its client go) and the lock
+/// with it.
+pub struct HeldLock {
+    child: std::process::Child,
+    db: PgTarget,
+}
+
+impl HeldLock {
+    const APPLICATION: &str = "la-migrate-tests-lock";
+}
+
+impl Drop for HeldLock {
+    fn drop(&mut self) {
+        let _ = self.db.query(
+            "the lock's session",
+            &format!(
+                "select pg_terminate_backend(pid) from pg_stat_activity where application_name = '{}'",
+                Self::APPLICATION
+            ),
+        );
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -937,4 +1024,54 @@ pub fn assert_migrated_to(sim: &Sim, before: &Before, version: &str) {
         "kept secrets changed"
     );
     assert_eq!(sim.replicas(), before.replicas, "replicas differ");
+}
+
+/// After a migration: PostgreSQL 11's volume (the one [`DATABASE_CLAIM`] had before) still
+/// exists, is Retained and bound to no claim, and PostgreSQL 11 started on its data directory
+/// (a copy of it, so the check changes nothing on the volume) holds every table and sequence
+/// the test recorded before the migration. A no-op for an external database.
+pub fn assert_old_database_untouched(sim: &Sim, before: &Before) {
+    let (Some(db_before), Some(volume)) = (&before.db, &before.database_volume) else {
+        return;
+    };
+    let pv: Value = serde_json::from_str(&sim.kubectl(&["get", "pv", volume, "-o", "json"]))
+        .unwrap_or_else(|e| panic!("PostgreSQL 11's volume {volume}: {e}"));
+    assert_eq!(
+        pv["spec"]["persistentVolumeReclaimPolicy"], "Retain",
+        "PostgreSQL 11's volume {volume} is not retained: {}",
+        pv["spec"]
+    );
+    assert_ne!(
+        pv["status"]["phase"], "Bound",
+        "PostgreSQL 11's volume {volume} is in use: {}",
+        pv["spec"]["claimRef"]
+    );
+    let data = sim.volume_dir(volume).join("data");
+    let major = std::fs::read_to_string(data.join("PG_VERSION"))
+        .unwrap_or_else(|e| panic!("{}: {e}", data.join("PG_VERSION").display()));
+    assert_eq!(major.trim(), "11", "the data directory on {volume}");
+    let started = Instant::now();
+    let server = super::pg::PgServer::on_copy_of(super::pg::PG11_BIN, "pg11-volume", &data);
+    let target = PgTarget::new("127.0.0.1", server.port, "postgres", DATABASE)
+        .with_password(sim.spec.db_password.clone());
+    let version = target
+        .query("server version", "show server_version_num")
+        .expect("server version");
+    assert!(
+        version[0][0].starts_with("11"),
+        "server version {version:?}"
+    );
+    let after = seed::snapshot(&target).expect("snapshot of PostgreSQL 11's volume");
+    assert_eq!(
+        db_before.diff(&after),
+        Vec::<String>::new(),
+        "PostgreSQL 11's volume {volume} no longer holds the data it held before the migration"
+    );
+    assert_eq!(*db_before, after);
+    eprintln!(
+        "PostgreSQL 11 on volume {volume} holds the data of before ({} tables, {} rows; checked in {:.1}s)",
+        after.tables.len(),
+        after.total_rows(),
+        started.elapsed().as_secs_f64()
+    );
 }

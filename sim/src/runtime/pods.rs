@@ -249,12 +249,14 @@ impl Runtime {
         Ok(child)
     }
 
-    /// Fault injection: kills a container's processes with SIGKILL; the pod's restart policy
-    /// then applies as for a crash.
+    /// Fault injection: kills a container's processes with SIGKILL, as the kernel kills a
+    /// container's cgroup (an OOM kill, a node's runtime dying): the main process, its group
+    /// and every descendant, also those that left the group (PostgreSQL's backends call
+    /// `setsid`). The pod's restart policy then applies as for a crash.
     pub fn kill_container(&self, namespace: &str, pod: &str, container: &str) {
         if let Some(p) = self.pod(namespace, pod) {
             if let Some(pid) = p.pids.lock().expect("pids lock").get(container) {
-                signal_group(*pid, libc::SIGKILL);
+                kill_tree(*pid);
             }
         }
     }
@@ -596,6 +598,45 @@ fn exit_code(status: std::process::ExitStatus) -> i32 {
         .code()
         .or_else(|| status.signal().map(|s| 128 + s))
         .unwrap_or(128)
+}
+
+/// SIGKILLs `pid`'s group and every descendant of `pid`: stopped first, so none forks a
+/// child the walk misses, then killed.
+fn kill_tree(pid: u32) {
+    let mut seen = vec![pid];
+    let mut at = 0;
+    while at < seen.len() {
+        let p = seen[at];
+        at += 1;
+        // SAFETY: kill(2) with SIGSTOP on a process of this pod.
+        unsafe { libc::kill(p as i32, libc::SIGSTOP) };
+        for child in children(p) {
+            if !seen.contains(&child) {
+                seen.push(child);
+            }
+        }
+    }
+    signal_group(pid, libc::SIGKILL);
+    for p in seen {
+        // SAFETY: kill(2) with SIGKILL on a process found under the container's main process.
+        unsafe { libc::kill(p as i32, libc::SIGKILL) };
+    }
+}
+
+/// The children of `pid`, from each of its threads' `/proc/<pid>/task/<tid>/children`.
+fn children(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|list| {
+            list.split_whitespace()
+                .filter_map(|c| c.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect()
 }
 
 fn signal_group(pgid: u32, signal: i32) {
