@@ -2,7 +2,9 @@
 # Benchmarks that print figures (nothing here asserts a time):
 #
 #   scripts/bench.sh migrate       # sim + seeded 4.43.1 -> helm la-migrate 4.44, then the same
-#                                  # database moved the guide's way (plain pg_dump | psql)
+#                                  # seed moved the guide's way (plain pg_dump | psql); each
+#                                  # one's application downtime (app scaled to 0 -> app ready)
+#                                  # and their ratio
 #   scripts/bench.sh fingerprint   # the plugin's fingerprint SQL on a seeded PostgreSQL 15
 #   scripts/bench.sh values        # `4.44 values` on the typical file and on a generated 5 MB one
 #   scripts/bench.sh dump          # pg_dump formats and compression levels on the seeded source
@@ -120,11 +122,12 @@ time_fingerprint() {
 
 # --- migrate ---------------------------------------------------------------------------------
 
-# Reads `<epoch>\t<json line>` and prints per-step and per-phase durations.
+# Reads `<epoch>\t<json line>` and prints per-step and per-phase durations, and the
+# application downtime (copy.scale-down started -> cutover.wait-app done) into file $4.
 step_table() {
-  python3 - "$1" "$2" "$3" <<'PY'
+  python3 - "$1" "$2" "$3" "$4" <<'PY'
 import json, sys
-events, t_start, db_mb = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+events, t_start, db_mb, downtime_file = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
 started, done, order, summary = {}, {}, [], None
 for line in open(events):
     ts, _, text = line.rstrip("\n").partition("\t")
@@ -155,12 +158,19 @@ for sid in order:
     phases[sid.split(".")[0]] += d
     note = "" if sid not in done or done[sid][1] == "done" else f" ({done[sid][1]})"
     extra = ""
-    if sid in ("backup.dump", "restore.restore") and d > 0:
+    if sid in ("copy.dump", "copy.copy") and d > 0:
         extra = f"   {db_mb / d:6.1f} MB/s of database"
     print(f"  {sid:32} {d:7.1f} s{note}{extra}")
 print("  per phase: " + ", ".join(f"{p} {d:.1f} s" for p, d in phases.items()))
 if summary:
     print(f"  summary: {summary.get('status')}, {summary.get('steps_done')}/{summary.get('steps')} steps")
+if "copy.scale-down" in started and "cutover.wait-app" in done:
+    down = done["cutover.wait-app"][0] - started["copy.scale-down"]
+    while_down = [s for s in order if started.get(s, 0) >= started["copy.scale-down"] and s in done and done[s][0] <= done["cutover.wait-app"][0]]
+    print(f"  application downtime (copy.scale-down -> cutover.wait-app): {down:.1f} s, of which:")
+    for sid in while_down:
+        print(f"    {sid:30} {done[sid][0] - started[sid]:7.1f} s")
+    open(downtime_file, "w").write(f"{down:.1f}\n")
 PY
 }
 
@@ -189,7 +199,7 @@ bench_plugin() {
     return 1
   fi
   echo "la-migrate 4.44 (release build), per step:"
-  step_table "$work/events.tsv" "$t1" "$mb"
+  step_table "$work/events.tsv" "$t1" "$mb" "$work/plugin.downtime"
   echo "la-migrate total wall time:         $(secs "$t1" "$t2") s"
   echo "la-migrate peak RSS:                $(awk -F': ' '/Maximum resident/ { printf "%.1f MB", $2 / 1024 }' "$work/plugin.time")"
   echo "la-migrate CPU (user + sys):        $(awk -F': ' '/User time/ { u = $2 } /System time/ { s = $2 } END { printf "%.1f s", u + s }' "$work/plugin.time")"
@@ -230,6 +240,8 @@ kubectl exec -n live-agent cognigy-live-agent-postgresql-0 -- bash -c '"'"'PGPAS
 kubectl apply -n live-agent -f backup-pod.yaml
 timeout 120 bash -c '"'"'until [ "$(kubectl get pod -n live-agent postgres-backup-0 -o jsonpath="{.status.containerStatuses[0].ready}" 2>/dev/null)" = true ]; do sleep 1; done'"'"'
 '
+  local down0
+  down0=$(now)
   guide_step "1 scale to 0" '
 kubectl scale --replicas=0 -n live-agent deployment/cognigy-live-agent
 kubectl scale --replicas=0 -n live-agent deployment/cognigy-live-agent-worker
@@ -286,6 +298,7 @@ SHELL
 helm upgrade cognigy-live-agent $chart --version 4.44.0 --namespace live-agent -f custom-values.yaml
 timeout 180 bash -c 'until [ \"\$(kubectl get pods -n live-agent -l app.kubernetes.io/name=live-agent -o jsonpath=\"{range .items[*]}{.status.conditions[?(@.type==\\\"Ready\\\")].status}{\\\"\\n\\\"}{end}\" | grep -c True)\" = 6 ]; do sleep 1; done'
 "
+  secs "$down0" "$(now)" >"$work/guide.downtime"
   guide_step "8 onboarding key" "
 kubectl exec -n live-agent -i cognigy-live-agent-redis-master-0 -- bash <<'SHELL'
 REDISCLI_AUTH=\$REDIS_PASSWORD redis-cli --no-auth-warning -h cognigy-live-agent-redis-master DEL alfred:CHATWOOT_INSTALLATION_ONBOARDING
@@ -294,8 +307,18 @@ SHELL
   t1=$(now)
   echo "  dump $(rate "$mb" "$dump_s") MB/s, restore $(rate "$mb" "$restore_s") MB/s of a $mb MB database"
   echo "guide's way, steps 1 to 8 (commands only, no operator think time): $(secs "$t0" "$t1") s"
-  echo "(the guide checks nothing; the plugin's backup.verify, restore.verify and verify.report are extra work)"
+  echo "guide's application downtime (step 1 scale to 0 -> step 7 app ready): $(cat "$work/guide.downtime") s"
+  echo "(the guide checks nothing; the plugin's copy.prove, the point of no return's check and verify.report are extra work)"
   stop_sim
+}
+
+downtime_ratio() {
+  [ -f "$work/plugin.downtime" ] && [ -f "$work/guide.downtime" ] || return 0
+  local p g
+  p=$(cat "$work/plugin.downtime")
+  g=$(cat "$work/guide.downtime")
+  echo
+  echo "application downtime, $SIZE seed: la-migrate $p s, the guide's commands $g s: ratio $(awk -v p="$p" -v g="$g" 'BEGIN { printf "%.2f", p / g }')x"
 }
 
 # --- fingerprint -----------------------------------------------------------------------------
@@ -421,11 +444,11 @@ bench_values() {
 }
 
 case "${1:-}" in
-  migrate) build; bench_plugin; [ "${SKIP_GUIDE:-0}" = 1 ] || bench_guide ;;
+  migrate) build; bench_plugin; [ "${SKIP_GUIDE:-0}" = 1 ] || bench_guide; downtime_ratio ;;
   fingerprint) build; bench_fingerprint ;;
   values) build; bench_values ;;
   dump) build; bench_dump ;;
-  all) build; bench_values; bench_plugin; [ "${SKIP_GUIDE:-0}" = 1 ] || bench_guide; bench_dump; bench_fingerprint ;;
+  all) build; bench_values; bench_plugin; [ "${SKIP_GUIDE:-0}" = 1 ] || bench_guide; downtime_ratio; bench_dump; bench_fingerprint ;;
   *) awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0" >&2; exit 2 ;;
 esac
 echo

@@ -26,6 +26,17 @@ fn the_point_of_no_return_asks_every_run_that_would_delete_and_refuses_without_a
     let target = chart("4.44.0");
     let chart_arg = target.to_str().unwrap();
 
+    // Jobs waiting in Sidekiq (one queued, two scheduled): Redis 7 will not have them, so the
+    // point of no return names them.
+    let password = sim.spec.redis_password.clone();
+    for command in [
+        &["SADD", "queues", "default"][..],
+        &["LPUSH", "queue:default", r#"{"class":"SendReplyJob"}"#],
+        &["ZADD", "schedule", "1", "a", "2", "b"],
+    ] {
+        assert!(sim.redis_cli(command, &password).status.success());
+    }
+
     // Prepare and copy delete nothing: no confirmation.
     for phase in ["prepare", "copy"] {
         let out = sim.run_plugin(&["4.44", "--chart", chart_arg, phase]);
@@ -54,6 +65,14 @@ fn the_point_of_no_return_asks_every_run_that_would_delete_and_refuses_without_a
     assert!(confirm["keeps"]
         .to_string()
         .contains(&format!("{RELEASE}-cookies-integrity")));
+    let jobs = confirm["sidekiq_jobs"].to_string();
+    for set in [
+        r#"{"jobs":1,"set":"queue:default"}"#,
+        r#"{"jobs":2,"set":"schedule"}"#,
+        r#"{"jobs":0,"set":"retry"}"#,
+    ] {
+        assert!(jobs.contains(set), "{set} not in {jobs}");
+    }
     let error = events.iter().find(|e| e.get("error").is_some()).unwrap();
     assert_eq!(error["error"]["kind"], "refused", "{error}");
     still_installed(&sim);
@@ -63,6 +82,10 @@ fn the_point_of_no_return_asks_every_run_that_would_delete_and_refuses_without_a
     let (code, shown) = sim.plugin_on_terminal(&["4.44", "--chart", chart_arg], "cognigy\n");
     assert_eq!(code, Some(6), "{shown}");
     assert!(shown.contains("The next steps delete:"), "{shown}");
+    assert!(
+        shown.contains("Sidekiq jobs waiting in Redis 6") && shown.contains("queue:default: 1"),
+        "{shown}"
+    );
     assert!(shown.contains("was not confirmed"), "{shown}");
     still_installed(&sim);
 

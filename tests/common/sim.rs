@@ -448,7 +448,7 @@ impl Sim {
 
     /// Runs `redis-cli` against the Redis master pod's address; the password goes through
     /// the environment, never argv.
-    fn redis_cli(&self, command: &[&str], password: &str) -> Output {
+    pub fn redis_cli(&self, command: &[&str], password: &str) -> Output {
         let ip = self.kubectl(&[
             "get",
             "pod",
