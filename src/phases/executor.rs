@@ -5,6 +5,7 @@ use super::context::Runner;
 use super::{cleanup, copy, cutover, dump, finalize, install, prepare, values_secret, verify};
 use crate::error::{Error, Result};
 use crate::exit::ExitCode;
+use crate::plan::select::{self, Decision};
 use crate::plan::{Action, Phase, Step};
 use crate::state::now;
 
@@ -13,12 +14,18 @@ impl Runner<'_> {
     pub async fn run(&mut self, only: Option<Phase>) -> Result<()> {
         let steps: Vec<Step> = self.state.plan.steps.clone();
         for step in &steps {
-            // The migration never runs cleanup steps an earlier `cleanup` left in the plan.
-            if only.is_none() && step.phase == Phase::Cleanup {
-                continue;
-            }
-            if only.is_some_and(|p| p != step.phase) {
-                if only.is_some_and(|p| step.phase < p) && !self.state.is_done(&step.id) {
+            let done = self.state.is_done(&step.id);
+            match select::decide(step, only, done, self.deletes_confirmed) {
+                Decision::Pass => continue,
+                Decision::DoneEarlier => {
+                    self.event(
+                        &step.id,
+                        "skipped",
+                        &format!("{} (done earlier)", step.title),
+                    );
+                    continue;
+                }
+                Decision::EarlierPhaseUnfinished => {
                     return Err(Error::new(
                         ExitCode::Precondition,
                         format!(
@@ -33,21 +40,12 @@ impl Runner<'_> {
                         self.command(step.phase.name())
                     )));
                 }
-                continue;
-            }
-            // `verify` asked for by name checks the release as it is now, every time.
-            let again = only == Some(Phase::Verify);
-            if self.state.is_done(&step.id) && !again {
-                self.event(
-                    &step.id,
-                    "skipped",
-                    &format!("{} (done earlier)", step.title),
-                );
-                continue;
-            }
-            if step.destructive && step.phase != Phase::Cleanup && !self.deletes_confirmed {
-                let deletes = self.state.plan.deletes.clone();
-                cutover::confirm(self, &deletes).await?;
+                Decision::Run { confirm } => {
+                    if confirm {
+                        let deletes = self.state.plan.deletes.clone();
+                        cutover::confirm(self, &deletes).await?;
+                    }
+                }
             }
             self.event(&step.id, "started", &step.title);
             let detail = self.execute(step).await.map_err(|mut e| {

@@ -17,6 +17,7 @@ pub mod permissions;
 pub mod quantity;
 pub mod runbook;
 pub mod scripts;
+pub mod select;
 pub mod target_postgres;
 
 use k8s_openapi::api::core::v1::Pod;
