@@ -357,7 +357,7 @@ bench_fingerprint() {
 
 # pg_dump (PostgreSQL 15 tools) against the seeded PostgreSQL 11 pod in the formats at hand:
 # the guide's plain SQL, and the directory format with 2 jobs at several compression levels
-# (the plugin's backup runs `--format=directory --jobs=2 --compress=6`).
+# (with `--keep-dump` the plugin dumps `--format=directory --jobs=N --compress=0`).
 bench_dump() {
   say "pg_dump formats against PostgreSQL 11: $SIZE seed"
   start_sim dump

@@ -1,6 +1,6 @@
 //! The fingerprint that proves a migration lost nothing, on real servers: PostgreSQL 11 as the
-//! source, PostgreSQL 15 as the target, dumped and restored with the PostgreSQL 15 tools the
-//! way the backup and restore pods do it.
+//! source, PostgreSQL 15 as the target, the data dumped and restored with the PostgreSQL 15
+//! tools.
 
 mod common;
 

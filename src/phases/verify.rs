@@ -121,7 +121,7 @@ pub async fn report(r: &mut Runner<'_>) -> Result<String> {
 }
 
 /// PostgreSQL 15 on the copied volume, no table with fewer rows than PostgreSQL 11 had at the
-/// proof (the app may have written since), and PostgreSQL 11's volume still retained.
+/// proof (the app may have written since).
 async fn database(
     r: &Runner<'_>,
     db: &NewDatabasePlan,

@@ -19,29 +19,39 @@ pub fn render(plan: &Plan) -> String {
         "  chart:    {} -> {} ({})",
         plan.from_version, plan.to_version, plan.chart
     );
-    match &plan.backup {
-        Some(b) => {
+    match &plan.new_database {
+        Some(db) => {
             let _ = writeln!(
                 w,
-                "  database: internal PostgreSQL 11 -> 15, dumped and restored ({})",
-                b.source.database
+                "  database: internal PostgreSQL 11 -> 15 beside it, copied and proven ({})",
+                db.source.database
             );
             let _ = writeln!(
                 w,
-                "  backup:   volume {} of {} in storage class {}, image {}, {} parallel jobs",
-                b.claim,
-                human(b.size_bytes),
-                b.storage_class.as_deref().unwrap_or("(default)"),
-                b.image,
-                b.jobs
+                "  new:      claim {} of {} in storage class {}, pod {}; PostgreSQL 11's volume stays as the backup",
+                db.claim,
+                human(db.size_bytes),
+                db.storage_class.as_deref().unwrap_or("(default)"),
+                db.pod_name()
             );
         }
         None => {
             let _ = writeln!(
                 w,
-                "  database: external; its data stays where it is (no dump, no restore)"
+                "  database: external; its data stays where it is (no copy)"
             );
         }
+    }
+    if let Some(b) = &plan.backup {
+        let _ = writeln!(
+            w,
+            "  dump:     volume {} of {} in storage class {}, image {}, {} parallel jobs",
+            b.claim,
+            human(b.size_bytes),
+            b.storage_class.as_deref().unwrap_or("(default)"),
+            b.image,
+            b.jobs
+        );
     }
     if !plan.replicas.is_empty() {
         let counts: Vec<String> = plan
