@@ -1,11 +1,15 @@
 //! What must change nothing: `--dry-run`, and every refusal (wrong release, wrong namespace,
-//! missing chart, a chart that is no 4.44 target, too little backup space, a missing
-//! permission). Each gives a clear error and exit code, and the cluster is exactly as before
-//! (a dump of every object compared).
+//! missing chart, a chart that is no 4.44 target, a storage quota without room for PostgreSQL
+//! 15's volume or for the `--keep-dump` volume beside it, a missing permission). Each gives a
+//! clear error and exit code, and the cluster is exactly as before (a dump of every object
+//! compared).
 
 mod common;
 
+use std::time::Duration;
+
 use common::sim::{chart, text, ReleaseSpec, Sim};
+use la_migrate::plan::quantity::parse_bytes;
 
 fn small_release() -> Sim {
     let mut spec = ReleaseSpec::custom("3.19.0");
@@ -127,21 +131,76 @@ fn a_chart_before_4_44_as_target_is_refused_and_changes_nothing() {
     );
 }
 
+/// A ResourceQuota `storage` on `requests.storage` that leaves `room` bytes above what the
+/// namespace's claims use, once the quota controller has counted them (preflight reads the
+/// quota's status).
+fn storage_quota(sim: &Sim, room: u64) {
+    let file = sim.state_dir().join("quota.yaml");
+    let apply = |hard: &str| {
+        std::fs::write(
+            &file,
+            format!("apiVersion: v1\nkind: ResourceQuota\nmetadata:\n  name: storage\nspec:\n  hard:\n    requests.storage: '{hard}'\n"),
+        )
+        .unwrap();
+        sim.kubectl(&["apply", "-f", file.to_str().unwrap()]);
+        let mut used = None;
+        sim.wait_until("the quota's status", Duration::from_secs(30), || {
+            let status = sim.kubectl(&[
+                "get",
+                "quota",
+                "storage",
+                "-o",
+                r"jsonpath={.status.hard.requests\.storage} {.status.used.requests\.storage}",
+            ]);
+            used = match status.split_once(' ') {
+                Some((h, u)) if h == hard && !u.is_empty() => parse_bytes(u),
+                _ => None,
+            };
+            used.is_some()
+        });
+        used.unwrap()
+    };
+    let used = apply("1Ti");
+    assert!(used > 0, "the release's claims count");
+    apply(&(used + room).to_string());
+}
+
 #[test]
-fn too_little_backup_space_under_a_quota_is_refused_and_changes_nothing() {
+fn too_little_space_for_postgresql_15_under_a_quota_is_refused_and_changes_nothing() {
     let sim = small_release();
-    let quota = sim.state_dir().join("quota.yaml");
-    std::fs::write(
-        &quota,
-        "apiVersion: v1\nkind: ResourceQuota\nmetadata:\n  name: storage\nspec:\n  hard:\n    requests.storage: 512Mi\n",
-    )
-    .unwrap();
-    sim.kubectl(&["apply", "-f", quota.to_str().unwrap()]);
-    assert_refused(
+    // PostgreSQL 15's claim is at least the target chart's 4Gi.
+    storage_quota(&sim, 2 << 30);
+    let stderr = assert_refused(
         &sim,
         &["4.44", "--chart", &target(), "--yes"],
         8,
-        "too little backup space",
+        "too little space: PostgreSQL 15's volume (twice the database's",
+    );
+    assert!(
+        stderr.contains("needs 4.0 GiB, but ResourceQuota \"storage\" in namespace \"live-agent\" leaves 2.0 GiB")
+            && stderr.contains("hint: raise the quota or free storage in the namespace, or pass --storage-class"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn too_little_backup_space_under_a_quota_is_refused_and_changes_nothing() {
+    let sim = small_release();
+    // Room for PostgreSQL 15's 4Gi claim and for the 1Gi dump claim, not for both.
+    storage_quota(&sim, 9 << 29);
+    let before = sim.dump_objects();
+    let plain = sim.run_plugin(&["4.44", "--chart", &target(), "--dry-run"]);
+    assert!(plain.status.success(), "{}", text(&plain.stderr));
+    assert_eq!(before, sim.dump_objects(), "--dry-run changed the cluster");
+    let stderr = assert_refused(
+        &sim,
+        &["4.44", "--chart", &target(), "--keep-dump", "--yes"],
+        8,
+        "too little space: PostgreSQL 15's volume (4.0 GiB) and the dump volume of --keep-dump (1.0 GiB) need 5.0 GiB together, but ResourceQuota \"storage\" in namespace \"live-agent\" leaves 4.5 GiB",
+    );
+    assert!(
+        stderr.contains("--backup-storage-class") && stderr.contains("without --keep-dump"),
+        "{stderr}"
     );
 }
 

@@ -6,7 +6,10 @@
 
 mod common;
 
-use common::sim::{assert_migrated, chart, text, ReleaseSpec, Sim, NAMESPACE, RELEASE};
+use common::sim::{
+    assert_migrated, assert_old_database_untouched, chart, text, ReleaseSpec, Sim, NAMESPACE,
+    RELEASE,
+};
 use la_migrate::plan::manifests::tools_pod;
 use la_migrate::plan::options::PodResources;
 use la_migrate::plan::{BackupPlan, DbEndpoint};
@@ -68,6 +71,24 @@ fn json(text: &str) -> Value {
     serde_json::from_str(text).unwrap()
 }
 
+/// A pod of the plugin's, asserting the LimitRange gave it nothing and that it runs as
+/// Bitnami's non-root user by its security context.
+fn plugin_pod(sim: &Sim, pod: &str) -> Value {
+    let json = json(&sim.kubectl(&["get", "pod", pod, "-o", "json"]));
+    assert!(
+        json.pointer("/metadata/annotations/kubernetes.io~1limit-ranger")
+            .is_none(),
+        "{json}"
+    );
+    let sc = &json["spec"]["securityContext"];
+    assert_eq!(
+        (&sc["runAsUser"], &sc["runAsNonRoot"]),
+        (&1001.into(), &true.into()),
+        "{pod}: {sc}"
+    );
+    json
+}
+
 #[test]
 fn a_release_in_a_restricted_namespace_under_a_compute_quota_migrates() {
     let spec = ReleaseSpec {
@@ -80,25 +101,63 @@ fn a_release_in_a_restricted_namespace_under_a_compute_quota_migrates() {
     };
     let (sim, before) = Sim::with_release(spec);
     let target = chart("4.44.0");
-    let out = sim.run_plugin(&[
-        "4.44",
-        "--chart",
-        target.to_str().unwrap(),
+    let run = |extra: &[&str]| {
+        let mut args = vec!["4.44", "--chart", target.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let out = sim.run_plugin(&args);
+        assert!(
+            out.status.success(),
+            "la-migrate {args:?} failed ({}):\n{}\n{}\nevents:\n{}",
+            out.status,
+            text(&out.stderr),
+            text(&out.stdout),
+            sim.kubectl(&["get", "events", "--field-selector", "reason=FailedCreate"])
+        );
+    };
+    // Prepare alone first, to look at the plugin's pods while both run.
+    run(&[
+        "prepare",
         "--tools-cpu",
         "300m",
         "--tools-memory",
         "384Mi",
         "--yes",
     ]);
-    assert!(
-        out.status.success(),
-        "la-migrate 4.44 failed ({}):\n{}\n{}\nevents:\n{}",
-        out.status,
-        text(&out.stderr),
-        text(&out.stdout),
-        sim.kubectl(&["get", "events", "--field-selector", "reason=FailedCreate"])
+    // PostgreSQL 15 beside PostgreSQL 11 carries the chart's resources (the release's
+    // `postgresql.resources`, translated to `postgresql.primary.resources`), not the
+    // LimitRange's defaults nor the tools' amounts.
+    let postgres = plugin_pod(&sim, &format!("la-migrate-{RELEASE}-postgresql"));
+    assert_eq!(
+        postgres["spec"]["containers"][0]["resources"],
+        serde_json::json!({
+            "requests": {"cpu": "100m", "memory": "256Mi"},
+            "limits": {"cpu": "1", "memory": "1Gi"},
+        })
     );
+    // The copy pod carries the amounts asked for, as request and limit.
+    let amounts = json(r#"{"cpu": "300m", "memory": "384Mi"}"#);
+    let copy = format!("la-migrate-{RELEASE}-copy");
+    assert_eq!(
+        plugin_pod(&sim, &copy)["spec"]["containers"][0]["resources"],
+        serde_json::json!({"requests": amounts, "limits": amounts})
+    );
+    // Its processes run as that user. (The sim's PostgreSQL server keeps the host's own
+    // `postgres` user, so the database pod is judged by its security context alone.)
+    assert_eq!(
+        sim.kubectl(&["exec", &copy, "--", "id", "-u"]).trim(),
+        "1001"
+    );
+    let used = json(&sim.kubectl(&["get", "quota", "compute", "-o", "jsonpath={.status.used}"]));
+    assert_ne!(used["limits.cpu"], "0", "{used}");
+
+    // The rest resumes from the plan, which kept the tools' amounts.
+    run(&["--yes"]);
     assert_migrated(&sim, &before);
+    assert_old_database_untouched(&sim, &before);
+    assert_eq!(
+        plugin_pod(&sim, &copy)["spec"]["containers"][0]["resources"],
+        serde_json::json!({"requests": amounts, "limits": amounts})
+    );
 
     let level = sim.kubectl(&[
         "get",
@@ -118,35 +177,6 @@ fn a_release_in_a_restricted_namespace_under_a_compute_quota_migrates() {
         "name",
     ]);
     assert_eq!(refusals, "", "pods were refused");
-    // The restore pod carries the resources asked for, not the LimitRange's defaults, and
-    // runs as the non-root user.
-    let pod = json(&sim.kubectl(&[
-        "get",
-        "pod",
-        &format!("la-migrate-{RELEASE}-restore"),
-        "-o",
-        "json",
-    ]));
-    let amounts = json(r#"{"cpu": "300m", "memory": "384Mi"}"#);
-    assert_eq!(
-        pod["spec"]["containers"][0]["resources"],
-        serde_json::json!({"requests": amounts, "limits": amounts})
-    );
-    assert!(
-        pod.pointer("/metadata/annotations/kubernetes.io~1limit-ranger")
-            .is_none(),
-        "{pod}"
-    );
-    let uid = sim.kubectl(&[
-        "exec",
-        &format!("la-migrate-{RELEASE}-restore"),
-        "--",
-        "id",
-        "-u",
-    ]);
-    assert_eq!(uid.trim(), "1001");
-    let used = json(&sim.kubectl(&["get", "quota", "compute", "-o", "jsonpath={.status.used}"]));
-    assert_ne!(used["limits.cpu"], "0", "{used}");
 }
 
 fn backup_plan() -> BackupPlan {
@@ -267,13 +297,8 @@ spec:
     );
 }
 
-#[test]
-fn a_dump_pod_the_quota_has_no_room_for_stops_the_run_before_the_app_stops_and_the_rerun_resumes() {
-    let (sim, before) = Sim::with_release(ReleaseSpec {
-        seed_size: "2MB",
-        ..ReleaseSpec::custom("3.19.0")
-    });
-    let pods = sim.kubectl(&["get", "pods", "-o", "name"]).lines().count();
+/// A ResourceQuota `pods` of `pods` pods.
+fn pod_quota(sim: &Sim, pods: usize) {
     let quota = sim.state_dir().join("quota.yaml");
     std::fs::write(
         &quota,
@@ -281,19 +306,52 @@ fn a_dump_pod_the_quota_has_no_room_for_stops_the_run_before_the_app_stops_and_t
     )
     .unwrap();
     sim.kubectl(&["apply", "-f", quota.to_str().unwrap()]);
+}
+
+#[test]
+fn a_plugin_pod_the_quota_has_no_room_for_stops_the_run_before_the_app_stops_and_the_rerun_resumes()
+{
+    let (sim, before) = Sim::with_release(ReleaseSpec {
+        seed_size: "2MB",
+        ..ReleaseSpec::custom("3.19.0")
+    });
+    let pods = sim.kubectl(&["get", "pods", "-o", "name"]).lines().count();
     let target = chart("4.44.0");
     let args = ["4.44", "--chart", target.to_str().unwrap(), "--yes"];
-    let out = sim.run_plugin(&args);
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(8), "{stderr}");
+    let refused = |step: &str, pod: &str, limit: usize| {
+        let out = sim.run_plugin(&args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(8), "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "step {step} failed: cannot create pod {NAMESPACE}/{pod}: refused by the cluster's admission: pods \"{pod}\" is forbidden: exceeded quota: pods, requested: pods=1, used: pods={limit}, limited: pods={limit}"
+            )) && stderr.contains("raise the quota or free room"),
+            "{stderr}"
+        );
+        // The app still runs: nothing was stopped for a copy that could not start.
+        assert_eq!(sim.replicas(), before.replicas);
+        stderr
+    };
+    // No room for PostgreSQL 15 beside PostgreSQL 11.
+    pod_quota(&sim, pods);
+    refused(
+        "prepare.new-database",
+        &format!("la-migrate-{RELEASE}-postgresql"),
+        pods,
+    );
+    // Room for PostgreSQL 15, none for the copy pod: the rerun takes up at PostgreSQL 15.
+    pod_quota(&sim, pods + 1);
+    let stderr = refused(
+        "prepare.copy-pod",
+        &format!("la-migrate-{RELEASE}-copy"),
+        pods + 1,
+    );
     assert!(
-        stderr.contains(&format!(
-            "step prepare.backup-volume failed: cannot create pod {NAMESPACE}/la-migrate-{RELEASE}-dump: refused by the cluster's admission: pods \"la-migrate-{RELEASE}-dump\" is forbidden: exceeded quota: pods, requested: pods=1, used: pods={pods}, limited: pods={pods}"
-        )) && stderr.contains("raise the quota or free room"),
+        stderr.contains("[prepare.save-values] Save the release's values and their 4.44 translation in the cluster (done earlier)")
+            && stderr.contains("✓ [prepare.new-database] PostgreSQL 15 ready"),
         "{stderr}"
     );
-    // The app still runs: nothing was stopped for a backup that could not start.
-    assert_eq!(sim.replicas(), before.replicas);
+    sim.wait_pod_ready(&format!("la-migrate-{RELEASE}-postgresql"));
 
     sim.kubectl(&["delete", "quota", "pods"]);
     let out = sim.run_plugin(&args);

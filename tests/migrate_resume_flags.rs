@@ -1,7 +1,8 @@
 //! Flags on a resumed run are applied or refused by name, never ignored: the flags that fixed
 //! the plan (`--chart`, `--keep-passwords`, `--backup-storage-class`, ...) are refused (exit 2)
 //! when they differ from it, a local chart changed since the first run is refused, and
-//! `--local-copy` given on a resume still makes its copy before the point of no return.
+//! `--local-copy` given on a resume of a run that keeps a dump (`--keep-dump`) still makes
+//! its copy of the dump before the point of no return.
 
 mod common;
 
@@ -16,8 +17,9 @@ fn a_resumed_run_refuses_flags_that_change_the_plan_and_applies_a_local_copy() {
     std::fs::copy(chart("4.44.0"), &local).unwrap();
     let local_arg = local.to_str().unwrap();
 
-    // The first run backs up and stops at the point of no return (no --yes).
-    let first = sim.run_plugin(&["4.44", "--chart", local_arg, "--no-input"]);
+    // The first run keeps a dump (what --local-copy copies), copies, and stops at the point
+    // of no return (no --yes).
+    let first = sim.run_plugin(&["4.44", "--chart", local_arg, "--keep-dump", "--no-input"]);
     assert_eq!(first.status.code(), Some(6), "{}", text(&first.stderr));
     let before = sim.dump_objects();
 
@@ -64,7 +66,8 @@ fn a_resumed_run_refuses_flags_that_change_the_plan_and_applies_a_local_copy() {
     );
     std::fs::write(&local, &original).unwrap();
 
-    // --local-copy on the resume: copied before the point of no return.
+    // --local-copy on the resume (without repeating --keep-dump, which the plan kept):
+    // copied before the point of no return.
     let out = sim.run_plugin(&[
         "4.44",
         "--chart",

@@ -26,6 +26,9 @@ pub fn build(facts: &Facts, options: &Options) -> Result<Plan> {
     } else {
         None
     };
+    if let (Some(db), Some(backup)) = (&new_database, &backup) {
+        check_quota_together(facts, db, backup)?;
+    }
     let release = facts.release.name.clone();
     let mut warnings = facts.values_notes.clone();
     warnings.extend(image_warnings(&facts.target.images));
@@ -641,6 +644,38 @@ fn check_quota(facts: &Facts, class: &str, size: u64, what: &str, hint: &str) ->
     Ok(())
 }
 
+/// Refuses the dump volume of `--keep-dump` beside PostgreSQL 15's volume when a storage
+/// ResourceQuota has room for each alone but not for both: the run would stop in prepare
+/// with one claim made.
+fn check_quota_together(facts: &Facts, db: &NewDatabasePlan, backup: &BackupPlan) -> Result<()> {
+    for quota in &facts.storage.quotas {
+        let applies =
+            |class: &Option<String>| quota.storage_class.is_none() || quota.storage_class == *class;
+        if !applies(&db.storage_class) || !applies(&backup.storage_class) {
+            // One claim alone counts here: `check_quota` judged it.
+            continue;
+        }
+        let size = db.size_bytes.saturating_add(backup.size_bytes);
+        let room = quota.hard_bytes.saturating_sub(quota.used_bytes);
+        if room < size {
+            return Err(Error::new(
+                ExitCode::Precondition,
+                format!(
+                    "too little space: PostgreSQL 15's volume ({}) and the dump volume of --keep-dump ({}) need {} together, but ResourceQuota {:?} in namespace {:?} leaves {}",
+                    human(db.size_bytes),
+                    human(backup.size_bytes),
+                    human(size),
+                    quota.name,
+                    facts.namespace,
+                    human(room)
+                ),
+            )
+            .hint("raise the quota or free storage in the namespace, put the dump on a class with room (--backup-storage-class) or pass a smaller --backup-size-factor, or migrate without --keep-dump and --local-copy (PostgreSQL 11's retained volume is the backup); then run again"));
+        }
+    }
+    Ok(())
+}
+
 fn whole_gibibytes(bytes: u64) -> u64 {
     bytes.max(MIN_BACKUP_BYTES).div_ceil(1 << 30) * (1 << 30)
 }
@@ -1119,6 +1154,34 @@ mod tests {
         // A quota on another class does not apply.
         facts.storage.quotas[0].storage_class = Some("fast".into());
         assert!(build(&facts, &Options::default()).is_ok());
+    }
+
+    #[test]
+    fn a_dump_volume_the_quota_has_no_room_for_beside_postgresql_15_is_refused() {
+        let mut facts = release_4_43();
+        // Room for PostgreSQL 15's 8 GiB and for the 3 GiB dump volume, not for both.
+        facts.storage.quotas.push(QuotaFacts {
+            name: "storage".into(),
+            storage_class: None,
+            hard_bytes: 30 << 30,
+            used_bytes: 20 << 30,
+        });
+        assert!(build(&facts, &Options::default()).is_ok());
+        let dump = Options {
+            keep_dump: true,
+            ..Options::default()
+        };
+        let err = build(&facts, &dump).unwrap_err();
+        assert_eq!(err.code, ExitCode::Precondition);
+        insta::assert_snapshot!(err.message, @r#"too little space: PostgreSQL 15's volume (8.0 GiB) and the dump volume of --keep-dump (3.0 GiB) need 11 GiB together, but ResourceQuota "storage" in namespace "live-agent" leaves 10 GiB"#);
+        assert!(err.hint.unwrap().contains("--backup-storage-class"));
+        // The dump on another class than the quota's: only PostgreSQL 15's volume counts.
+        facts.storage.quotas[0].storage_class = Some("standard".into());
+        let elsewhere = Options {
+            backup_storage_class: Some("fast".into()),
+            ..dump
+        };
+        assert!(build(&facts, &elsewhere).is_ok());
     }
 
     #[test]
