@@ -27,6 +27,11 @@ const OWN: &[(&str, &str, &str, bool)] = &[
     ("get", "", "persistentvolumes", false),
     ("list", "", "persistentvolumes", false),
     ("list", "", "persistentvolumeclaims", true),
+    // PostgreSQL 15's Service beside the old one: created by prepare, deleted at the cut-over
+    // and by cleanup.
+    ("get", "", "services", true),
+    ("create", "", "services", true),
+    ("delete", "", "services", true),
     ("patch", "", "persistentvolumes", false),
     ("delete", "", "persistentvolumes", false),
     ("get", "", "secrets", true),
@@ -233,5 +238,35 @@ mod tests {
         let mut sorted = needed.clone();
         sorted.dedup();
         assert_eq!(sorted.len(), needed.len(), "no permission twice");
+    }
+
+    #[test]
+    fn the_plugins_own_steps_need_their_permissions_whatever_the_charts_hold() {
+        // No kind from either chart: only what the plugin itself does.
+        let needed = required(&[], &[]);
+        let has = |verb: &str, resource: &str| {
+            needed
+                .iter()
+                .any(|p| p.verb == verb && p.resource == resource && p.group.is_empty())
+        };
+        for (verb, resource) in [
+            // PostgreSQL 15 beside PostgreSQL 11: its claim, Service and pod; the copy pod.
+            ("create", "persistentvolumeclaims"),
+            ("delete", "persistentvolumeclaims"),
+            ("get", "services"),
+            ("create", "services"),
+            ("delete", "services"),
+            ("create", "pods"),
+            ("delete", "pods"),
+            ("create", "pods/exec"),
+            // The staged passwords and the database Secret of the new release.
+            ("create", "secrets"),
+            ("update", "secrets"),
+            ("delete", "secrets"),
+            // The volumes retained and reserved for the new release's claims.
+            ("patch", "persistentvolumes"),
+        ] {
+            assert!(has(verb, resource), "{verb} {resource} missing");
+        }
     }
 }
