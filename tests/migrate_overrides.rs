@@ -1,9 +1,10 @@
 //! The operator's extra values (`--values-override FILE`, `--set`), typically the image
-//! overrides for images that moved to `docker.io/bitnamilegacy`: the runbook shows them
-//! (secret-looking values redacted), they are saved with the values at backup, and a run
-//! resumed without the flags (the file gone, another directory) still installs and upgrades
-//! with them; given again, they replace the saved ones. The storage class of the backup volume
-//! (`--backup-storage-class`) is kept with the plan likewise.
+//! overrides for images that moved to `docker.io/bitnamilegacy`: the runbook shows them on
+//! the one `helm install` of the cut-over (secret-looking values redacted), they are saved
+//! with the values by `prepare.save-values`, and a run resumed without the flags (the file
+//! gone, another directory) still installs with them; given again, they replace the saved
+//! ones. The storage class of the dump volume (`--keep-dump --backup-storage-class`) is kept
+//! with the plan likewise.
 
 mod common;
 
@@ -20,7 +21,7 @@ fn image_of(sim: &Sim, statefulset: &str) -> String {
 }
 
 #[test]
-fn overrides_given_once_are_used_by_the_install_and_the_upgrade_of_a_resumed_run() {
+fn overrides_given_once_are_used_by_the_single_install_of_a_resumed_run() {
     let mut spec = ReleaseSpec::custom("3.19.0");
     spec.seed_size = "3MB";
     let (sim, before) = Sim::with_release(spec);
@@ -49,16 +50,29 @@ fn overrides_given_once_are_used_by_the_install_and_the_upgrade_of_a_resumed_run
     ]);
     let runbook = text(&dry.stdout);
     assert!(dry.status.success(), "{}", text(&dry.stderr));
+    // One helm install, no upgrade: the overrides on it, the files first and the operator's
+    // `--set`s last (after the plugin's own), so they win.
+    let installs: Vec<&str> = runbook
+        .lines()
+        .filter(|l| l.contains("helm install ") || l.contains("helm upgrade "))
+        .collect();
+    assert_eq!(installs.len(), 1, "{runbook}");
+    let install = installs[0];
+    assert!(install.contains("helm install "), "{install}");
     assert!(
-        runbook.contains(&format!(
-            "-f {file_arg} --set redis.image.repository=bitnamilegacy/redis --set postgresql.auth.postgresPassword=<redacted> --set app.replica=0"
-        )),
-        "{runbook}"
+        install.contains(&format!("-f {file_arg} --set migration.enabled=true")),
+        "{install}"
+    );
+    assert!(
+        install.contains(
+            "--set redis.image.repository=bitnamilegacy/redis --set postgresql.auth.postgresPassword=<redacted> --timeout"
+        ),
+        "{install}"
     );
     assert!(!runbook.contains("Dry-Run-Pw-77"), "{runbook}");
 
     // The first run saves the overrides with the values and is killed right after. It also
-    // names a storage class for the backup volume, which the plan keeps.
+    // keeps a dump, on a volume of a storage class it names, which the plan keeps.
     let class = sim.state_dir().join("class.yaml");
     std::fs::write(
         &class,
@@ -72,6 +86,7 @@ fn overrides_given_once_are_used_by_the_install_and_the_upgrade_of_a_resumed_run
             file_arg,
             "--set",
             "redis.image.repository=bitnamilegacy/redis",
+            "--keep-dump",
             "--backup-storage-class",
             "backup-ssd",
         ],
@@ -79,13 +94,17 @@ fn overrides_given_once_are_used_by_the_install_and_the_upgrade_of_a_resumed_run
     );
     let _ = running.child.kill();
     let _ = running.finish();
+    assert!(
+        !sim.steps_done().contains("prepare.backup-volume"),
+        "killed too late"
+    );
 
     // A later run given overrides again replaces the saved ones (here: one more --set).
-    let backup = sim.run_plugin(&[
+    let prepare = sim.run_plugin(&[
         "4.44",
         "--chart",
         chart_arg,
-        "backup",
+        "prepare",
         "-f",
         file_arg,
         "--set",
@@ -93,15 +112,15 @@ fn overrides_given_once_are_used_by_the_install_and_the_upgrade_of_a_resumed_run
         "--set",
         "redis.master.podAnnotations.overrides=replaced",
     ]);
-    let said = text(&backup.stderr);
-    assert!(backup.status.success(), "{said}");
+    let said = text(&prepare.stderr);
+    assert!(prepare.status.success(), "{said}");
     assert!(
-        said.contains("install and upgrade use the overrides given now (1 values files, 2 --set)"),
+        said.contains("the install uses the overrides given now (1 values files, 2 --set)"),
         "{said}"
     );
     std::fs::remove_file(&file).unwrap();
 
-    // Resumed without the flags: the saved overrides apply to install and upgrade.
+    // Resumed without the flags: the saved overrides apply to the install.
     let out = sim.run_plugin(&["4.44", "--chart", chart_arg, "--yes"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_migrated(&sim, &before);
@@ -123,7 +142,13 @@ fn overrides_given_once_are_used_by_the_install_and_the_upgrade_of_a_resumed_run
         "jsonpath={.spec.storageClassName}",
     ]);
     assert_eq!(backup_class, "backup-ssd");
-    let history = sim.helm(&["get", "values", RELEASE, "-o", "json"]);
-    assert!(history.contains("bitnamilegacy/postgresql"), "{history}");
-    assert!(history.contains("\"overrides\":\"replaced\""), "{history}");
+    let values = sim.helm(&["get", "values", RELEASE, "-o", "json"]);
+    assert!(values.contains("bitnamilegacy/postgresql"), "{values}");
+    assert!(values.contains("\"overrides\":\"replaced\""), "{values}");
+    // Installed once, with them: the release's only revision is an install.
+    let history: serde_json::Value =
+        serde_json::from_str(&sim.helm(&["history", RELEASE, "-o", "json"])).unwrap();
+    let revisions = history.as_array().unwrap();
+    assert_eq!(revisions.len(), 1, "{history}");
+    assert_eq!(revisions[0]["description"], "Install complete", "{history}");
 }

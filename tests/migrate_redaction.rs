@@ -1,7 +1,8 @@
 //! `--set` values the operator gives: secret ones (helm's comma form included, and keys such
 //! as `DATABASE_URL`) are redacted in the runbook, the JSON plan and the debug logs (helm's
-//! argv among them), and no `--set` value at all reaches the state ConfigMap: they are kept
-//! in the private values Secret only.
+//! argv among them, the `helm template` that stages the new release's passwords too), and no
+//! `--set` value at all reaches the state ConfigMap: they are kept in the private values
+//! Secret only, from which the staged passwords are rendered.
 
 mod common;
 
@@ -67,17 +68,29 @@ fn set_secrets_are_redacted_everywhere_and_no_set_value_is_stored_in_the_state()
     assert_no_secret("the JSON plan", &text(&json.stdout));
     assert!(text(&json.stdout).contains("DATABASE_URL=<redacted>"));
 
-    // A real run, stopped once the values are saved: the state holds no `--set` value, the
-    // values Secret holds them all.
+    // A real run, stopped once the values are saved and the passwords staged (rendered by
+    // helm with the saved `--set`s): the state holds no `--set` value, the values Secret
+    // holds them all, and the staged password is the one given with `--set`.
     let run: Vec<&str> = argv[3..]
         .iter()
         .copied()
         .filter(|a| *a != "--dry-run")
         .collect();
-    let mut running = sim.plugin_with_until(&run, "✓ [prepare.save-values]");
+    let mut running = sim.plugin_with_until(&run, "✓ [prepare.passwords]");
     let _ = running.child.kill();
     let (_, said) = running.finish();
     assert_no_secret("the run's stderr", &said);
+    // The passwords step's `helm template` was logged, its `--set`s redacted.
+    let passwords_step = said
+        .split_once("[prepare.passwords]")
+        .map(|(_, rest)| rest)
+        .unwrap_or_default();
+    assert!(
+        passwords_step.lines().any(|l| l.contains("running helm")
+            && l.contains("template")
+            && l.contains("postgresql.auth.postgresPassword=<redacted>")),
+        "no redacted helm template logged by prepare.passwords:\n{said}"
+    );
     let state = sim.kubectl(&[
         "get",
         "configmap",
@@ -100,4 +113,11 @@ fn set_secrets_are_redacted_everywhere_and_no_set_value_is_stored_in_the_state()
     for value in [COMMA_SECRET, URL_SECRET, PLAIN] {
         assert!(saved.contains(value), "{value} not saved: {saved}");
     }
+    assert_eq!(
+        sim.secret_value(
+            &format!("la-migrate-{RELEASE}-postgresql"),
+            "postgres-password"
+        ),
+        COMMA_SECRET
+    );
 }

@@ -1,9 +1,10 @@
-//! Passwords stay where they belong. With `--keep-passwords` the old database Secret is
-//! recreated with the 4.44 keys and the old (here: chart-generated, random) password, and
-//! PostgreSQL 15 accepts it. Across that migration, run in text mode with logs and in JSON
-//! mode, no password or token appears in anything the plugin printed, in its state, in the
-//! pods it created, in any process's argv on this machine while it ran, or in a leftover
-//! temporary file.
+//! Passwords stay where they belong. With `--keep-passwords` the old (here: chart-generated,
+//! random) database password is staged under the 4.44 keys, PostgreSQL 15 beside PostgreSQL
+//! 11 is initialised with it (and refuses another), and at the cut-over the database Secret
+//! is recreated with it, which the installed PostgreSQL 15 accepts. Across that migration,
+//! run in text mode with logs and in JSON mode, no password or token appears in anything the
+//! plugin printed, in its state, in the pods it created, in any process's argv on this
+//! machine while it ran, or in a leftover temporary file.
 
 mod common;
 
@@ -13,7 +14,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::sim::{assert_migrated, chart, text, ReleaseSpec, Sim, RELEASE};
+use common::sim::{assert_migrated, chart, text, ReleaseSpec, Sim, COPY_POD, DATABASE, RELEASE};
+use la_sim::seed::PgTarget;
 
 /// Reads every process's argv under `/proc` until stopped; keeps each argv that holds a
 /// secret.
@@ -82,6 +84,18 @@ fn assert_clean(what: &str, haystack: &str, secrets: &[String]) {
             s.len()
         );
     }
+}
+
+/// PostgreSQL 15 beside PostgreSQL 11 (the plugin's pod), as `postgres` with `password`.
+fn beside(sim: &Sim, password: &str) -> PgTarget {
+    let ip = sim.kubectl(&[
+        "get",
+        "pod",
+        &format!("la-migrate-{RELEASE}-postgresql"),
+        "-o",
+        "jsonpath={.status.podIP}",
+    ]);
+    PgTarget::new(ip.trim(), 5432, "postgres", DATABASE).with_password(password.to_string())
 }
 
 /// Every file under `dir` (the plugin's TMPDIR): none may be left behind.
@@ -165,21 +179,32 @@ fn keep_passwords_carries_the_old_password_to_postgresql_15_and_no_secret_appear
             "--chart",
             chart_arg,
             "--keep-passwords",
-            "backup",
+            "prepare",
             "--yes",
             "-vv",
         ],
     ] {
         record(&run(&args));
     }
-    let dump_pod = sim.kubectl(&[
-        "get",
-        "pod",
-        &format!("la-migrate-{RELEASE}-dump"),
-        "-o",
-        "json",
-    ]);
-    assert_clean("the dump pod", &dump_pod, &secrets);
+    // Prepared: the old password staged under the 4.44 keys, and PostgreSQL 15 beside the
+    // old one initialised with it: it takes that password and no other.
+    let staged = format!("la-migrate-{RELEASE}-postgresql");
+    assert_eq!(sim.secret_value(&staged, "postgres-password"), db_password);
+    assert_eq!(sim.secret_value(&staged, "password"), db_password);
+    let version = beside(&sim, &db_password)
+        .query("server version", "show server_version_num")
+        .expect("PostgreSQL 15 beside PostgreSQL 11 accepts the old password");
+    assert!(version[0][0].starts_with("15"), "{version:?}");
+    assert!(
+        beside(&sim, "not-the-old-password")
+            .query("server version", "show server_version_num")
+            .is_err(),
+        "PostgreSQL 15 beside PostgreSQL 11 accepts any password"
+    );
+    for pod in [staged.as_str(), COPY_POD] {
+        let spec = sim.kubectl(&["get", "pod", pod, "-o", "json"]);
+        assert_clean(&format!("pod {pod}"), &spec, &secrets);
+    }
     for args in [
         vec![
             "4.44",
@@ -212,7 +237,8 @@ fn keep_passwords_carries_the_old_password_to_postgresql_15_and_no_secret_appear
         "-o",
         "yaml",
     ]);
-    assert!(state.contains("restore.verify"), "{state}");
+    assert!(state.contains("copy.prove"), "{state}");
+    assert!(state.contains("cutover.helm-install"), "{state}");
     assert_clean("the state ConfigMap", &state, &secrets);
     let own_pods = sim.kubectl(&[
         "get",
@@ -222,10 +248,7 @@ fn keep_passwords_carries_the_old_password_to_postgresql_15_and_no_secret_appear
         "-o",
         "yaml",
     ]);
-    assert!(
-        own_pods.contains("la-migrate-cognigy-live-agent-restore"),
-        "{own_pods}"
-    );
+    assert!(own_pods.contains(COPY_POD), "{own_pods}");
     assert_clean("the plugin's pods", &own_pods, &secrets);
 
     // The old password, under the 4.44 keys, and PostgreSQL 15 takes it.
@@ -237,5 +260,12 @@ fn keep_passwords_carries_the_old_password_to_postgresql_15_and_no_secret_appear
         .query("server version", "show server_version_num")
         .expect("PostgreSQL 15 accepts the old password");
     assert!(version[0][0].starts_with("15"), "{version:?}");
+    assert!(
+        sim.database()
+            .with_password("not-the-old-password")
+            .query("server version", "show server_version_num")
+            .is_err(),
+        "PostgreSQL 15 accepts any password"
+    );
     assert_migrated(&sim, &before);
 }

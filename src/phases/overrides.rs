@@ -1,4 +1,4 @@
-//! The operator's extra values for install and upgrade (`-f/--values FILE`, `--set`),
+//! The operator's extra values for the install (`-f/--values FILE`, `--set`),
 //! kept with the saved values in the values Secret: they may hold passwords, so never in the
 //! state. A resumed run uses them whatever flags it was given, from any machine; a run that
 //! is given overrides again replaces them.
@@ -79,7 +79,7 @@ impl Overrides {
     }
 }
 
-/// The overrides in the values Secret's data (none when it has no such key: a backup taken
+/// The overrides in the values Secret's data (none when it has no such key: values saved
 /// without overrides).
 pub fn decode_saved(r: &Runner<'_>, saved: &BTreeMap<String, Vec<u8>>) -> Result<Overrides> {
     match saved.get(KEY) {
@@ -100,7 +100,7 @@ pub fn decode_saved(r: &Runner<'_>, saved: &BTreeMap<String, Vec<u8>>) -> Result
     }
 }
 
-/// The data of the values Secret written by `backup.save-values`.
+/// The data of the values Secret written by `prepare.save-values`.
 pub async fn saved_values_data(r: &Runner<'_>) -> Result<BTreeMap<String, Vec<u8>>> {
     let name = &r.state.plan.values_secret;
     let secret = r.kube.secret(name).await?.ok_or_else(|| {
@@ -111,7 +111,7 @@ pub async fn saved_values_data(r: &Runner<'_>) -> Result<BTreeMap<String, Vec<u8
                 r.settings.namespace
             ),
         )
-        .hint("they are written by the backup phase; restore the Secret, or run the backup phase again before the uninstall")
+        .hint("they are written by the prepare phase (prepare.save-values); restore the Secret")
     })?;
     Ok(secret
         .data
@@ -122,7 +122,7 @@ pub async fn saved_values_data(r: &Runner<'_>) -> Result<BTreeMap<String, Vec<u8
 }
 
 /// A run given overrides after the values were saved: they replace the saved ones, and the
-/// plan's install and upgrade commands show them.
+/// plan's install command shows them.
 pub async fn replace_saved(r: &mut Runner<'_>) -> Result<()> {
     let given = Overrides::from_options(&r.options)?;
     if given.is_empty() || !r.state.is_done("prepare.save-values") {
@@ -142,7 +142,7 @@ pub async fn replace_saved(r: &mut Runner<'_>) -> Result<()> {
         )
         .await?;
     r.note(&format!(
-        "install and upgrade use the overrides given now ({} values files, {} --set), saved in Secret {name}",
+        "the install uses the overrides given now ({} values files, {} --set), saved in Secret {name}",
         given.files.len(),
         given.set.len()
     ));
