@@ -3,7 +3,8 @@
 //!
 //! Streamed: no dump file of the data. Roles that own objects or hold grants first, then a
 //! fresh database, the schema's pre-data section, every table's rows through `COPY ... TO
-//! STDOUT | COPY ... FROM STDIN` (largest first, `JOBS` at a time), indexes and constraints
+//! STDOUT | COPY ... FROM STDIN` (binary where every column is of a built-in type; largest
+//! first, `JOBS` at a time), indexes and constraints
 //! (`pg_restore --section=post-data --jobs`), every sequence's value, large objects,
 //! materialized views. PostgreSQL 15 is tuned for loading meanwhile ([`LOAD_SETTINGS`]) and set
 //! back and checkpointed at the end, before anything else uses it.
@@ -114,8 +115,18 @@ from pg_roles a join used on used.r = a.oid
 where a.rolname not like 'pg\_%' order by a.rolname;"#;
 
 /// On the source: every table with rows of its own (not partitioned parents, not extension
-/// members), largest first, NUL-separated, as a quoted identifier.
-const TABLES_QUERY: &str = r#"select format('%I.%I', n.nspname, c.relname)
+/// members), largest first, each as its copy format and its quoted name, NUL-separated (psql
+/// `-0 -z`). Binary when every column is of a built-in type (an array's elements too): its
+/// send/receive form is the same in PostgreSQL 11 and 15 and is read and written without
+/// text conversion. A type made in the database (an enum, a domain, an extension's type)
+/// carries its own OID in binary arrays and records, which differ on the target, and a
+/// `reg*` value (`regclass`, ...) is an OID in binary but a name in text: text for those.
+pub const TABLES_QUERY: &str = r#"select case when exists (
+    select 1 from pg_attribute a join pg_type t on t.oid = a.atttypid
+    where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+      and (t.oid >= 16384 or t.typelem >= 16384 or t.typtype <> 'b' or t.typname ~ '^_?reg')
+  ) then 'text' else 'binary' end,
+  format('%I.%I', n.nspname, c.relname)
 from pg_class c join pg_namespace n on n.oid = c.relnamespace
 where c.relkind = 'r' and n.nspname not in ('pg_catalog', 'information_schema')
   and n.nspname not like 'pg\_toast%' and n.nspname not like 'pg\_temp%'
@@ -123,15 +134,23 @@ where c.relkind = 'r' and n.nspname not in ('pg_catalog', 'information_schema')
 order by pg_relation_size(c.oid) desc;"#;
 
 /// On the source: `setval` for every sequence, free-standing ones included.
-const SEQUENCES_QUERY: &str = r#"select format('select pg_catalog.setval(%L, %s, %s);', format('%I.%I', schemaname, sequencename), coalesce(last_value, start_value), case when last_value is null then 'false' else 'true' end)
+pub const SEQUENCES_QUERY: &str = r#"select format('select pg_catalog.setval(%L, %s, %s);', format('%I.%I', schemaname, sequencename), coalesce(last_value, start_value), case when last_value is null then 'false' else 'true' end)
 from pg_sequences where schemaname not in ('pg_catalog', 'information_schema');"#;
 
 /// On the source: a refresh for every materialized view that holds data.
 const MATVIEWS_QUERY: &str = r#"select format('REFRESH MATERIALIZED VIEW %I.%I;', schemaname, matviewname) from pg_matviews where ispopulated;"#;
 
-/// One table, source to target, in text `COPY` format (`$1`: the quoted name).
+/// One table, source to target (`$1`: `binary` or `text`, as [`TABLES_QUERY`] chose; `$2`:
+/// the quoted name).
 const COPY_ONE: &str = r#"set -euo pipefail
-src psql -X -q -v ON_ERROR_STOP=1 -c "COPY $1 TO STDOUT" | dst psql -X -q -v ON_ERROR_STOP=1 -c "COPY $1 FROM STDIN""#;
+format=; [ "$1" = binary ] && format=" (FORMAT binary)"
+src psql -X -q -v ON_ERROR_STOP=1 -c "COPY $2 TO STDOUT$format" | dst psql -X -q -v ON_ERROR_STOP=1 -c "COPY $2 FROM STDIN$format""#;
+
+/// The script that copies one table (`bash copy-one.sh FORMAT NAME`, the pair
+/// [`TABLES_QUERY`] lists), as the copy writes it to `copy-one.sh`.
+pub fn copy_one_script() -> String {
+    format!("{SIDES}\n{COPY_ONE}\n")
+}
 
 /// The copy itself (bash), written to a file by [`start_copy`] and run detached.
 pub fn copy_body() -> String {
@@ -139,6 +158,7 @@ pub fn copy_body() -> String {
         .iter()
         .map(|(k, v, _)| format!("ALTER SYSTEM SET {k} = {v};\n"))
         .collect();
+    let copy_one = copy_one_script();
     format!(
         r#"set -euo pipefail
 cd {COPY_DIR}
@@ -168,12 +188,10 @@ step data
 cat >tables-query.sql <<'SQL'
 {TABLES_QUERY}
 SQL
-src psql -X -A -t -q -0 -v ON_ERROR_STOP=1 -f tables-query.sql >tables.list
+src psql -X -A -t -q -0 -z -v ON_ERROR_STOP=1 -f tables-query.sql >tables.list
 cat >copy-one.sh <<'SH'
-{SIDES}
-{COPY_ONE}
-SH
-xargs -0 -r -P "$JOBS" -n 1 bash copy-one.sh <tables.list
+{copy_one}SH
+xargs -0 -r -P "$JOBS" -n 2 bash copy-one.sh <tables.list
 step indexes
 dst pg_restore --section=post-data --exit-on-error --jobs="$JOBS" --dbname="$DST_DATABASE" schema.dump
 step sequences
