@@ -1,6 +1,6 @@
-//! Prints the plugin's fingerprint SQL (row count and content hash of every table in `public`,
-//! and the newest schema migration), so `scripts/bench.sh fingerprint` times exactly the query
-//! the backup and restore verification run, with `psql` against a seeded database.
+//! Prints the plugin's fingerprint SQL (every table's row count and content hash, sequence
+//! values, schema objects and the newest schema migration), so `scripts/bench.sh fingerprint` times exactly the query
+//! the copy's proof runs, with `psql` against a seeded database.
 //!
 //! `cargo bench -p la-migrate --bench fingerprint_sql [-- row-text|counts]` (no harness: it
 //! measures nothing itself). `row-text` prints the query with the whole-row text hash, and

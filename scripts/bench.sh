@@ -8,6 +8,8 @@
 #   scripts/bench.sh fingerprint   # the plugin's fingerprint SQL on a seeded PostgreSQL 15
 #   scripts/bench.sh values        # `4.44 values` on the typical file and on a generated 5 MB one
 #   scripts/bench.sh dump          # pg_dump formats and compression levels on the seeded source
+#   scripts/bench.sh load-settings # the copy into a PostgreSQL 15 with all load settings, with
+#                                  # each one left at its default, and with none
 #   scripts/bench.sh all
 #
 # Environment: SIZE (seed size, default 500MB; `SIZE=2GB` works), FP_SIZE (fingerprint seed
@@ -386,6 +388,63 @@ bench_dump() {
   stop_sim
 }
 
+# --- load settings ---------------------------------------------------------------------------
+
+# The copy pod's own copy (its table list, copy-one.sh, post-data restore), from the seeded
+# PostgreSQL 11 pod into a PostgreSQL 15 server run here as `postgres`, started once with every
+# load setting of src/plan/copy_script.rs, once without each one, once with none.
+bench_load_settings() {
+  say "PostgreSQL 15 load settings: the copy of a $SIZE seed"
+  start_sim settings
+  echo "seed: $(install_seeded 4.43.1 "$SIZE")"
+  local mb ip pw d port variant flags name value t0 t1 t2 t3
+  mb=$(db_mb)
+  ip=$(k get pod -n "$NS" "$RELEASE-postgresql-0" -o jsonpath='{.status.podIP}')
+  pw=$(k get secret -n "$NS" "$RELEASE-postgresql" -o 'jsonpath={.data.postgresql-password}' | base64 -d)
+  for piece in tables-query copy-one load-settings; do
+    cargo bench --quiet -p la-migrate --bench copy_script -- "$piece" >"$work/$piece"
+  done
+  d=$work/pg15
+  chmod 711 "$work"
+  mkdir -p "$d"
+  chown postgres "$d"
+  runuser -u postgres -- "$pg15/initdb" -D "$d/data" -U postgres -A trust >/dev/null
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  export SRC_HOST=$ip SRC_PORT=5432 SRC_USER=postgres SRC_DATABASE=$DB
+  export DST_HOST=127.0.0.1 DST_PORT=$port DST_USER=postgres DST_DATABASE=$DB DST_PASSWORD=
+  PGPASSWORD=$pw "$pg15/psql" -XAtq -0 -z -v ON_ERROR_STOP=1 -h "$ip" -U postgres -d "$DB" \
+    -f "$work/tables-query" >"$work/tables.list"
+  PGPASSWORD=$pw "$pg15/pg_dump" --schema-only --format=custom -h "$ip" -U postgres \
+    -f "$work/schema.dump" "$DB"
+  printf '  %-34s %8s %9s %11s %8s\n' "PostgreSQL 15 started with" data indexes checkpoint total
+  for variant in all $(cut -f1 "$work/load-settings") none; do
+    flags="-p $port -k $d -c listen_addresses=127.0.0.1"
+    while IFS=$'\t' read -r name value; do
+      [ "$variant" = none ] || [ "$variant" = "$name" ] || flags+=" -c $name=$value"
+    done <"$work/load-settings"
+    runuser -u postgres -- "$pg15/pg_ctl" -D "$d/data" -w -l "$d/log" -o "$flags" start >/dev/null
+    "$pg15/psql" -Xq -h 127.0.0.1 -p "$port" -U postgres -d postgres \
+      -c "drop database if exists $DB" -c "create database $DB"
+    "$pg15/pg_restore" --section=pre-data --exit-on-error -h 127.0.0.1 -p "$port" -U postgres \
+      -d "$DB" "$work/schema.dump"
+    sync
+    t0=$(now)
+    SRC_PASSWORD=$pw PATH=$pg15:$PATH xargs -0 -r -P 2 -n 2 bash "$work/copy-one" <"$work/tables.list"
+    t1=$(now)
+    "$pg15/pg_restore" --section=post-data --exit-on-error --jobs=2 -h 127.0.0.1 -p "$port" \
+      -U postgres -d "$DB" "$work/schema.dump"
+    t2=$(now)
+    "$pg15/psql" -Xq -h 127.0.0.1 -p "$port" -U postgres -d postgres -c CHECKPOINT
+    t3=$(now)
+    runuser -u postgres -- "$pg15/pg_ctl" -D "$d/data" -w -m fast stop >/dev/null
+    case $variant in all) label="every load setting" ;; none) label="none (defaults)" ;; *) label="all but $variant" ;; esac
+    printf '  %-34s %6s s %7s s %9s s %6s s\n' "$label" "$(secs "$t0" "$t1")" "$(secs "$t1" "$t2")" \
+      "$(secs "$t2" "$t3")" "$(secs "$t0" "$t3")"
+  done
+  echo "  (database $mb MB; copy-one.sh of the copy pod, 2 tables at a time; post-data with --jobs=2)"
+  stop_sim
+}
+
 # --- values ----------------------------------------------------------------------------------
 
 # A 5 MB operator's file: the keys the rules move, then many commented, nested entries.
@@ -448,7 +507,8 @@ case "${1:-}" in
   fingerprint) build; bench_fingerprint ;;
   values) build; bench_values ;;
   dump) build; bench_dump ;;
-  all) build; bench_values; bench_plugin; [ "${SKIP_GUIDE:-0}" = 1 ] || bench_guide; downtime_ratio; bench_dump; bench_fingerprint ;;
+  load-settings) build; bench_load_settings ;;
+  all) build; bench_values; bench_plugin; [ "${SKIP_GUIDE:-0}" = 1 ] || bench_guide; downtime_ratio; bench_dump; bench_load_settings; bench_fingerprint ;;
   *) awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0" >&2; exit 2 ;;
 esac
 echo
