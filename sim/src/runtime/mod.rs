@@ -114,6 +114,11 @@ pub enum ContainerState {
     },
 }
 
+/// A pod's `/etc/resolv.conf` (beside the helpers): no name server but the pod's own
+/// loopback, so a name missing from the hosts file fails at once, as a cluster DNS answers
+/// NXDOMAIN, instead of waiting on the host's resolver, which pods cannot reach.
+const RESOLV_CONF: &str = "resolv.conf";
+
 pub fn hosts_file(state_dir: &Path, namespace: &str) -> PathBuf {
     state_dir.join("net").join(format!("hosts-{namespace}"))
 }

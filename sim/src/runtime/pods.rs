@@ -79,6 +79,7 @@ impl Runtime {
         for (name, content) in [
             ("chatwoot-prepare", standin::script()),
             ("nslookup", standin::NSLOOKUP.to_string()),
+            (super::RESOLV_CONF, "nameserver 127.0.0.1\n".to_string()),
         ] {
             let path = helpers.join(name);
             std::fs::write(&path, content)
