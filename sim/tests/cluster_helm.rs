@@ -15,12 +15,16 @@ use cluster_support::{chart, helm, SimProcess, HELM_VERSIONS};
 const STS_FORBIDDEN: &str = "spec: Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden";
 
 /// Processes on this machine whose command line contains `needle`.
-fn processes_with(needle: &str) -> Vec<String> {
+/// Processes whose command line contains `needle`, in the network namespace of the pod at `ip`
+/// (`/proc/<pid>/net` shows a process's own network: there the pod's address is local).
+fn processes_with(needle: &str, ip: &str) -> Vec<String> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
             let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            if cmdline.contains(needle) {
+            let fib =
+                std::fs::read_to_string(entry.path().join("net/fib_trie")).unwrap_or_default();
+            if cmdline.contains(needle) && fib.contains(&format!("|-- {ip}\n")) {
                 found.push(cmdline);
             }
         }
@@ -152,8 +156,8 @@ fn the_4_43_1_chart_runs_on_real_servers_with_helm(v: &str) {
     // Uninstall: the servers stop, the StatefulSet claims and the kept secrets stay.
     let pg_ip = pod_ip(&sim, ns, "cognigy-live-agent-postgresql-0");
     let redis_ip = pod_ip(&sim, ns, "cognigy-live-agent-redis-master-0");
-    assert!(!processes_with(&format!("listen_addresses={pg_ip} ")).is_empty());
-    assert!(!processes_with(&format!("{redis_ip}:6379")).is_empty());
+    assert!(!processes_with("listen_addresses=", &pg_ip).is_empty());
+    assert!(!processes_with("redis-server", &redis_ip).is_empty());
     sim.ok(
         &helm(v),
         &["uninstall", release, "-n", ns, "--wait", "--timeout", "60s"],
@@ -194,11 +198,11 @@ fn the_4_43_1_chart_runs_on_real_servers_with_helm(v: &str) {
     );
     // A pod object is removed only once its processes are gone.
     assert_eq!(
-        processes_with(&format!("listen_addresses={pg_ip} ")),
+        processes_with("listen_addresses=", &pg_ip),
         Vec::<String>::new()
     );
     assert_eq!(
-        processes_with(&format!("{redis_ip}:6379")),
+        processes_with("redis-server", &redis_ip),
         Vec::<String>::new()
     );
     // The database volume still holds the PostgreSQL 11 data directory.

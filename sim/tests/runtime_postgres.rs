@@ -5,8 +5,6 @@
 
 mod runtime_support;
 
-use std::net::Ipv4Addr;
-
 use la_sim::runtime::ContainerState;
 use runtime_support::*;
 
@@ -16,8 +14,8 @@ const PG15: &str = "docker.io/bitnami/postgresql:15.1.0-debian-11-r12";
 #[test]
 fn a_bitnami_postgresql_11_pod_serves_md5_on_its_ip_and_postgresql_15_refuses_its_volume() {
     let sim = Sim::new("pgrt");
-    let db_ip = Ipv4Addr::new(127, 201, 0, 10);
-    let backup_ip = Ipv4Addr::new(127, 201, 0, 11);
+    let db_ip = sim.ip(10);
+    let backup_ip = sim.ip(11);
     let data = sim.volume("data-cognigy-live-agent-postgresql-0");
     let backup = sim.volume("postgres-backup");
     std::fs::write(backup.join("note.txt"), "kept on the volume\n").unwrap();
@@ -156,7 +154,7 @@ fn a_bitnami_postgresql_11_pod_serves_md5_on_its_ip_and_postgresql_15_refuses_it
 #[test]
 fn a_bitnami_postgresql_15_volume_is_started_as_is_and_keeps_its_password_whatever_the_env_says() {
     let sim = Sim::new("pg15keep");
-    let db_ip = Ipv4Addr::new(127, 201, 0, 20);
+    let db_ip = sim.ip(20);
     let data = sim.volume("data-cognigy-live-agent-postgresql-0");
     let start = |password: &str| {
         let env = bitnami_12_env(password);

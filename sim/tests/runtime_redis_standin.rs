@@ -90,8 +90,8 @@ fn redis_cli(sim: &Sim, pod: &PodSpec, command: &str) -> String {
 #[test]
 fn redis_needs_the_chart_password_and_the_stand_in_seeds_only_an_empty_database() {
     let sim = Sim::new("rsrt");
-    let redis_ip = Ipv4Addr::new(127, 202, 0, 10);
-    let db_ip = Ipv4Addr::new(127, 202, 0, 11);
+    let redis_ip = sim.ip(10);
+    let db_ip = sim.ip(11);
     sim.hosts(
         "live-agent",
         &[
@@ -162,7 +162,7 @@ fn redis_needs_the_chart_password_and_the_stand_in_seeds_only_an_empty_database(
     let first = migration_job(
         &sim,
         "cognigy-live-agent-migrate-a",
-        Ipv4Addr::new(127, 202, 0, 12),
+        sim.ip(12),
         "cognigy-live-agent-postgresql",
     );
     sim.runtime.start_pod(&first).unwrap();
@@ -204,7 +204,7 @@ fn redis_needs_the_chart_password_and_the_stand_in_seeds_only_an_empty_database(
     let second = migration_job(
         &sim,
         "cognigy-live-agent-migrate-b",
-        Ipv4Addr::new(127, 202, 0, 13),
+        sim.ip(13),
         "cognigy-live-agent-postgresql",
     );
     sim.runtime.start_pod(&second).unwrap();
@@ -237,8 +237,8 @@ fn redis_needs_the_chart_password_and_the_stand_in_seeds_only_an_empty_database(
     let broken = migration_job(
         &sim,
         "cognigy-live-agent-migrate-c",
-        Ipv4Addr::new(127, 202, 0, 14),
-        "127.202.0.99",
+        sim.ip(14),
+        &sim.ip(99).to_string(),
     );
     sim.runtime.start_pod(&broken).unwrap();
     assert_ne!(wait_exit(&sim, &broken), 0);
@@ -269,11 +269,7 @@ fn an_idle_image_is_ready_at_once_and_a_tty_exec_sees_a_terminal() {
     let storage = sim.volume("live-agent");
     std::fs::write(storage.join("file"), "attachment\n").unwrap();
     let app: ContainerSpec = container("live-agent-app", APP, &[], &[(&storage, "/storage")]);
-    let pod = sim.pod(
-        "cognigy-live-agent-app",
-        Ipv4Addr::new(127, 203, 0, 10),
-        vec![app],
-    );
+    let pod = sim.pod("cognigy-live-agent-app", sim.ip(10), vec![app]);
     sim.runtime.start_pod(&pod).unwrap();
     sim.wait_ready(&pod, "live-agent-app");
     let (code, out, _) = exec(&sim, &pod, "live-agent-app", &["cat", "/storage/file"]);

@@ -30,6 +30,11 @@ impl Sim {
         self.dir.path()
     }
 
+    /// The `n`th pod address of the runtime's subnet (1 to 253).
+    pub fn ip(&self, n: u32) -> Ipv4Addr {
+        self.runtime.subnet().address(n)
+    }
+
     /// A host directory standing for a volume.
     pub fn volume(&self, name: &str) -> PathBuf {
         let path = self.dir.path().join("volumes").join(name);

@@ -41,6 +41,17 @@ pub fn as_postgres(script: &str) -> String {
 
 impl PgServer {
     pub fn start(bin: &str, name: &str) -> PgServer {
+        Self::start_listening(bin, name, None)
+    }
+
+    /// A server pods reach, as a database outside the cluster: it also listens on `host` (an
+    /// address of this machine other than loopback, see [`host_address`]) and trusts the sims'
+    /// pod subnets (`10.240.0.0/12`).
+    pub fn start_for_pods(bin: &str, name: &str, host: &str) -> PgServer {
+        Self::start_listening(bin, name, Some(host))
+    }
+
+    fn start_listening(bin: &str, name: &str, pods_host: Option<&str>) -> PgServer {
         require(&format!("{bin}/postgres"));
         require(&format!("{PG15_BIN}/psql"));
         let tmp = tempfile::Builder::new()
@@ -56,9 +67,19 @@ impl PgServer {
             port,
             _tmp: tmp,
         };
+        let (listen, hba) = match pods_host {
+            Some(host) => (
+                format!("127.0.0.1,{host}"),
+                format!(
+                    " && echo 'host all all 10.240.0.0/12 trust' >> {}/data/pg_hba.conf",
+                    dir.display()
+                ),
+            ),
+            None => ("127.0.0.1".to_string(), String::new()),
+        };
         as_postgres(&format!(
-            "{bin}/initdb -D {d}/data -U postgres -A trust >/dev/null && \
-             {bin}/pg_ctl -D {d}/data -w -l {d}/log -o '-p {port} -k {d} -c listen_addresses=127.0.0.1' start >/dev/null",
+            "{bin}/initdb -D {d}/data -U postgres -A trust >/dev/null{hba} && \
+             {bin}/pg_ctl -D {d}/data -w -l {d}/log -o '-p {port} -k {d} -c listen_addresses={listen}' start >/dev/null",
             d = dir.display()
         ));
         server
@@ -165,4 +186,28 @@ fn postgres_uid() -> u32 {
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+/// An IPv4 address of this machine other than loopback, which pods reach through their
+/// sim's bridge (a pod's `127.0.0.1` is the pod itself).
+pub fn host_address() -> String {
+    let out = Command::new("ip")
+        .args(["-4", "-o", "address", "show", "scope", "global"])
+        .output()
+        .expect("ip (iproute2) is needed: run scripts/install-test-deps.sh");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .filter(|line| {
+            !line
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("")
+                .starts_with("lasim")
+        })
+        .find_map(|line| {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let at = words.iter().position(|w| *w == "inet")?;
+            Some(words.get(at + 1)?.split('/').next()?.to_string())
+        })
+        .unwrap_or_else(|| panic!("this machine has no IPv4 address besides loopback:\n{text}"))
 }

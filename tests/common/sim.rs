@@ -189,16 +189,16 @@ redis:
         }
     }
 
-    /// PostgreSQL outside the cluster (a server on the host's loopback, which pods reach as
-    /// `127.0.0.1`): the chart's database is off, the password in an existing Secret.
-    pub fn external_postgres(helm_version: &'static str, port: u16) -> ReleaseSpec {
+    /// PostgreSQL outside the cluster (a server on the host at `host`, an address pods reach):
+    /// the chart's database is off, the password in an existing Secret.
+    pub fn external_postgres(helm_version: &'static str, host: &str, port: u16) -> ReleaseSpec {
         ReleaseSpec {
             helm_version,
             values: format!(
                 "\
 postgresql:
   enabled: false
-  postgresqlHost: 127.0.0.1
+  postgresqlHost: {host}
   postgresqlPort: {port}
   existingSecret: external-db
   existingSecretPasswordKey: password

@@ -1,5 +1,5 @@
 //! The kubelet: resolves pods (env from Secrets and ConfigMaps, volumes to host directories,
-//! a loopback IP each), hands them to the runtime, reports container states into pod status,
+//! an address of the runtime's pod subnet each), hands them to the runtime, reports container states into pod status,
 //! and stops and removes pods being deleted.
 
 use std::collections::{HashMap, HashSet};
@@ -15,11 +15,13 @@ use tokio::sync::watch;
 
 use super::snapshot::{rt, Snapshot};
 use super::volumes::pv_host_path;
-use crate::runtime::{identity, ContainerSpec, ContainerState, ExecChild, Mount, PodSpec};
+use crate::runtime::{identity, ContainerSpec, ContainerState, ExecChild, Mount, PodSpec, Subnet};
 use crate::store::{meta, Store};
 
 /// What the kubelet and the exec endpoint need from a container runtime.
 pub trait PodRuntime: Send + Sync {
+    /// Where pod addresses come from.
+    fn subnet(&self) -> Subnet;
     fn start_pod(&self, pod: &PodSpec) -> Result<(), String>;
     fn pod_state(&self, namespace: &str, name: &str) -> Vec<(String, ContainerState)>;
     /// `restartCount` per container; runtimes that never restart report none.
@@ -40,6 +42,9 @@ pub trait PodRuntime: Send + Sync {
 }
 
 impl PodRuntime for crate::runtime::Runtime {
+    fn subnet(&self) -> Subnet {
+        crate::runtime::Runtime::subnet(self)
+    }
     fn start_pod(&self, pod: &PodSpec) -> Result<(), String> {
         crate::runtime::Runtime::start_pod(self, pod).map_err(|e| e.to_string())
     }
@@ -79,6 +84,10 @@ pub struct NoopRuntime {
 }
 
 impl PodRuntime for NoopRuntime {
+    /// Addresses nothing listens on, shared by every such sim.
+    fn subnet(&self) -> Subnet {
+        Subnet::UNBRIDGED
+    }
     fn start_pod(&self, pod: &PodSpec) -> Result<(), String> {
         self.pods
             .lock()
@@ -710,7 +719,7 @@ struct Kubelet {
     runtime: Arc<dyn PodRuntime>,
     state_dir: PathBuf,
     ips: HashMap<String, Ipv4Addr>,
-    addresses: super::pod_network::AddressBlock,
+    addresses: Subnet,
     next_ip: u32,
     /// Pods handed to the runtime (namespace, name, uid)
     started: HashSet<(String, String, String)>,
@@ -718,23 +727,23 @@ struct Kubelet {
 }
 
 impl Kubelet {
-    fn ip_for(&mut self, uid: &str) -> Ipv4Addr {
+    /// The pod's address: the next one of the subnet no live pod has (an address comes back
+    /// round only after all others, so a stopped pod's is not reused at once); `None` when
+    /// every one is taken.
+    fn ip_for(&mut self, uid: &str) -> Option<Ipv4Addr> {
         if let Some(ip) = self.ips.get(uid) {
-            return *ip;
+            return Some(*ip);
         }
         let used: HashSet<Ipv4Addr> = self.ips.values().copied().collect();
-        loop {
-            self.next_ip = if self.next_ip >= 250 * 250 {
-                1
-            } else {
-                self.next_ip + 1
-            };
+        for _ in 0..Subnet::ADDRESSES {
+            self.next_ip = self.next_ip % Subnet::ADDRESSES + 1;
             let ip = self.addresses.address(self.next_ip);
             if !used.contains(&ip) {
                 self.ips.insert(uid.to_string(), ip);
-                return ip;
+                return Some(ip);
             }
         }
+        None
     }
 
     fn tick(&mut self) {
@@ -768,7 +777,17 @@ impl Kubelet {
                 self.stop(key, true);
                 continue;
             }
-            let ip = self.ip_for(&uid);
+            let Some(ip) = self.ip_for(&uid) else {
+                let why = not_ready(
+                    "FailedCreatePodSandBox",
+                    format!(
+                        "every address of the pod subnet {} is taken",
+                        self.addresses
+                    ),
+                );
+                self.set_status(pods_rt, pod, waiting_status(pod, &why));
+                continue;
+            };
             if !self.started.contains(&key) {
                 let status = match resolve(&snap, pod, ip, &self.state_dir) {
                     Ok(spec) => match self.runtime.start_pod(&spec) {
@@ -849,14 +868,7 @@ pub async fn run(
     state_dir: PathBuf,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let addresses =
-        match super::pod_network::AddressBlock::claim(&super::pod_network::default_lock_dir()) {
-            Ok(block) => block,
-            Err(e) => {
-                tracing::error!("kubelet cannot start: {e}");
-                return;
-            }
-        };
+    let addresses = runtime.subnet();
     let mut k = Kubelet {
         store: store.clone(),
         runtime: runtime.clone(),

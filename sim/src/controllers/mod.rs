@@ -6,7 +6,6 @@ pub mod gc;
 pub mod jobs;
 pub mod kubelet;
 pub mod namespaces;
-pub mod pod_network;
 pub mod quotas;
 pub mod refusals;
 pub mod services;

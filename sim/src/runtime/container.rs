@@ -16,6 +16,7 @@ use super::rootfs::Request;
 use super::sandbox::{self, Enter, User};
 use super::spawner::PodSpawner;
 use super::tools::Tools;
+use super::RESOLV_CONF;
 use super::{identity, log_file, ContainerSpec, PodSpec};
 
 pub struct Container {
@@ -41,12 +42,20 @@ impl Container {
         let log = log_file(state_dir, &pod.namespace, &pod.name, &spec.name);
         let base = log.with_file_name(format!("{}.d", spec.name));
         let hosts = super::hosts_file(state_dir, &pod.namespace);
-        let mut mounts: Vec<Request> = vec![Request {
-            source: hosts,
-            target: "/etc/hosts".into(),
-            read_only: true,
-            is_file: true,
-        }];
+        let mut mounts: Vec<Request> = vec![
+            Request {
+                source: hosts,
+                target: "/etc/hosts".into(),
+                read_only: true,
+                is_file: true,
+            },
+            Request {
+                source: helpers.join(RESOLV_CONF),
+                target: "/etc/resolv.conf".into(),
+                read_only: true,
+                is_file: true,
+            },
+        ];
         mounts.extend(spec.mounts.iter().map(|m| Request {
             source: m.host_path.clone(),
             target: m.container_path.clone(),

@@ -40,8 +40,8 @@ impl ExecChild {
     }
 }
 
-/// Starts `argv` in the namespaces of the container's main process `pid` (its PID namespace
-/// through `spawner`).
+/// Starts `argv` in the mount and UTS namespaces of the container's main process `pid` (its
+/// pod's PID and network namespaces through `spawner`).
 pub fn spawn(
     container: &Container,
     pid: u32,

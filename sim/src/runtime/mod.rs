@@ -4,7 +4,8 @@
 //!
 //! Contract with the API side:
 //! - Every value a container needs is resolved before [`Runtime::start_pod`]: env (incl.
-//!   `valueFrom` secrets), volume mounts as host directories, the pod's IP.
+//!   `valueFrom` secrets), volume mounts as host directories, the pod's IP (an address of
+//!   [`Runtime::subnet`]).
 //! - Name resolution: the API side keeps one hosts file per namespace at
 //!   [`hosts_file`]`(state_dir, namespace)` up to date (Service names -> endpoint pod IPs,
 //!   in the short, `svc.ns` and `svc.ns.svc.cluster.local` forms), rewriting it in place (same
@@ -16,20 +17,26 @@
 //! `sandbox.rs` (namespaces, mounts, `pivot_root`, user, between fork and exec),
 //! `container.rs` (scratch space, PostgreSQL initialisation, spawning), `pods.rs`
 //! ([`Runtime`]: supervisors, restart policy, stop), `exec.rs`, `readiness.rs`, `standin.rs`
-//! (the `db:chatwoot_prepare` stand-in), `spawner.rs` and `pidns.rs` (every process forked
-//! from one thread, into its pod's PID namespace), `tools.rs`.
+//! (the `db:chatwoot_prepare` stand-in), `spawner.rs` and `podns.rs` (every process forked
+//! from one thread, into its pod's PID and network namespaces), `subnet.rs` (the sim's pod
+//! subnet, claimed), `network.rs` (bridge and veth pairs), `tools.rs`.
 //!
-//! Network: pods share the host's network namespace, each server bound to its pod IP (a
-//! loopback address). Inside a pod `127.0.0.1` is therefore the host's loopback, not the pod:
-//! PostgreSQL also listens on its Unix socket (`/tmp` and `/run/postgresql`, where the client
-//! tools look), so `psql` without `-h` reaches the pod's own server.
+//! Network: each pod has a network namespace of its own, shared by its containers and execs:
+//! `lo` (so `127.0.0.1` and `localhost` are the pod itself) and `eth0` with the pod's address,
+//! one end of a veth pair whose other end is on the sim's bridge. The bridge holds the
+//! gateway address of a `/24` of `10.240.0.0/12` that the running sim claimed, so pods reach
+//! each other, and the host (readiness checks, tests) reaches every pod, by address. Servers
+//! listen on every address, as in their images, so two pods may use one port; PostgreSQL also
+//! listens on its Unix socket, as the images do (`/tmp`, and `/run/postgresql` where the
+//! Debian-built client tools look).
 
 mod container;
 mod error;
 mod exec;
 pub mod identity;
 mod images;
-mod pidns;
+mod network;
+mod podns;
 mod pods;
 mod programs;
 mod readiness;
@@ -37,12 +44,14 @@ mod rootfs;
 mod sandbox;
 mod spawner;
 mod standin;
+mod subnet;
 mod tools;
 
 pub use error::{Context, Error, Result};
 pub use exec::ExecChild;
 pub use images::{behaviour, Behaviour, ClientTools, PgFlavour, PgMajor};
 pub use pods::Runtime;
+pub use subnet::Subnet;
 pub use tools::Tools;
 
 use std::net::Ipv4Addr;
@@ -76,6 +85,7 @@ pub struct PodSpec {
     pub namespace: String,
     pub name: String,
     pub uid: String,
+    /// The pod's address, from the runtime's [`Subnet`]
     pub ip: Ipv4Addr,
     /// `hostname` / `subdomain` as Kubernetes sets them (StatefulSet pods)
     pub hostname: String,
@@ -103,6 +113,11 @@ pub enum ContainerState {
         message: String,
     },
 }
+
+/// A pod's `/etc/resolv.conf` (beside the helpers): no name server but the pod's own
+/// loopback, so a name missing from the hosts file fails at once, as a cluster DNS answers
+/// NXDOMAIN, instead of waiting on the host's resolver, which pods cannot reach.
+const RESOLV_CONF: &str = "resolv.conf";
 
 pub fn hosts_file(state_dir: &Path, namespace: &str) -> PathBuf {
     state_dir.join("net").join(format!("hosts-{namespace}"))

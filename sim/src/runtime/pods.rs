@@ -13,10 +13,12 @@ use std::time::{Duration, Instant};
 use super::container::Container;
 use super::error::{Context, Error, Result};
 use super::exec::{self, ExecChild};
-use super::pidns::PodInit;
+use super::network::PodNetwork;
+use super::podns::PodInit;
 use super::readiness;
 use super::spawner::Spawner;
 use super::standin;
+use super::subnet::{self, Subnet};
 use super::tools::Tools;
 use super::{ContainerState, PodSpec};
 
@@ -30,10 +32,12 @@ const BACKOFF_MAX: Duration = Duration::from_secs(10);
 
 /// Runs pods as real processes. Cheap to clone (an `Arc` inside), `Send + Sync`.
 ///
-/// Each pod has a PID namespace of its own ([`PodInit`]); every process of a container is in
-/// its own process group with `PR_SET_PDEATHSIG(SIGKILL)`. Stopping a pod stops its containers,
-/// then ends the namespace, so no process of the pod outlives it, not even one that left its
-/// process group; [`Runtime::shutdown`] stops everything and waits.
+/// Each pod has a PID and a network namespace of its own ([`PodInit`]), the latter on the
+/// runtime's bridge with the pod's address ([`PodNetwork`]); every process of a container is
+/// in its own process group with `PR_SET_PDEATHSIG(SIGKILL)`. Stopping a pod stops its
+/// containers, then ends the namespaces, so no process of the pod outlives it, not even one
+/// that left its process group; [`Runtime::shutdown`] stops everything, waits and removes the
+/// bridge.
 #[derive(Clone)]
 pub struct Runtime {
     inner: Arc<Inner>,
@@ -44,12 +48,13 @@ struct Inner {
     tools: Tools,
     helpers: PathBuf,
     spawner: Spawner,
+    network: PodNetwork,
     pods: Mutex<HashMap<(String, String), Arc<Pod>>>,
 }
 
 struct Pod {
     spec: PodSpec,
-    /// The pod's PID namespace: every process of the pod is forked into it
+    /// The pod's PID and network namespaces: every process of the pod is forked into them
     init: PodInit,
     containers: Vec<Arc<Container>>,
     /// Spec order: init containers, then containers
@@ -65,7 +70,8 @@ struct Pod {
 }
 
 impl Runtime {
-    /// A runtime keeping pod scratch space and logs under `state_dir`.
+    /// A runtime keeping pod scratch space and logs under `state_dir`, its pods on a subnet
+    /// of their own (claimed here, see [`Runtime::subnet`]). Needs root.
     pub fn new(state_dir: &Path, tools: Tools) -> Result<Self> {
         let helpers = state_dir.join("runtime").join("bin");
         std::fs::create_dir_all(&helpers)
@@ -73,6 +79,7 @@ impl Runtime {
         for (name, content) in [
             ("chatwoot-prepare", standin::script()),
             ("nslookup", standin::NSLOOKUP.to_string()),
+            (super::RESOLV_CONF, "nameserver 127.0.0.1\n".to_string()),
         ] {
             let path = helpers.join(name);
             std::fs::write(&path, content)
@@ -82,20 +89,28 @@ impl Runtime {
                 .context(|| format!("cannot chmod {}", path.display()))?;
         }
         let spawner = Spawner::new().context(|| "cannot start the spawner thread".into())?;
+        let network = PodNetwork::create(&subnet::default_lock_dir())?;
         Ok(Runtime {
             inner: Arc::new(Inner {
                 state_dir: state_dir.to_path_buf(),
                 tools,
                 helpers,
                 spawner,
+                network,
                 pods: Mutex::new(HashMap::new()),
             }),
         })
     }
 
-    /// Starts a pod: its init containers one after another (each must exit 0), then its
-    /// containers. Returns at once; progress shows in [`Runtime::pod_state`]. Starting a pod
-    /// that already runs (same namespace and name) is an error: stop it first.
+    /// The subnet pod addresses ([`PodSpec::ip`]) come from: [`Subnet::address`].
+    pub fn subnet(&self) -> Subnet {
+        self.inner.network.subnet()
+    }
+
+    /// Starts a pod: its network namespace with the pod's address, then its init containers
+    /// one after another (each must exit 0), then its containers. Returns once the network is
+    /// up; progress shows in [`Runtime::pod_state`]. Starting a pod that already runs (same
+    /// namespace and name) is an error: stop it first.
     pub fn start_pod(&self, spec: &PodSpec) -> Result<()> {
         let key = (spec.namespace.clone(), spec.name.clone());
         let mut pods = self.inner.pods.lock().expect("pods lock");
@@ -137,10 +152,21 @@ impl Runtime {
             .collect();
         let init = self.inner.spawner.pod_init().context(|| {
             format!(
-                "cannot create the PID namespace of pod {}/{}",
+                "cannot create the namespaces of pod {}/{}",
                 spec.namespace, spec.name
             )
         })?;
+        let spawner = self.inner.spawner.in_pod(&init);
+        if let Err(e) = self.inner.network.attach(init.pid(), spec.ip, |mut cmd| {
+            spawner.run(move || cmd.spawn())
+        }) {
+            init.kill();
+            self.inner.network.detach(spec.ip);
+            return Err(Error::new(format!(
+                "pod {}/{}: {e}",
+                spec.namespace, spec.name
+            )));
+        }
         let pod = Arc::new(Pod {
             spec: spec.clone(),
             init,
@@ -193,7 +219,8 @@ impl Runtime {
     /// Stops a pod: the stop signal (SIGTERM; SIGINT for PostgreSQL, its fast shutdown) to
     /// every process group, SIGKILL after a 10 s grace period, then SIGKILL to whatever else
     /// runs in the pod's PID namespace; waits until all its processes are gone, then removes
-    /// its scratch space (not its logs or volumes). Unknown pods are ignored.
+    /// its network interface and scratch space (not its logs or volumes). Unknown pods are
+    /// ignored.
     pub fn stop_pod(&self, namespace: &str, name: &str) {
         let pod = self
             .inner
@@ -202,7 +229,7 @@ impl Runtime {
             .expect("pods lock")
             .remove(&(namespace.to_string(), name.to_string()));
         if let Some(pod) = pod {
-            stop(&pod);
+            stop(&self.inner, &pod);
         }
     }
 
@@ -273,12 +300,16 @@ impl Runtime {
             .collect();
         let stoppers: Vec<_> = pods
             .into_iter()
-            .map(|p| thread::spawn(move || stop(&p)))
+            .map(|p| {
+                let inner = self.inner.clone();
+                thread::spawn(move || stop(&inner, &p))
+            })
             .collect();
         for s in stoppers {
             let _ = s.join();
         }
         self.inner.spawner.stop();
+        self.inner.network.remove();
     }
 
     fn pod(&self, namespace: &str, name: &str) -> Option<Arc<Pod>> {
@@ -294,13 +325,13 @@ impl Runtime {
 impl Drop for Inner {
     fn drop(&mut self) {
         for (_, pod) in self.pods.get_mut().map(std::mem::take).unwrap_or_default() {
-            stop(&pod);
+            stop(self, &pod);
         }
         self.spawner.stop();
     }
 }
 
-fn stop(pod: &Pod) {
+fn stop(inner: &Inner, pod: &Pod) {
     pod.stopping.store(true, Ordering::SeqCst);
     let supervisor = pod.supervisor.lock().expect("supervisor lock").take();
     if let Some(handle) = supervisor {
@@ -311,6 +342,7 @@ fn stop(pod: &Pod) {
     }
     // Processes that left their group (setsid, daemons) end with the namespace.
     pod.init.kill();
+    inner.network.detach(pod.spec.ip);
     for c in &pod.containers {
         c.remove_scratch();
     }

@@ -152,7 +152,7 @@ pub fn program(
                 "-D".into(),
                 init.pgdata.clone(),
                 "-c".into(),
-                format!("listen_addresses={}", pod.ip),
+                "listen_addresses=*".into(),
                 "-c".into(),
                 format!("port={port}"),
                 "-c".into(),
@@ -172,10 +172,11 @@ pub fn program(
             let port = env_of("REDIS_PORT")
                 .and_then(|p| p.parse().ok())
                 .unwrap_or(6379u16);
+            // Every IPv4 address of the pod (the pod network is IPv4), as Bitnami allows
+            // remote connections.
             let mut config = format!(
-                "bind {ip}\nport {port}\nprotected-mode no\ndir /data\nappendonly yes\n\
-                 save \"\"\ndaemonize no\n",
-                ip = pod.ip
+                "bind 0.0.0.0\nport {port}\nprotected-mode no\ndir /data\nappendonly yes\n\
+                 save \"\"\ndaemonize no\n"
             );
             if let Some(pw) = &password {
                 config.push_str(&format!("requirepass {}\n", redis_quote(pw)));

@@ -2,7 +2,8 @@
 //! mount and UTS namespace, the [`rootfs`](super::rootfs) plan, `pivot_root`, the hostname,
 //! the user, and `PR_SET_PDEATHSIG` so the process dies with the sim. An exec joins the
 //! namespaces of the container's main process instead. The child is already in its pod's PID
-//! namespace (the spawner forked it there), so the `/proc` mounted here is the pod's.
+//! and network namespaces (the spawner forked it there), so the `/proc` mounted here is the
+//! pod's.
 //!
 //! Everything the child needs is prepared in the parent (C strings, file descriptors), so the
 //! child only makes system calls between `fork` and `exec`.

@@ -1,27 +1,31 @@
 //! One long-lived thread that forks every process. `PR_SET_PDEATHSIG` fires when the
 //! *thread* that forked a process ends, so forking from short-lived threads (Tokio's
 //! blocking pool, a pod's supervisor) would kill processes early; this thread lives as long
-//! as the runtime. It also forks each process into its pod's PID namespace ([`PodSpawner`]).
+//! as the runtime. It also forks each process into its pod's PID and network namespaces
+//! ([`PodSpawner`]).
 
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::mpsc;
 use std::sync::Mutex;
 use std::thread;
 
-use super::pidns::{self, PodInit};
+use super::podns::{self, Namespaces, PodInit};
 
 type Job = Box<dyn FnOnce() + Send>;
 
 pub struct Spawner {
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     thread: Mutex<Option<thread::JoinHandle<()>>>,
-    /// The sim's own PID namespace, where the thread returns after forking into a pod's
-    home_ns: OwnedFd,
+    /// The sim's own PID and network namespaces, where the thread returns after forking
+    /// into a pod's
+    home_pid: OwnedFd,
+    home_net: OwnedFd,
 }
 
 impl Spawner {
     pub fn new() -> std::io::Result<Self> {
-        let home_ns = std::fs::File::open("/proc/self/ns/pid")?.into();
+        let home_pid = std::fs::File::open("/proc/self/ns/pid")?.into();
+        let home_net = std::fs::File::open("/proc/self/ns/net")?.into();
         let (tx, rx) = mpsc::channel::<Job>();
         let thread = thread::Builder::new()
             .name("la-sim-spawner".into())
@@ -33,7 +37,8 @@ impl Spawner {
         Ok(Spawner {
             jobs: Mutex::new(Some(tx)),
             thread: Mutex::new(Some(thread)),
-            home_ns,
+            home_pid,
+            home_net,
         })
     }
 
@@ -57,17 +62,24 @@ impl Spawner {
             .unwrap_or_else(|_| Err(std::io::Error::other("the spawner thread ended")))
     }
 
-    /// A new PID namespace for a pod, with its init.
+    fn home(&self) -> Namespaces {
+        Namespaces {
+            pid: self.home_pid.as_raw_fd(),
+            net: self.home_net.as_raw_fd(),
+        }
+    }
+
+    /// New PID and network namespaces for a pod, with the PID namespace's init.
     pub fn pod_init(&self) -> std::io::Result<PodInit> {
-        let home = self.home_ns.as_raw_fd();
+        let home = self.home();
         self.run(move || PodInit::create(home))
     }
 
-    /// Forks into the PID namespace of `init`'s pod.
+    /// Forks into the namespaces of `init`'s pod.
     pub fn in_pod<'a>(&'a self, init: &PodInit) -> PodSpawner<'a> {
         PodSpawner {
             spawner: self,
-            ns: init.ns(),
+            ns: init.namespaces(),
         }
     }
 
@@ -80,27 +92,26 @@ impl Spawner {
     }
 }
 
-/// The spawner, forking into one pod's PID namespace. Borrows the namespace from the pod's
-/// [`PodInit`], which outlives every use (each call waits for its fork).
+/// The spawner, forking into one pod's namespaces. Borrows them from the pod's [`PodInit`],
+/// which outlives every use (each call waits for its fork).
 #[derive(Clone, Copy)]
 pub struct PodSpawner<'a> {
     spawner: &'a Spawner,
-    ns: RawFd,
+    ns: Namespaces,
 }
 
 impl PodSpawner<'_> {
-    /// Runs `f` (which forks) on the spawner thread, its children in the pod's namespace.
+    /// Runs `f` (which forks) on the spawner thread, its children in the pod's namespaces.
     pub fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
     ) -> std::io::Result<T> {
-        let (ns, home) = (self.ns, self.spawner.home_ns.as_raw_fd());
+        let (ns, home) = (self.ns, self.spawner.home());
         self.spawner.run(move || {
-            pidns::enter(ns)?;
-            let result = f();
-            pidns::enter(home).map_err(|e| {
+            let result = podns::enter(ns).and_then(|()| f());
+            podns::go_home(home).map_err(|e| {
                 std::io::Error::other(format!(
-                    "cannot return the spawner to the sim's PID namespace: {e}"
+                    "cannot return the spawner to the sim's namespaces: {e}"
                 ))
             })?;
             result
