@@ -8,6 +8,7 @@ use super::Runner;
 use crate::error::{Error, Result};
 use crate::exit::ExitCode;
 use crate::helm::{argv, ReleaseStatus};
+use crate::kube::ops::Seen;
 use crate::plan::commands;
 use crate::plan::facts::WorkloadFacts;
 use crate::plan::helm_release::{self, Install, Pending};
@@ -86,7 +87,13 @@ async fn settled_release(r: &Runner<'_>) -> Result<Option<ReleaseStatus>> {
                     "release {release} was left {} at revision {revision} by a helm that no longer runs: dropping that record (Secret {record}); the objects stay and the next helm operation takes them over",
                     status.as_ref().map(|s| s.status.as_str()).unwrap_or("pending")
                 ));
-                r.kube.delete_secret(&record).await?;
+                // That record as judged abandoned, not one a helm wrote since.
+                let seen = r
+                    .kube
+                    .secret(&record)
+                    .await?
+                    .and_then(|s| Seen::version_of(&s.metadata));
+                r.kube.delete_secret(&record, seen.as_ref()).await?;
             }
         }
     }
