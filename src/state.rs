@@ -90,6 +90,11 @@ pub struct Record {
     /// The volume PostgreSQL 15 was copied onto, pre-bound to the new release's claim.
     #[serde(default)]
     pub new_database_volume: Option<String>,
+    /// `Kind/name` -> uid of each object a later step deletes, as first seen (or as the
+    /// plugin created it): the delete carries it as a precondition, so an object of that
+    /// name created again by someone else meanwhile is not deleted.
+    #[serde(default)]
+    pub uids: BTreeMap<String, String>,
 }
 
 /// The whole record.

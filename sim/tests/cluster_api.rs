@@ -384,3 +384,73 @@ fn a_killed_server_restarts_and_counts_it_and_an_api_fault_fails_requests_for_a_
         |o| o.contains(pod),
     );
 }
+
+/// A claim deleted and created again by someone else between a client's look and its delete
+/// is not deleted by that client: the real server checks a DELETE's `preconditions` (uid,
+/// resourceVersion) and answers 409 Conflict with its message.
+#[test]
+fn a_delete_with_preconditions_spares_an_object_created_again_or_changed_since() {
+    let sim = SimProcess::start_without_runtime();
+    let api = cluster_support::api::Api::new(&sim.kubeconfig);
+    let secrets = "/api/v1/namespaces/default/secrets";
+    let create = |data: &str| {
+        let (code, body) = api.request(
+            "POST",
+            secrets,
+            Some(&serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": "db"}, "data": {"k": data}})),
+        );
+        assert_eq!(code, 201, "{body}");
+        let field = |f: &str| body["metadata"][f].as_str().unwrap().to_string();
+        (field("uid"), field("resourceVersion"))
+    };
+    let delete = |uid: Option<&str>, rv: Option<&str>| {
+        let mut pre = serde_json::Map::new();
+        if let Some(uid) = uid {
+            pre.insert("uid".into(), uid.into());
+        }
+        if let Some(rv) = rv {
+            pre.insert("resourceVersion".into(), rv.into());
+        }
+        api.request(
+            "DELETE",
+            &format!("{secrets}/db"),
+            Some(&serde_json::json!({"apiVersion": "v1", "kind": "DeleteOptions", "preconditions": pre})),
+        )
+    };
+    let exists = || api.request("GET", &format!("{secrets}/db"), None).0 == 200;
+
+    let (first_uid, _) = create("b25l");
+    let (code, _) = delete(Some(&first_uid), None);
+    assert_eq!(code, 200);
+    let (second_uid, second_rv) = create("dHdv");
+    let (code, status) = delete(Some(&first_uid), None);
+    assert_eq!(code, 409, "{status}");
+    assert_eq!(status["reason"], "Conflict");
+    assert_eq!(
+        status["message"],
+        format!("Operation cannot be fulfilled on secrets \"db\": Precondition failed: UID in precondition: {first_uid}, UID in object meta: {second_uid}")
+    );
+    assert_eq!(status["details"]["name"], "db");
+    assert!(exists(), "the object created again was deleted");
+
+    // Changed since it was read: the resourceVersion precondition refuses.
+    let (code, changed) = api.request(
+        "PATCH",
+        &format!("{secrets}/db"),
+        Some(&serde_json::json!({"metadata": {"labels": {"changed": "yes"}}})),
+    );
+    assert_eq!(code, 200, "{changed}");
+    let now_rv = changed["metadata"]["resourceVersion"].as_str().unwrap();
+    let (code, status) = delete(Some(&second_uid), Some(&second_rv));
+    assert_eq!(code, 409, "{status}");
+    assert_eq!(
+        status["message"],
+        format!("Operation cannot be fulfilled on secrets \"db\": Precondition failed: ResourceVersion in precondition: {second_rv}, ResourceVersion in object meta: {now_rv}")
+    );
+    assert!(exists());
+
+    let (code, status) = delete(Some(&second_uid), Some(now_rv));
+    assert_eq!(code, 200, "{status}");
+    assert!(!exists());
+}

@@ -279,6 +279,7 @@ fn local_copy_free(state: Option<&State>, options: &Options) -> Result<()> {
 /// helm too, whose failure may end the step first: a step that fails while a signal is (or a
 /// moment later gets) delivered counts as interrupted.
 async fn run_interruptible(runner: &mut Runner<'_>, phase: Option<Phase>) -> Result<()> {
+    crate::phases::check_state(runner).await?;
     if phase != Some(Phase::Cleanup) && runner.state.next_step().is_some() {
         runner.warnings();
         overrides::replace_saved(runner).await?;

@@ -124,7 +124,21 @@ pub async fn load_config(
     };
     apply_overrides(&mut loaded.config, kube, ca)?;
     loaded.config.default_namespace = namespace.to_string();
+    bound_reads(&mut loaded.config);
     Ok(loaded)
+}
+
+/// How long the API server may leave a request unanswered (or a response half-read) before
+/// the request fails: kube leaves it unbounded by default, so a server that stops answering
+/// would hold a run forever.
+pub const API_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Every read from the API server bounded by [`API_READ_TIMEOUT`], counted from the request's
+/// last write: a long exec session stays open, kept alive by the pings kube writes on it
+/// every 60 s, while a server that no longer answers fails the request.
+fn bound_reads(config: &mut Config) {
+    config.read_timeout = Some(API_READ_TIMEOUT);
+    config.reset_reader_on_write = true;
 }
 
 /// The files `KUBECONFIG` names (empty entries dropped), or `~/.kube/config`.
@@ -433,6 +447,21 @@ users:
         assert_eq!(token(c).as_deref(), Some("staging-token"));
         assert_eq!(c.default_namespace, "live-agent");
         assert!(!c.accept_invalid_certs);
+    }
+
+    #[tokio::test]
+    async fn every_read_from_the_api_server_is_bounded_and_exec_sessions_are_kept_alive() {
+        let dir = Dir::new();
+        let kc = dir.file("config", TWO_CONTEXTS);
+        let loaded = load_config(&settings(&[&kc]), "live-agent", None)
+            .await
+            .unwrap();
+        // kube's default is no read timeout at all: a silent server would hold a run forever.
+        assert_eq!(loaded.config.read_timeout, Some(API_READ_TIMEOUT));
+        // Counted from the last write, so kube's 60 s pings keep a quiet exec session open.
+        assert!(loaded.config.reset_reader_on_write);
+        assert!(API_READ_TIMEOUT > std::time::Duration::from_secs(60));
+        assert!(loaded.config.connect_timeout.is_some());
     }
 
     #[tokio::test]

@@ -13,8 +13,9 @@ use k8s_openapi::api::core::v1::{
     Namespace, PersistentVolume, PersistentVolumeClaim, Pod, ResourceQuota, Secret, Service,
 };
 use k8s_openapi::api::storage::v1::StorageClass;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::ByteString;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::Resource;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -86,6 +87,61 @@ fn is_not_found(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 404)
 }
 
+/// The object a delete is meant for: its uid as recorded when it was first seen and, where
+/// only that version may go, its resourceVersion. The API server deletes it only while both
+/// still hold (`DeleteOptions.preconditions`): one deleted and created again by someone else
+/// since (another uid), or changed since, is left alone and the delete fails (409).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Seen {
+    pub uid: String,
+    pub resource_version: Option<String>,
+}
+
+impl Seen {
+    /// The object's uid, from its metadata (`None` without one).
+    pub fn uid_of(meta: &ObjectMeta) -> Option<Seen> {
+        meta.uid.clone().filter(|u| !u.is_empty()).map(|uid| Seen {
+            uid,
+            resource_version: None,
+        })
+    }
+
+    /// The object's uid and resourceVersion: only this very version may be deleted.
+    pub fn version_of(meta: &ObjectMeta) -> Option<Seen> {
+        Seen::uid_of(meta).map(|s| Seen {
+            resource_version: meta.resource_version.clone(),
+            ..s
+        })
+    }
+}
+
+/// The DELETE's options: the preconditions of `seen`, if any.
+pub fn delete_params(seen: Option<&Seen>) -> DeleteParams {
+    DeleteParams {
+        preconditions: seen.map(|s| Preconditions {
+            uid: Some(s.uid.clone()),
+            resource_version: s.resource_version.clone(),
+        }),
+        ..DeleteParams::default()
+    }
+}
+
+/// A delete refused by its preconditions: the object of that name is not the one recorded.
+fn replaced(what: &str, seen: &Seen, e: kube::Error) -> Error {
+    let detail = match &e {
+        kube::Error::Api(s) => s.message.clone(),
+        other => other.to_string(),
+    };
+    Error::new(
+        ExitCode::Precondition,
+        format!(
+            "{what} is not the object this migration recorded (uid {}): it was deleted and created again, or changed, since; not deleted ({detail})",
+            seen.uid
+        ),
+    )
+    .hint("find out what created or changed it (`kubectl get` it with `-o yaml`: uid, creationTimestamp, managedFields); if it must go too, delete it yourself, then run the same command again: it resumes at this step")
+}
+
 // The helpers below each do one API call; `what` names the object in the error.
 
 async fn get<K>(api: Api<K>, name: &str, what: String) -> Result<Option<K>>
@@ -128,15 +184,19 @@ where
         .map_err(|e| api_error(e, failure))
 }
 
-/// Deletes the object; one that is already gone counts as deleted.
-async fn delete<K>(api: Api<K>, name: &str, what: String) -> Result<()>
+/// Deletes the object, only while it is the one `seen` (when given); one that is already
+/// gone counts as deleted.
+async fn delete<K>(api: Api<K>, name: &str, what: String, seen: Option<&Seen>) -> Result<()>
 where
     K: Clone + DeserializeOwned + Debug,
 {
-    match api.delete(name, &DeleteParams::default()).await {
-        Ok(_) => Ok(()),
-        Err(e) if is_not_found(&e) => Ok(()),
-        Err(e) => Err(api_error(e, format!("cannot delete {what}"))),
+    match (api.delete(name, &delete_params(seen)).await, seen) {
+        (Ok(_), _) => Ok(()),
+        (Err(e), _) if is_not_found(&e) => Ok(()),
+        (Err(e), Some(seen)) if matches!(&e, kube::Error::Api(s) if s.code == 409) => {
+            Err(replaced(&what, seen, e))
+        }
+        (Err(e), _) => Err(api_error(e, format!("cannot delete {what}"))),
     }
 }
 
@@ -238,20 +298,23 @@ impl Kube {
         .await
     }
 
-    /// Creates the pod unless one of that name exists; a pod that ended is replaced.
+    /// Creates the pod unless one of that name exists; a pod that ended is replaced (that
+    /// pod only: not one created meanwhile).
     pub async fn ensure_pod(&self, pod: &Pod) -> Result<()> {
         let name = pod.metadata.name.clone().unwrap_or_default();
         if let Some(existing) = self.pod(&name).await? {
             if !wait::pod_ended(&existing) {
                 return Ok(());
             }
-            self.delete_pod(&name).await?;
+            self.delete_pod(&name, Seen::uid_of(&existing.metadata).as_ref())
+                .await?;
         }
         create(self.ns(), pod, self.named("pod", &name)).await
     }
 
-    pub async fn delete_pod(&self, name: &str) -> Result<()> {
-        delete::<Pod>(self.ns(), name, self.named("pod", name)).await?;
+    /// Deletes the pod (only while it is the one `seen`) and waits until it is gone.
+    pub async fn delete_pod(&self, name: &str, seen: Option<&Seen>) -> Result<()> {
+        delete::<Pod>(self.ns(), name, self.named("pod", name), seen).await?;
         wait::until(
             &format!("{} to be deleted", self.named("pod", name)),
             Duration::from_secs(120),
@@ -278,12 +341,14 @@ impl Kube {
         create(self.ns(), claim, self.named(CLAIM, &name)).await
     }
 
-    /// Deletes claims (missing ones are fine) and waits until they are gone.
-    pub async fn delete_claims(&self, names: &[String]) -> Result<()> {
-        for name in names {
-            delete::<PersistentVolumeClaim>(self.ns(), name, self.named(CLAIM, name)).await?;
+    /// Deletes claims, each only while it is the one seen (missing ones are fine), and waits
+    /// until they are gone.
+    pub async fn delete_claims(&self, claims: &[(String, Option<Seen>)]) -> Result<()> {
+        for (name, seen) in claims {
+            let what = self.named(CLAIM, name);
+            delete::<PersistentVolumeClaim>(self.ns(), name, what, seen.as_ref()).await?;
         }
-        for name in names {
+        for (name, _) in claims {
             wait::until(
                 &format!("{} to be deleted", self.named(CLAIM, name)),
                 Duration::from_secs(300),
@@ -307,8 +372,12 @@ impl Kube {
         create(self.ns(), service, what).await
     }
 
-    pub async fn delete_service(&self, name: &str) -> Result<()> {
-        delete::<Service>(self.ns(), name, self.named("Service", name)).await
+    pub async fn service(&self, name: &str) -> Result<Option<Service>> {
+        get(self.ns(), name, self.named("Service", name)).await
+    }
+
+    pub async fn delete_service(&self, name: &str, seen: Option<&Seen>) -> Result<()> {
+        delete::<Service>(self.ns(), name, self.named("Service", name), seen).await
     }
 
     pub async fn volume(&self, name: &str) -> Result<Option<PersistentVolume>> {
@@ -340,17 +409,17 @@ impl Kube {
         merge_patch::<PersistentVolume>(self.cluster(), volume, patch, failure).await
     }
 
-    pub async fn delete_volume(&self, name: &str) -> Result<()> {
+    pub async fn delete_volume(&self, name: &str, seen: Option<&Seen>) -> Result<()> {
         let what = format!("PersistentVolume {name}");
-        delete::<PersistentVolume>(self.cluster(), name, what).await
+        delete::<PersistentVolume>(self.cluster(), name, what, seen).await
     }
 
     pub async fn secret(&self, name: &str) -> Result<Option<Secret>> {
         get(self.ns(), name, self.named("Secret", name)).await
     }
 
-    pub async fn delete_secret(&self, name: &str) -> Result<()> {
-        delete::<Secret>(self.ns(), name, self.named("Secret", name)).await
+    pub async fn delete_secret(&self, name: &str, seen: Option<&Seen>) -> Result<()> {
+        delete::<Secret>(self.ns(), name, self.named("Secret", name), seen).await
     }
 
     /// Creates or replaces a Secret with `data` (values never logged).
@@ -362,16 +431,17 @@ impl Kube {
     ) -> Result<()> {
         self.put_secret_annotated(name, labels, BTreeMap::new(), data)
             .await
+            .map(|_| ())
     }
 
-    /// Creates or replaces a Secret with these labels and annotations.
+    /// Creates or replaces a Secret with these labels and annotations; the Secret as written.
     pub async fn put_secret_annotated(
         &self,
         name: &str,
         labels: BTreeMap<String, String>,
         annotations: BTreeMap<String, String>,
         data: BTreeMap<String, Vec<u8>>,
-    ) -> Result<()> {
+    ) -> Result<Secret> {
         let secret = Secret {
             metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
                 name: Some(name.to_string()),
@@ -386,14 +456,8 @@ impl Kube {
         };
         let api = self.ns::<Secret>();
         let result = match api.get_opt(name).await {
-            Ok(Some(_)) => api
-                .replace(name, &PostParams::default(), &secret)
-                .await
-                .map(|_| ()),
-            Ok(None) => api
-                .create(&PostParams::default(), &secret)
-                .await
-                .map(|_| ()),
+            Ok(Some(_)) => api.replace(name, &PostParams::default(), &secret).await,
+            Ok(None) => api.create(&PostParams::default(), &secret).await,
             Err(e) => Err(e),
         };
         result.map_err(|e| api_error(e, format!("cannot write Secret {}/{name}", self.namespace)))

@@ -78,7 +78,9 @@ impl Stall {
     }
 }
 
-/// Polls `check` until it returns `Some`, or fails after `timeout` naming `what`.
+/// Polls `check` until it returns `Some`, or fails after `timeout` naming `what`. A check
+/// that does not return (an API server that stopped answering) counts against the timeout
+/// too: each gets the time left, at least a tenth of the timeout.
 pub async fn until<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> Result<T>
 where
     F: FnMut() -> Fut,
@@ -87,8 +89,11 @@ where
     let start = tokio::time::Instant::now();
     let mut interval = Duration::from_millis(250);
     loop {
-        if let Some(v) = check().await? {
-            return Ok(v);
+        let left = timeout.saturating_sub(start.elapsed()).max(timeout / 10);
+        if let Ok(checked) = tokio::time::timeout(left, check()).await {
+            if let Some(v) = checked? {
+                return Ok(v);
+            }
         }
         if start.elapsed() >= timeout {
             return Err(Error::new(
@@ -105,6 +110,32 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_check_that_never_returns_times_out_with_the_wait() {
+        let started = std::time::Instant::now();
+        let err = until("pod ns/p to be ready", Duration::from_millis(300), || {
+            std::future::pending::<Result<Option<()>>>()
+        })
+        .await
+        .unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(err.code, ExitCode::Failure);
+        assert!(
+            err.message.contains("waiting for pod ns/p to be ready"),
+            "{}",
+            err.message
+        );
+        let mut calls = 0;
+        let found = until("x", Duration::from_secs(5), || {
+            calls += 1;
+            let n = calls;
+            async move { Ok((n == 2).then_some(n)) }
+        })
+        .await
+        .unwrap();
+        assert_eq!(found, 2);
+    }
 
     #[test]
     fn a_job_whose_output_stops_growing_for_the_whole_limit_is_stalled() {

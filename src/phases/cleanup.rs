@@ -10,11 +10,13 @@ pub async fn remove_backup(r: &mut Runner<'_>, objects: &[ObjectRef]) -> Result<
     r.confirm("deleting the plugin's pods, the dump volume and the saved values")
         .await?;
     for o in objects {
+        // The plugin's own objects; one whose uid was recorded goes only as recorded.
+        let seen = r.recorded(&o.kind, &o.name);
         match o.kind.as_str() {
-            "Pod" => r.kube.delete_pod(&o.name).await?,
-            "PersistentVolumeClaim" => r.kube.delete_claims(std::slice::from_ref(&o.name)).await?,
-            "Secret" => r.kube.delete_secret(&o.name).await?,
-            "Service" => r.kube.delete_service(&o.name).await?,
+            "Pod" => r.kube.delete_pod(&o.name, seen.as_ref()).await?,
+            "PersistentVolumeClaim" => r.kube.delete_claims(&[(o.name.clone(), seen)]).await?,
+            "Secret" => r.kube.delete_secret(&o.name, seen.as_ref()).await?,
+            "Service" => r.kube.delete_service(&o.name, seen.as_ref()).await?,
             _ => {}
         }
     }
@@ -28,7 +30,9 @@ pub async fn delete_released(r: &mut Runner<'_>, volumes: &[String]) -> Result<S
     r.confirm(&format!("deleting the volumes {}", volumes.join(", ")))
         .await?;
     for v in volumes {
-        r.kube.delete_volume(v).await?;
+        // The volume the cut-over retained, not one created under its name since.
+        let seen = r.seen("PersistentVolume", v).await?;
+        r.kube.delete_volume(v, seen.as_ref()).await?;
     }
     Ok(format!("deleted volumes {}", volumes.join(", ")))
 }

@@ -38,11 +38,13 @@ pub async fn scale_down(
 }
 
 /// The copy pod and PostgreSQL 15, ready (either may have been replaced since prepare).
-async fn pods_ready(r: &Runner<'_>, db: &NewDatabasePlan) -> Result<()> {
+async fn pods_ready(r: &mut Runner<'_>, db: &NewDatabasePlan) -> Result<()> {
     r.kube.ensure_pod(&db.pod).await?;
     r.kube
         .wait_pod_ready(&db.pod_name(), Duration::from_secs(600))
         .await?;
+    // The cut-over deletes this pod: only the one the plugin created.
+    r.record_created("Pod", &db.pod_name()).await?;
     ready_pod(
         r,
         &manifests::copy_pod(db, &r.settings.namespace, &r.settings.release),

@@ -37,6 +37,22 @@ pub async fn confirm(r: &mut Runner<'_>, deletes: &[ObjectRef]) -> Result<String
     if !r.state.is_done("cutover.helm-uninstall") {
         still_current(r).await?;
     }
+    // What the next steps delete, as it is now: a delete spares an object created again
+    // under the same name meanwhile.
+    let mut objects: Vec<(String, String)> = deletes
+        .iter()
+        .map(|d| (d.kind.clone(), d.name.clone()))
+        .collect();
+    if let Some(db) = &r.state.plan.new_database {
+        objects.push(("Pod".into(), db.pod_name()));
+        objects.push(("Service".into(), db.service.clone()));
+        objects.push(("PersistentVolumeClaim".into(), db.claim.clone()));
+    }
+    let objects: Vec<(&str, &str)> = objects
+        .iter()
+        .map(|(k, n)| (k.as_str(), n.as_str()))
+        .collect();
+    r.record_uids(&objects).await?;
     let jobs = super::finalize::sidekiq_jobs(r).await.unwrap_or_default();
     if r.printer.is_json() {
         let _ = r.printer.json(&serde_json::json!({
@@ -145,6 +161,8 @@ pub async fn retain(r: &mut Runner<'_>, volumes: &[RetainVolume]) -> Result<Stri
         if current != "Retain" {
             r.kube.set_reclaim_policy(&v.volume, "Retain").await?;
         }
+        r.record_uids(&[("PersistentVolume", v.volume.as_str())])
+            .await?;
     }
     r.save().await?;
     Ok(format!("{} volumes set to Retain", volumes.len()))
@@ -188,7 +206,11 @@ pub async fn rebind(r: &mut Runner<'_>, volume: &str, claim: &str) -> Result<Str
 }
 
 pub async fn delete_claims(r: &mut Runner<'_>, claims: &[String]) -> Result<String> {
-    r.kube.delete_claims(claims).await?;
+    let mut seen = Vec::new();
+    for c in claims {
+        seen.push((c.clone(), r.seen("PersistentVolumeClaim", c).await?));
+    }
+    r.kube.delete_claims(&seen).await?;
     Ok(format!("deleted claims {}", claims.join(", ")))
 }
 
@@ -197,8 +219,10 @@ pub async fn delete_claims(r: &mut Runner<'_>, claims: &[String]) -> Result<Stri
 /// creates: the StatefulSet starts on the copied data.
 pub async fn bind_database(r: &mut Runner<'_>) -> Result<String> {
     let db = new_database_plan(r)?;
-    r.kube.delete_pod(&db.pod_name()).await?;
-    r.kube.delete_service(&db.service).await?;
+    let pod = r.seen("Pod", &db.pod_name()).await?;
+    r.kube.delete_pod(&db.pod_name(), pod.as_ref()).await?;
+    let service = r.seen("Service", &db.service).await?;
+    r.kube.delete_service(&db.service, service.as_ref()).await?;
     let bound = r
         .kube
         .claim(&db.claim)
@@ -225,9 +249,8 @@ pub async fn bind_database(r: &mut Runner<'_>) -> Result<String> {
     r.state.record.new_database_volume = Some(volume.clone());
     r.save().await?;
     r.kube.set_reclaim_policy(&volume, "Retain").await?;
-    r.kube
-        .delete_claims(std::slice::from_ref(&db.claim))
-        .await?;
+    let claim = r.seen("PersistentVolumeClaim", &db.claim).await?;
+    r.kube.delete_claims(&[(db.claim.clone(), claim)]).await?;
     // The old release's claim of the same name is gone (delete-claims) before the volume is
     // reserved for it.
     let kube = r.kube.clone();
@@ -294,7 +317,10 @@ pub async fn secrets(
             }
             _ => BTreeMap::new(),
         };
-        r.kube.delete_secret(s).await?;
+        // The chart's Secret as recorded before the uninstall (or this plugin's, written by an
+        // earlier attempt of this step), never one someone created since.
+        let seen = r.seen("Secret", s).await?;
+        r.kube.delete_secret(s, seen.as_ref()).await?;
         if data.is_empty() {
             if keep_passwords || staged.as_ref().is_some_and(|(name, _)| name == s) {
                 r.note(&format!(
@@ -304,7 +330,8 @@ pub async fn secrets(
             deleted.push(s.clone());
             continue;
         }
-        r.kube
+        let secret = r
+            .kube
             .put_secret_annotated(
                 s,
                 helm_adoptable_labels(&r.settings.release),
@@ -312,6 +339,13 @@ pub async fn secrets(
                 data,
             )
             .await?;
+        if let Some(uid) = secret.metadata.uid {
+            r.state
+                .record
+                .uids
+                .insert(super::uids::key("Secret", s), uid);
+            r.save().await?;
+        }
         written.push(s.clone());
     }
     let mut parts = Vec::new();

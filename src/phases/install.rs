@@ -8,6 +8,7 @@ use super::Runner;
 use crate::error::{Error, Result};
 use crate::exit::ExitCode;
 use crate::helm::{argv, ReleaseStatus};
+use crate::kube::ops::Seen;
 use crate::plan::commands;
 use crate::plan::facts::WorkloadFacts;
 use crate::plan::helm_release::{self, Install, Pending};
@@ -52,7 +53,24 @@ async fn settled_release(r: &Runner<'_>) -> Result<Option<ReleaseStatus>> {
     let mut told = false;
     // The pending revision first seen, and when (this machine's monotonic clock).
     let mut watching: Option<(u32, std::time::Instant)> = None;
+    let started = std::time::Instant::now();
+    // The revision whose record this run dropped.
+    let mut dropped: Option<u32> = None;
     loop {
+        if helm_release::waited_too_long(started.elapsed().as_secs(), timeout) {
+            return Err(Error::new(
+                ExitCode::Precondition,
+                format!(
+                    "release {release} is still in a pending helm operation after {} s: another helm works on it",
+                    started.elapsed().as_secs()
+                ),
+            )
+            .hint(format!(
+                "see `helm history {release} -n {}` and who runs helm on it; once no operation is pending, {}",
+                r.settings.namespace,
+                r.rerun_hint()
+            )));
+        }
         let status = tokio::task::block_in_place(|| r.helm.status(&release))?;
         let revision = status.as_ref().map(|s| s.revision).unwrap_or(0);
         if watching.is_none_or(|(seen, _)| seen != revision) {
@@ -74,6 +92,13 @@ async fn settled_release(r: &Runner<'_>) -> Result<Option<ReleaseStatus>> {
             }
             Pending::Abandoned { revision } => {
                 let record = format!("sh.helm.release.v1.{release}.v{revision}");
+                if dropped == Some(revision) {
+                    return Err(Error::new(
+                        ExitCode::Precondition,
+                        format!("release {release} is still pending at revision {revision} after its record (Secret {record}) was dropped"),
+                    )
+                    .hint(format!("see `helm history {release} -n {}` and where helm keeps its records (HELM_DRIVER); once no operation is pending, {}", r.settings.namespace, r.rerun_hint())));
+                }
                 let driver = std::env::var("HELM_DRIVER").unwrap_or_default();
                 if !driver.is_empty() && !driver.starts_with("secret") {
                     return Err(Error::new(
@@ -86,7 +111,14 @@ async fn settled_release(r: &Runner<'_>) -> Result<Option<ReleaseStatus>> {
                     "release {release} was left {} at revision {revision} by a helm that no longer runs: dropping that record (Secret {record}); the objects stay and the next helm operation takes them over",
                     status.as_ref().map(|s| s.status.as_str()).unwrap_or("pending")
                 ));
-                r.kube.delete_secret(&record).await?;
+                // That record as judged abandoned, not one a helm wrote since.
+                let seen = r
+                    .kube
+                    .secret(&record)
+                    .await?
+                    .and_then(|s| Seen::version_of(&s.metadata));
+                r.kube.delete_secret(&record, seen.as_ref()).await?;
+                dropped = Some(revision);
             }
         }
     }

@@ -17,8 +17,11 @@ mod jobs;
 pub mod overrides;
 pub mod preflight;
 mod prepare;
+mod trust;
+mod uids;
 mod values_secret;
 mod verify;
 
 pub use context::{Confirmation, Runner};
+pub use trust::check as check_state;
 pub use values_secret::saved_password_key;

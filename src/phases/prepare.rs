@@ -135,6 +135,9 @@ pub async fn new_database(r: &mut Runner<'_>) -> Result<String> {
         .ensure_service(&manifests::new_database_service(&db.service, &ns, &release))
         .await?;
     r.kube.ensure_pod(&db.pod).await?;
+    // The cut-over deletes the claim and the pod: only those the plugin created.
+    r.record_created("PersistentVolumeClaim", &db.claim).await?;
+    r.record_created("Pod", &db.pod_name()).await?;
     // A first start initialises the data directory.
     r.kube
         .wait_pod_ready(&db.pod_name(), Duration::from_secs(900))

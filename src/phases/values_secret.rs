@@ -22,6 +22,16 @@ pub async fn save(r: &mut Runner<'_>, secret: &str) -> Result<String> {
             values.translated.into_bytes(),
         ),
     ]);
+    // The image of the plugin's pods, as chosen now: a later run refuses a state that names
+    // another one.
+    let plan = &r.state.plan;
+    let image = plan.new_database.as_ref().map(|d| &d.image);
+    if let Some(image) = image.or_else(|| plan.backup.as_ref().map(|b| &b.image)) {
+        data.insert(
+            super::trust::TOOLS_IMAGE_KEY.to_string(),
+            image.clone().into_bytes(),
+        );
+    }
     let overrides = super::overrides::Overrides::from_options(&r.options)?;
     if !overrides.is_empty() {
         data.insert(super::overrides::KEY.to_string(), overrides.encode());

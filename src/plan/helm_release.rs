@@ -55,17 +55,19 @@ pub fn pending(release: Option<&Release>, now: i64, timeout_seconds: u64) -> Pen
 }
 
 /// [`pending`] for a run that has watched the same pending revision for `waited_seconds`
-/// (on its own monotonic clock): a time that cannot be read is waited for one whole
-/// deadline from the first look, then the operation counts as abandoned. Never endless.
+/// (on its own monotonic clock): never longer than one whole deadline from the first look,
+/// whatever time helm printed (one that cannot be read, or one ahead of this machine's
+/// clock), then the operation counts as abandoned. Never endless.
 pub fn pending_after(
     release: Option<&Release>,
     now: i64,
     timeout_seconds: u64,
     waited_seconds: i64,
 ) -> Pending {
+    let deadline = timeout_seconds as i64 + margin(timeout_seconds);
     match (pending(release, now, timeout_seconds), release) {
-        (Pending::Running { wait_seconds }, Some(r)) if r.updated.is_none() => {
-            match wait_seconds - waited_seconds {
+        (Pending::Running { wait_seconds }, Some(r)) => {
+            match wait_seconds.min(deadline - waited_seconds) {
                 left if left > 0 => Pending::Running { wait_seconds: left },
                 _ => Pending::Abandoned {
                     revision: r.revision,
@@ -74,6 +76,13 @@ pub fn pending_after(
         }
         (decided, _) => decided,
     }
+}
+
+/// Whether a run has waited long enough for the release to settle: two deadlines, one for
+/// the operation seen first and one for an operation another helm started meanwhile. A
+/// release still pending after that is left to the operator.
+pub fn waited_too_long(waited_seconds: u64, timeout_seconds: u64) -> bool {
+    waited_seconds >= 2 * (timeout_seconds + margin(timeout_seconds) as u64)
 }
 
 /// What the install step does, once nothing is pending.
@@ -132,12 +141,36 @@ mod tests {
             pending_after(Some(&unknown), 5000, 600, 660),
             Pending::Abandoned { revision: 2 }
         );
-        // A readable time decides by itself.
+        // A readable time decides by itself within the first look's deadline.
         let r = release("pending-upgrade", "4.44.0", Some(1000));
         assert_eq!(
-            pending_after(Some(&r), 1000 + 100, 600, 5000),
+            pending_after(Some(&r), 1000 + 100, 600, 50),
             Pending::Running { wait_seconds: 560 }
         );
+    }
+
+    #[test]
+    fn a_time_ahead_of_this_clock_is_waited_for_one_deadline_from_the_first_look() {
+        // helm's machine an hour ahead: the time alone would mean waiting 71 minutes.
+        let ahead = release("pending-upgrade", "4.44.0", Some(5000 + 3600));
+        assert_eq!(
+            pending(Some(&ahead), 5000, 600),
+            Pending::Running { wait_seconds: 4260 }
+        );
+        assert_eq!(
+            pending_after(Some(&ahead), 5000, 600, 0),
+            Pending::Running { wait_seconds: 660 }
+        );
+        assert_eq!(
+            pending_after(Some(&ahead), 5000 + 600, 600, 600),
+            Pending::Running { wait_seconds: 60 }
+        );
+        assert_eq!(
+            pending_after(Some(&ahead), 5000 + 660, 600, 660),
+            Pending::Abandoned { revision: 2 }
+        );
+        assert!(!waited_too_long(1319, 600));
+        assert!(waited_too_long(1320, 600));
     }
 
     #[test]

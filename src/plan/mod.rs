@@ -19,6 +19,7 @@ pub mod runbook;
 pub mod scripts;
 pub mod select;
 pub mod target_postgres;
+pub mod trust;
 
 use k8s_openapi::api::core::v1::Pod;
 use serde::{Deserialize, Serialize};

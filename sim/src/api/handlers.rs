@@ -11,7 +11,7 @@ use super::{
     Body,
 };
 use crate::store::selectors::{FieldSelector, LabelSelector};
-use crate::store::{meta, ApiError, Propagation};
+use crate::store::{meta, ApiError, Preconditions, Propagation};
 
 pub fn dispatch(
     state: &ApiState,
@@ -46,7 +46,7 @@ pub fn dispatch(
                 &rr.namespace,
                 rr.name(),
                 Propagation::Background,
-                None,
+                &Preconditions::default(),
             )?;
             Ok(json_response(
                 201,
@@ -318,13 +318,13 @@ fn apply(
     }
 }
 
-/// What a DELETE asks for: the propagation, a uid precondition, and whether it set the
+/// What a DELETE asks for: the propagation, its preconditions, and whether it set the
 /// deprecated `orphanDependents: false` (the one case the real server answers 202 Accepted
 /// while the object waits for its finalizers).
 fn delete_options(
     rr: &ResourceRequest,
     body: &Bytes,
-) -> Result<(Propagation, Option<String>, bool), ApiError> {
+) -> Result<(Propagation, Preconditions, bool), ApiError> {
     let opts = parse_body(rr, body)?;
     let policy = opts
         .get("propagationPolicy")
@@ -346,11 +346,16 @@ fn delete_options(
         _ if orphan => Propagation::Orphan,
         _ => Propagation::Background,
     };
-    let uid = opts
-        .pointer("/preconditions/uid")
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    Ok((propagation, uid, orphan_dependents == Some(false)))
+    let given = |field: &str| {
+        opts.pointer(&format!("/preconditions/{field}"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let preconditions = Preconditions {
+        uid: given("uid"),
+        resource_version: given("resourceVersion"),
+    };
+    Ok((propagation, preconditions, orphan_dependents == Some(false)))
 }
 
 fn delete(
@@ -358,7 +363,7 @@ fn delete(
     rr: &ResourceRequest,
     body: &Bytes,
 ) -> Result<Response<Body>, ApiError> {
-    let (propagation, uid, accepted) = delete_options(rr, body)?;
+    let (propagation, preconditions, accepted) = delete_options(rr, body)?;
     if dry_run(rr) {
         let obj = state.store.get(rr.rt, &rr.namespace, rr.name())?;
         return Ok(json_response(200, &obj));
@@ -366,7 +371,7 @@ fn delete(
     let (obj, gone) =
         state
             .store
-            .delete(rr.rt, &rr.namespace, rr.name(), propagation, uid.as_deref())?;
+            .delete(rr.rt, &rr.namespace, rr.name(), propagation, &preconditions)?;
     if !gone {
         return Ok(json_response(if accepted { 202 } else { 200 }, &obj));
     }
@@ -406,7 +411,7 @@ fn delete_collection(
             meta::namespace(&o),
             meta::name(&o),
             propagation,
-            None,
+            &Preconditions::default(),
         ) {
             Ok((obj, _)) => deleted.push(obj),
             Err(e) if e.code == 404 => {}

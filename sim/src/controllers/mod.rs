@@ -69,7 +69,9 @@ pub fn apply(store: &Store, actions: Vec<Action>, backoff: &mut refusals::Backof
                     }
                 }
             }
-            Action::Delete(rt, ns, name, p) => store.delete(rt, ns, name, *p, None).map(|_| ()),
+            Action::Delete(rt, ns, name, p) => store
+                .delete(rt, ns, name, *p, &Default::default())
+                .map(|_| ()),
             Action::RemoveDir(dir) => {
                 if let Err(e) = std::fs::remove_dir_all(dir) {
                     if e.kind() != std::io::ErrorKind::NotFound {

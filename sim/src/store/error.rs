@@ -41,6 +41,19 @@ impl ApiError {
         .with_details(rt, name)
     }
 
+    /// 409 for a DELETE whose preconditions do not hold (`detail`: which one, both values).
+    pub fn precondition_failed(rt: &ResourceType, name: &str, detail: &str) -> Self {
+        ApiError::new(
+            409,
+            "Conflict",
+            format!(
+                "Operation cannot be fulfilled on {} \"{name}\": Precondition failed: {detail}",
+                qualified(rt)
+            ),
+        )
+        .with_details(rt, name)
+    }
+
     pub fn already_exists(rt: &ResourceType, name: &str) -> Self {
         ApiError::new(
             409,

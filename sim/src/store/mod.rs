@@ -19,6 +19,45 @@ pub use error::ApiError;
 /// configured otherwise ([`Store::with_watch_cache_size`]).
 pub const DEFAULT_WATCH_CACHE_SIZE: usize = 20_000;
 
+/// A DELETE's `preconditions`: the object is deleted only while its uid and resourceVersion
+/// are the ones given, else 409 Conflict with the real server's message.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Preconditions {
+    pub uid: Option<String>,
+    pub resource_version: Option<String>,
+}
+
+impl Preconditions {
+    fn check(&self, rt: &ResourceType, name: &str, obj: &Value) -> Result<(), ApiError> {
+        let field = |f: &str| obj["metadata"][f].as_str().unwrap_or("").to_string();
+        if let Some(uid) = &self.uid {
+            if *uid != field("uid") {
+                return Err(ApiError::precondition_failed(
+                    rt,
+                    name,
+                    &format!(
+                        "UID in precondition: {uid}, UID in object meta: {}",
+                        field("uid")
+                    ),
+                ));
+            }
+        }
+        if let Some(rv) = &self.resource_version {
+            if *rv != field("resourceVersion") {
+                return Err(ApiError::precondition_failed(
+                    rt,
+                    name,
+                    &format!(
+                        "ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                        field("resourceVersion")
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventType {
     Added,
@@ -377,7 +416,7 @@ impl Store {
         ns: &str,
         name: &str,
         propagation: Propagation,
-        precondition_uid: Option<&str>,
+        preconditions: &Preconditions,
     ) -> Result<(Value, bool), ApiError> {
         let mut inner = self.lock();
         let k = key(rt, ns, name);
@@ -386,11 +425,7 @@ impl Store {
             .get(&k)
             .cloned()
             .ok_or_else(|| ApiError::not_found(rt, name))?;
-        if let Some(uid) = precondition_uid {
-            if obj["metadata"]["uid"].as_str() != Some(uid) {
-                return Err(ApiError::conflict(rt, name));
-            }
-        }
+        preconditions.check(rt, name, &obj)?;
         // As the real server does, whether or not there are dependents: the garbage collector
         // deletes (foreground) or frees (orphan) them, then drops the finalizer.
         let mut fins = meta::finalizers(&obj);
