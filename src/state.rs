@@ -573,8 +573,17 @@ impl Store {
                 format!("cannot release the lock on {}", self.where_()),
             )
             .source(e)
-            .hint("it expires by itself; the next run can proceed then")
+            .hint(self.unlock_hint())
         })
+    }
+
+    /// What to do when the lock could not be released: the steps are recorded, the lock
+    /// left behind is taken over at once from this machine, after a lease from another.
+    fn unlock_hint(&self) -> String {
+        format!(
+            "the completed steps are recorded (`{}` shows them); run the same command again once the cluster answers: a run from this machine takes the lock over at once, one from another machine once the lock has gone {LOCK_SECONDS} s without a renewal",
+            self.command("status")
+        )
     }
 }
 

@@ -107,8 +107,16 @@ pub struct ReleaseSpec {
     pub values: String,
     /// Objects applied before `helm install` (e.g. an existing database Secret).
     pub pre_objects: Option<String>,
-    /// The database password the seed connects with.
+    /// The database the seed fills and the snapshots read (`postgresql.postgresqlDatabase`).
+    pub database: String,
+    /// The role the seed and the snapshots connect as (`postgresql.postgresqlUsername`).
+    pub db_user: String,
+    /// The database password the seed connects with (`db_user`'s).
     pub db_password: String,
+    /// The `postgres` superuser's password when `db_user` is another role
+    /// (`postgresqlPostgresPassword`): the seed's extensions are created with it, as
+    /// PostgreSQL 11 lets only a superuser create them.
+    pub superuser_password: Option<String>,
     pub redis_password: String,
     /// `false`: PostgreSQL is external (no seed, no database pod).
     pub internal_postgres: bool,
@@ -137,7 +145,10 @@ worker:
 "
             .to_string(),
             pre_objects: None,
+            database: DATABASE.into(),
+            db_user: "postgres".into(),
             db_password: "pg-Secret-42".into(),
+            superuser_password: None,
             redis_password: "redis-Secret-42".into(),
             internal_postgres: true,
             seed_size: "8MB",
@@ -160,7 +171,10 @@ redis:
             pre_objects: Some(format!(
                 "apiVersion: v1\nkind: Secret\nmetadata:\n  name: live-agent-db-credentials\n  namespace: {NAMESPACE}\ntype: Opaque\nstringData:\n  postgresql-password: ex1sting-Pass\n"
             )),
+            database: DATABASE.into(),
+            db_user: "postgres".into(),
             db_password: "ex1sting-Pass".into(),
+            superuser_password: None,
             redis_password: "redis-Secret-7".into(),
             internal_postgres: true,
             seed_size: "6MB",
@@ -182,7 +196,10 @@ redis:
 "
             .to_string(),
             pre_objects: None,
+            database: DATABASE.into(),
+            db_user: "postgres".into(),
             db_password: String::new(),
+            superuser_password: None,
             redis_password: "rds-Q7vX-k2Lm-91".into(),
             internal_postgres: true,
             seed_size: "3MB",
@@ -210,7 +227,10 @@ redis:
             pre_objects: Some(format!(
                 "apiVersion: v1\nkind: Secret\nmetadata:\n  name: external-db\n  namespace: {NAMESPACE}\ntype: Opaque\nstringData:\n  password: ext-Secret-1\n"
             )),
+            database: DATABASE.into(),
+            db_user: "postgres".into(),
             db_password: "ext-Secret-1".into(),
+            superuser_password: None,
             redis_password: "redis-Secret-9".into(),
             internal_postgres: false,
             seed_size: "none",
@@ -339,6 +359,20 @@ impl Sim {
             let opts = SeedOptions::new(seed::parse_size(self.spec.seed_size).unwrap(), 7);
             let target = self.database();
             let started = Instant::now();
+            if let Some(password) = &self.spec.superuser_password {
+                let superuser = PgTarget {
+                    user: "postgres".into(),
+                    ..target.clone()
+                }
+                .with_password(password.clone());
+                superuser
+                    .query(
+                        "the seed's extensions",
+                        "CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public; \
+                         CREATE EXTENSION IF NOT EXISTS pgcrypto WITH SCHEMA public;",
+                    )
+                    .expect("creating the seed's extensions as the superuser");
+            }
             seed::load_into(&target, &opts).expect("seeding the database");
             seed::write_attachments(&root, &opts).expect("writing attachment files");
             eprintln!(
@@ -367,7 +401,7 @@ impl Sim {
         }
     }
 
-    /// The release's database, reached at the PostgreSQL pod's address.
+    /// The release's database, reached at the PostgreSQL pod's address as the spec's user.
     pub fn database(&self) -> PgTarget {
         let ip = self.kubectl(&[
             "get",
@@ -376,7 +410,7 @@ impl Sim {
             "-o",
             "jsonpath={.status.podIP}",
         ]);
-        PgTarget::new(ip.trim(), 5432, "postgres", DATABASE)
+        PgTarget::new(ip.trim(), 5432, &self.spec.db_user, &self.spec.database)
             .with_password(self.spec.db_password.clone())
     }
 
@@ -1052,8 +1086,13 @@ pub fn assert_old_database_untouched(sim: &Sim, before: &Before) {
     assert_eq!(major.trim(), "11", "the data directory on {volume}");
     let started = Instant::now();
     let server = super::pg::PgServer::on_copy_of(super::pg::PG11_BIN, "pg11-volume", &data);
-    let target = PgTarget::new("127.0.0.1", server.port, "postgres", DATABASE)
-        .with_password(sim.spec.db_password.clone());
+    let target = PgTarget::new(
+        "127.0.0.1",
+        server.port,
+        &sim.spec.db_user,
+        &sim.spec.database,
+    )
+    .with_password(sim.spec.db_password.clone());
     let version = target
         .query("server version", "show server_version_num")
         .expect("server version");

@@ -34,9 +34,10 @@ if ! err=$(q -d postgres -c 'select 1' 2>&1 >/dev/null); then
   echo "chatwoot_prepare: could not connect to PostgreSQL at $PGHOST:$PGPORT as $PGUSER: $err" >&2
   exit 1
 fi
-if [ "$(q -d postgres -c "select count(*) from pg_database where datname = '$PGDATABASE'")" = 0 ]; then
+# The name travels as a psql variable, quoted by psql (as Rails quotes it): any name works.
+if [ "$(echo "select count(*) from pg_database where datname = :'db'" | q -d postgres -v db="$PGDATABASE")" = 0 ]; then
   echo "chatwoot_prepare: creating database $PGDATABASE"
-  q -d postgres -c "create database \"$PGDATABASE\"" || exit 1
+  echo 'create database :"db"' | q -d postgres -v db="$PGDATABASE" || exit 1
 fi
 upsert="insert into schema_migrations (version) values {values} on conflict do nothing;"
 if [ "$(q -c "select to_regclass('public.schema_migrations') is not null")" = t ]; then
