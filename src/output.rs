@@ -75,6 +75,13 @@ impl Printer {
         }
     }
 
+    /// A question on stderr, the answer typed on the same line (shown also with `-q`: the
+    /// run waits for it).
+    pub fn prompt(&self, text: &str) {
+        let mut err = io::stderr().lock();
+        let _ = write!(err, "{text}").and_then(|_| err.flush());
+    }
+
     /// A warning on stderr (suppressed by `-q`).
     pub fn warn(&self, text: &str) {
         if !self.quiet {

@@ -129,7 +129,8 @@ impl Runner<'_> {
                 self.command("--yes")
             ))),
             Confirmation::Ask => {
-                eprint!("Type the release name ({release}) to go on: ");
+                self.printer
+                    .prompt(&format!("Type the release name ({release}) to go on: "));
                 let answer = tokio::task::spawn_blocking(|| {
                     let mut answer = String::new();
                     std::io::stdin().read_line(&mut answer).map(|_| answer)

@@ -1,4 +1,4 @@
-//! Facts of a typical 4.43.1 release, for the plan's tests: a builder over inline data.
+//! Facts of a typical 4.43.1 release, for the plan's tests: plain functions over inline data.
 
 use super::facts::*;
 
