@@ -65,14 +65,30 @@ impl Tools {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("/usr/bin"));
+        let pg11_bin = canonical(pg11_bin);
+        for path in [&pg11_bin, &pg15_bin, &redis_server, &redis_cli] {
+            if hidden_in_pods(path) {
+                return Err(Error::new(format!(
+                    "{} is under /tmp, which every pod sees as a private directory of its own, so \
+                     no pod could run it; put the checkout (and its .tools) elsewhere, e.g. under \
+                     /var/tmp or your home, or point LA_SIM_PG11_BIN / LA_SIM_PG15_BIN there",
+                    path.display()
+                )));
+            }
+        }
         Ok(Tools {
-            pg11_bin: canonical(pg11_bin),
+            pg11_bin,
             pg15_bin,
             redis_server,
             redis_cli,
             redis_bin,
         })
     }
+}
+
+/// Whether a host path lies under `/tmp`, which the rootfs replaces with the pod's own.
+fn hidden_in_pods(path: &Path) -> bool {
+    path.starts_with("/tmp")
 }
 
 fn canonical(path: PathBuf) -> PathBuf {
@@ -92,4 +108,18 @@ fn on_path(program: &str) -> Result<PathBuf> {
         .map(|dir| dir.join(program))
         .find(|p| is_executable(p))
         .ok_or_else(|| Error::new(format!("{program} is not on PATH; {INSTALL_HINT}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tools_under_tmp_are_refused_because_pods_have_a_tmp_of_their_own() {
+        assert!(hidden_in_pods(Path::new("/tmp/clone/.tools/pg11/bin")));
+        assert!(hidden_in_pods(Path::new("/tmp")));
+        assert!(!hidden_in_pods(Path::new("/var/tmp/clone/.tools/pg11/bin")));
+        assert!(!hidden_in_pods(Path::new("/tmpfoo/bin")));
+        assert!(!hidden_in_pods(Path::new("/usr/lib/postgresql/15/bin")));
+    }
 }
