@@ -89,13 +89,15 @@ fn the_point_of_no_return_asks_every_run_that_would_delete_and_refuses_without_a
     assert!(shown.contains("was not confirmed"), "{shown}");
     still_installed(&sim);
 
-    // The right name confirms; then the API fails helm's release storage for a while, so the
-    // run stops after the confirmation with the release still there.
-    sim.fail_api(500, 15, "/secrets");
+    // The right name confirms; then the API fails every patch of a volume for a while (the
+    // run only reads before the confirmation), so setting the volumes to Retain, the first
+    // step after it, fails and the run stops with the release still there.
+    sim.fail_api_method(500, 15, "/persistentvolumes", "PATCH");
     let fault_ends = std::time::Instant::now() + std::time::Duration::from_secs(15);
     let (code, shown) =
         sim.plugin_on_terminal(&["4.44", "--chart", chart_arg], &format!("{RELEASE}\n"));
-    assert_eq!(code, Some(11), "{shown}");
+    assert_eq!(code, Some(1), "{shown}");
+    assert!(shown.contains("run the same command again"), "{shown}");
     assert!(sim.steps_done().contains("cutover.confirm"), "{shown}");
     assert!(!sim.steps_done().contains("cutover.helm-uninstall"));
     std::thread::sleep(fault_ends.saturating_duration_since(std::time::Instant::now()));
