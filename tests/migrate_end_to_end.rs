@@ -5,25 +5,13 @@
 mod common;
 
 use common::pg::{host_address, PgServer, PG15_BIN};
-use common::sim::{assert_migrated, chart, text, ReleaseSpec, Sim, DATABASE, ONBOARDING_KEY};
+use common::sim::{assert_migrated, ReleaseSpec, Sim, DATABASE, ONBOARDING_KEY};
 use la_sim::seed::{self, PgTarget, SeedOptions};
-
-fn migrate(sim: &Sim) {
-    let target = chart("4.44.0");
-    let out = sim.run_plugin(&["4.44", "--chart", target.to_str().unwrap(), "--yes"]);
-    assert!(
-        out.status.success(),
-        "la-migrate 4.44 failed ({}):\n{}\n{}",
-        out.status,
-        text(&out.stderr),
-        text(&out.stdout)
-    );
-}
 
 #[test]
 fn a_release_with_custom_values_migrates_under_helm_3_17_with_every_row_and_file_intact() {
     let (sim, before) = Sim::with_release(ReleaseSpec::custom("3.17.3"));
-    migrate(&sim);
+    sim.migrate();
     assert_migrated(&sim, &before);
     assert!(!sim.redis_exists(ONBOARDING_KEY, &sim.spec.redis_password));
 }
@@ -43,7 +31,7 @@ fn a_release_with_custom_values_and_four_redis_replicas_migrates_under_helm_4_3(
     let fourth = "redis-data-cognigy-live-agent-redis-replicas-3";
     let old_volume = sim.claim_volume(fourth);
     assert!(!old_volume.is_empty(), "no fourth Redis replica before");
-    migrate(&sim);
+    sim.migrate();
     assert_migrated(&sim, &before);
     assert!(!sim.redis_exists(ONBOARDING_KEY, &sim.spec.redis_password));
     let new_volume = sim.claim_volume(fourth);
@@ -64,7 +52,7 @@ fn a_release_with_custom_values_and_four_redis_replicas_migrates_under_helm_4_3(
 #[test]
 fn a_release_whose_password_is_in_an_existing_secret_migrates_under_helm_3_19() {
     let (sim, before) = Sim::with_release(ReleaseSpec::existing_secret("3.19.0"));
-    migrate(&sim);
+    sim.migrate();
     assert_migrated(&sim, &before);
     // The operator's Secret is the database's credential before and after: never deleted.
     let secret = sim.kubectl(&[
@@ -91,7 +79,7 @@ fn a_release_on_external_postgresql_migrates_without_touching_the_database() {
     .expect("seeding the external database");
     let db_before = seed::snapshot(&target).unwrap();
     let (sim, before) = Sim::with_release(ReleaseSpec::external_postgres("3.19.0", &host, db.port));
-    migrate(&sim);
+    sim.migrate();
     assert_migrated(&sim, &before);
     assert_eq!(db_before, seed::snapshot(&target).unwrap());
     let pods = sim.kubectl(&["get", "pods", "-o", "name"]);

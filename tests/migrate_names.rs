@@ -14,7 +14,7 @@ mod common;
 use std::path::PathBuf;
 
 use common::sim::{
-    assert_migrated, assert_old_database_untouched, chart, text, ReleaseSpec, Sim, ONBOARDING_KEY,
+    assert_migrated, assert_old_database_untouched, ReleaseSpec, Sim, ONBOARDING_KEY,
 };
 
 /// A file on the host, seen at the same path in every pod (`/var/tmp` is the host's there,
@@ -47,18 +47,6 @@ fn release_named(database: &str, user: &str, superuser_password: Option<&str>) -
     }
 }
 
-fn migrate(sim: &Sim) {
-    let target = chart("4.44.0");
-    let out = sim.run_plugin(&["4.44", "--chart", target.to_str().unwrap(), "--yes"]);
-    assert!(
-        out.status.success(),
-        "la-migrate 4.44 failed ({}):\n{}\n{}",
-        out.status,
-        text(&out.stderr),
-        text(&out.stdout)
-    );
-}
-
 #[test]
 fn a_database_and_user_named_with_quotes_spaces_semicolons_and_dollars_migrate_intact() {
     let marker = marker();
@@ -74,7 +62,7 @@ fn a_database_and_user_named_with_quotes_spaces_semicolons_and_dollars_migrate_i
         "nothing was seeded"
     );
 
-    migrate(&sim);
+    sim.migrate();
 
     assert_migrated(&sim, &before);
     assert!(!sim.redis_exists(ONBOARDING_KEY, &sim.spec.redis_password));
@@ -108,7 +96,7 @@ fn a_release_whose_database_is_named_postgres_migrates() {
         before.db.as_ref().is_some_and(|db| db.total_rows() > 0),
         "nothing was seeded"
     );
-    migrate(&sim);
+    sim.migrate();
     assert_migrated(&sim, &before);
     assert!(!sim.redis_exists(ONBOARDING_KEY, &sim.spec.redis_password));
     assert_old_database_untouched(&sim, &before);

@@ -630,6 +630,19 @@ impl Sim {
         cmd
     }
 
+    /// `la-migrate 4.44 --chart <4.44.0> --yes`, which must succeed (its output shown if not).
+    pub fn migrate(&self) {
+        let target = chart("4.44.0");
+        let out = self.run_plugin(&["4.44", "--chart", target.to_str().unwrap(), "--yes"]);
+        assert!(
+            out.status.success(),
+            "la-migrate 4.44 failed ({}):\n{}\n{}",
+            out.status,
+            text(&out.stderr),
+            text(&out.stdout)
+        );
+    }
+
     /// Runs `la-migrate <args>` to the end.
     pub fn run_plugin(&self, args: &[&str]) -> Output {
         let started = Instant::now();
