@@ -2,13 +2,14 @@
 //! stdout and stderr collected, the exit status read from the API's status message.
 
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, AttachParams};
+use kube::api::{AttachParams, AttachedProcess};
 use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
 
 use crate::error::{Error, Result};
 use crate::exit::ExitCode;
+use crate::kube::ops::Kube;
 
 /// What a command printed and how it ended.
 #[derive(Debug, Clone)]
@@ -50,27 +51,124 @@ fn exit_code(status: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Sta
 /// that hangs (or a connection that died without a word) reaches it.
 pub const LIMIT: Duration = Duration::from_secs(3 * 3600);
 
-/// Runs `argv` in `pod` (first container unless `container`), returning its output and code.
-/// A failure to reach the pod is an error; a non-zero exit is not (callers decide). A command
-/// that has not ended after [`LIMIT`] is an error naming it.
-pub async fn run(
-    client: &kube::Client,
-    namespace: &str,
-    pod: &str,
-    container: Option<&str>,
-    argv: &[String],
-) -> Result<ExecOutput> {
-    let what = format!("`{}` in pod {namespace}/{pod}", describe(argv));
-    let hint = format!(
-        "see what runs in the pod (`kubectl -n {namespace} exec {pod} -- ps -ef`) and its state (`kubectl -n {namespace} describe pod {pod}`), then run the same command again: it resumes at this step"
-    );
-    bounded(
-        &what,
-        LIMIT,
-        &hint,
-        run_unbounded(client, namespace, pod, container, argv),
-    )
-    .await
+impl Kube {
+    /// Runs `argv` in `pod` (first container unless `container`), returning its output and
+    /// code. A failure to reach the pod is an error; a non-zero exit is not (callers decide).
+    /// A command that has not ended after [`LIMIT`] is an error naming it.
+    pub async fn exec(
+        &self,
+        pod: &str,
+        container: Option<&str>,
+        argv: &[String],
+    ) -> Result<ExecOutput> {
+        let namespace = &self.namespace;
+        let what = format!("`{}` in pod {namespace}/{pod}", describe(argv));
+        let hint = format!(
+            "see what runs in the pod (`kubectl -n {namespace} exec {pod} -- ps -ef`) and its state (`kubectl -n {namespace} describe pod {pod}`), then run the same command again: it resumes at this step"
+        );
+        let work = async {
+            let api = self.ns::<Pod>();
+            let mut params = AttachParams::default()
+                .stdout(true)
+                .stderr(true)
+                .stdin(false);
+            if let Some(c) = container {
+                params = params.container(c);
+            }
+            tracing::debug!(pod, ?argv, "exec");
+            let mut process = api.exec(pod, argv.to_vec(), &params).await.map_err(|e| {
+                Error::new(
+                    ExitCode::External,
+                    format!("cannot run a command in pod {namespace}/{pod}"),
+                )
+                .source(e)
+                .hint("check that the pod is running (`kubectl get pod`), then run again")
+            })?;
+            let status = process.take_status();
+            let mut out = process.stdout();
+            let mut err = process.stderr();
+            let read_out = async {
+                let mut s = Vec::new();
+                if let Some(o) = out.as_mut() {
+                    let _ = o.read_to_end(&mut s).await;
+                }
+                s
+            };
+            let read_err = async {
+                let mut s = Vec::new();
+                if let Some(e) = err.as_mut() {
+                    let _ = e.read_to_end(&mut s).await;
+                }
+                s
+            };
+            let (stdout, stderr) = tokio::join!(read_out, read_err);
+            let status = match status {
+                Some(s) => s.await,
+                None => None,
+            };
+            let _ = process.join().await;
+            Ok(ExecOutput {
+                stdout: String::from_utf8_lossy(&stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&stderr).into_owned(),
+                code: exit_code(status.as_ref()),
+            })
+        };
+        bounded(&what, LIMIT, &hint, work).await
+    }
+
+    /// Runs a shell script (`sh -c`) in the pod.
+    pub async fn exec_script(&self, pod: &str, script: &str) -> Result<ExecOutput> {
+        self.exec(pod, None, &sh(script)).await
+    }
+
+    /// Like [`Kube::exec`], but a non-zero exit is an [`ExitCode::External`] error showing
+    /// stderr; `what` names the command in it.
+    pub async fn exec_checked(&self, pod: &str, what: &str, argv: &[String]) -> Result<String> {
+        let out = self.exec(pod, None, argv).await?;
+        if out.success() {
+            Ok(out.stdout)
+        } else {
+            Err(Error::new(
+                ExitCode::External,
+                format!(
+                    "{what} failed in pod {}/{pod} (exit {}): {}",
+                    self.namespace,
+                    out.code,
+                    last_lines(&out.stderr, 8)
+                ),
+            )
+            .hint("fix the cause shown, then run the same command again: it resumes here"))
+        }
+    }
+
+    /// [`Kube::exec_checked`] of a shell script (`sh -c`).
+    pub async fn exec_script_checked(&self, pod: &str, what: &str, script: &str) -> Result<String> {
+        self.exec_checked(pod, what, &sh(script)).await
+    }
+
+    /// A shell script (`sh -c`) started in the pod with its stdout and stderr attached, for a
+    /// caller that reads a stream (no time limit: the caller bounds each read). `failed` is
+    /// the error's message when it cannot start.
+    pub async fn exec_attached(
+        &self,
+        pod: &str,
+        script: &str,
+        failed: &str,
+    ) -> Result<AttachedProcess> {
+        self.ns::<Pod>()
+            .exec(
+                pod,
+                sh(script),
+                &AttachParams::default().stdout(true).stderr(true),
+            )
+            .await
+            .map_err(|e| Error::new(ExitCode::External, failed).source(e))
+    }
+}
+
+/// The argv of a shell script.
+fn sh(script: &str) -> Vec<String> {
+    vec!["sh".to_string(), "-c".to_string(), script.to_string()]
 }
 
 /// A command line as an error names it: its words, a script by its first line, shortened.
@@ -111,101 +209,6 @@ pub async fn bounded<T>(
             format!("{what} did not end within {}", span(limit)),
         )
         .hint(hint.to_string())),
-    }
-}
-
-async fn run_unbounded(
-    client: &kube::Client,
-    namespace: &str,
-    pod: &str,
-    container: Option<&str>,
-    argv: &[String],
-) -> Result<ExecOutput> {
-    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let mut params = AttachParams::default()
-        .stdout(true)
-        .stderr(true)
-        .stdin(false);
-    if let Some(c) = container {
-        params = params.container(c);
-    }
-    tracing::debug!(pod, ?argv, "exec");
-    let mut process = api.exec(pod, argv.to_vec(), &params).await.map_err(|e| {
-        Error::new(
-            ExitCode::External,
-            format!("cannot run a command in pod {namespace}/{pod}"),
-        )
-        .source(e)
-        .hint("check that the pod is running (`kubectl get pod`), then run again")
-    })?;
-    let status = process.take_status();
-    let mut out = process.stdout();
-    let mut err = process.stderr();
-    let read_out = async {
-        let mut s = Vec::new();
-        if let Some(o) = out.as_mut() {
-            let _ = o.read_to_end(&mut s).await;
-        }
-        s
-    };
-    let read_err = async {
-        let mut s = Vec::new();
-        if let Some(e) = err.as_mut() {
-            let _ = e.read_to_end(&mut s).await;
-        }
-        s
-    };
-    let (stdout, stderr) = tokio::join!(read_out, read_err);
-    let status = match status {
-        Some(s) => s.await,
-        None => None,
-    };
-    let _ = process.join().await;
-    Ok(ExecOutput {
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
-        code: exit_code(status.as_ref()),
-    })
-}
-
-/// Runs a shell script (`sh -c`) in the pod.
-pub async fn script(
-    client: &kube::Client,
-    namespace: &str,
-    pod: &str,
-    script: &str,
-) -> Result<ExecOutput> {
-    run(
-        client,
-        namespace,
-        pod,
-        None,
-        &["sh".to_string(), "-c".to_string(), script.to_string()],
-    )
-    .await
-}
-
-/// Like [`run`], but a non-zero exit is an [`ExitCode::External`] error showing stderr.
-pub async fn checked(
-    client: &kube::Client,
-    namespace: &str,
-    pod: &str,
-    what: &str,
-    argv: &[String],
-) -> Result<String> {
-    let out = run(client, namespace, pod, None, argv).await?;
-    if out.success() {
-        Ok(out.stdout)
-    } else {
-        Err(Error::new(
-            ExitCode::External,
-            format!(
-                "{what} failed in pod {namespace}/{pod} (exit {}): {}",
-                out.code,
-                last_lines(&out.stderr, 8)
-            ),
-        )
-        .hint("fix the cause shown, then run the same command again: it resumes here"))
     }
 }
 

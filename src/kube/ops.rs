@@ -208,7 +208,7 @@ impl Kube {
         }
     }
 
-    fn ns<K>(&self) -> Api<K>
+    pub(super) fn ns<K>(&self) -> Api<K>
     where
         K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
         <K as Resource>::DynamicType: Default,

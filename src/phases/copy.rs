@@ -10,7 +10,6 @@ use super::prepare::new_database_plan;
 use super::Runner;
 use crate::error::{Error, Result};
 use crate::exit::ExitCode;
-use crate::kube::exec;
 use crate::plan::copy_script::{self, Side, COPY_JOB};
 use crate::plan::quantity::human;
 use crate::plan::{manifests, scripts, NewDatabasePlan};
@@ -82,14 +81,9 @@ async fn in_copy_pod(
     what: &str,
     argv: &[String],
 ) -> Result<String> {
-    exec::checked(
-        &r.kube.client,
-        &r.settings.namespace,
-        &db.copy_pod,
-        what,
-        &copy_script::on(side, argv),
-    )
-    .await
+    r.kube
+        .exec_checked(&db.copy_pod, what, &copy_script::on(side, argv))
+        .await
 }
 
 async fn fingerprint(
@@ -126,14 +120,13 @@ pub async fn source_marks(r: &Runner<'_>, db: &NewDatabasePlan) -> Result<String
 
 /// Makes the next run copy anew: the copy's result discarded, its steps undone.
 pub async fn forget_copy(r: &mut Runner<'_>, db: &NewDatabasePlan) -> Result<()> {
-    exec::checked(
-        &r.kube.client,
-        &r.settings.namespace,
-        &db.copy_pod,
-        "discarding the copy's result",
-        &["sh".into(), "-c".into(), scripts::discard(COPY_JOB)],
-    )
-    .await?;
+    r.kube
+        .exec_script_checked(
+            &db.copy_pod,
+            "discarding the copy's result",
+            &scripts::discard(COPY_JOB),
+        )
+        .await?;
     r.state.undo("copy.copy");
     r.state.undo("copy.prove");
     r.state.record.copy_verified = false;

@@ -76,14 +76,14 @@ pub async fn verify(r: &mut Runner<'_>) -> Result<String> {
     let b = backup_plan(r)?;
     let ns = r.settings.namespace.clone();
     dump_pod(r).await?;
-    let out = exec::checked(
-        &r.kube.client,
-        &ns,
-        &b.dump_pod,
-        "checking the archive",
-        &["sh".into(), "-c".into(), scripts::verify_archive()],
-    )
-    .await?;
+    let out = r
+        .kube
+        .exec_script_checked(
+            &b.dump_pod,
+            "checking the archive",
+            &scripts::verify_archive(),
+        )
+        .await?;
     let number = |key: &str| -> u64 {
         scripts::field(&out, key)
             .and_then(|v| v.parse().ok())
@@ -93,14 +93,13 @@ pub async fn verify(r: &mut Runner<'_>) -> Result<String> {
     let sha256 = scripts::field(&out, "sha256").unwrap_or("").to_string();
     if entries == 0 || files < entries || sha256.len() != 64 {
         // The next run dumps anew instead of checking the same archive again.
-        exec::checked(
-            &r.kube.client,
-            &ns,
-            &b.dump_pod,
-            "discarding the incomplete dump",
-            &["sh".into(), "-c".into(), scripts::discard("dump")],
-        )
-        .await?;
+        r.kube
+            .exec_script_checked(
+                &b.dump_pod,
+                "discarding the incomplete dump",
+                &scripts::discard("dump"),
+            )
+            .await?;
         r.state.undo("copy.dump");
         r.save().await?;
         return Err(Error::new(
@@ -112,14 +111,14 @@ pub async fn verify(r: &mut Runner<'_>) -> Result<String> {
         )
         .hint(r.rerun_hint_to("it dumps the database anew")));
     }
-    let fingerprint = exec::checked(
-        &r.kube.client,
-        &ns,
-        &b.dump_pod,
-        "fingerprinting the source database",
-        &scripts::fingerprint(HashMethod::CURRENT),
-    )
-    .await?;
+    let fingerprint = r
+        .kube
+        .exec_checked(
+            &b.dump_pod,
+            "fingerprinting the source database",
+            &scripts::fingerprint(HashMethod::CURRENT),
+        )
+        .await?;
     let source = sql::parse_fingerprint(&fingerprint, HashMethod::CURRENT)
         .map_err(|e| Error::new(ExitCode::External, format!("source fingerprint: {e}")))?;
     let summary = format!(
@@ -139,29 +138,19 @@ pub async fn verify(r: &mut Runner<'_>) -> Result<String> {
 }
 
 pub async fn local_copy(r: &mut Runner<'_>, path: &str) -> Result<String> {
-    use k8s_openapi::api::core::v1::Pod;
-    use kube::api::{Api, AttachParams};
     use tokio::io::AsyncWriteExt;
 
     let b = backup_plan(r)?;
     let ns = r.settings.namespace.clone();
     dump_pod(r).await?;
-    let api: Api<Pod> = Api::namespaced(r.kube.client.clone(), &ns);
-    let argv = vec!["sh".to_string(), "-c".to_string(), scripts::archive_tar()];
-    let mut process = api
-        .exec(
+    let mut process = r
+        .kube
+        .exec_attached(
             &b.dump_pod,
-            argv,
-            &AttachParams::default().stdout(true).stderr(true),
+            &scripts::archive_tar(),
+            &format!("cannot stream the archive from pod {ns}/{}", b.dump_pod),
         )
-        .await
-        .map_err(|e| {
-            Error::new(
-                ExitCode::External,
-                format!("cannot stream the archive from pod {ns}/{}", b.dump_pod),
-            )
-            .source(e)
-        })?;
+        .await?;
     // Private, never over an existing file, removed unless complete.
     let (partial, file) = crate::local_file::Partial::create(std::path::Path::new(path))?;
     let tmp = partial.partial().display().to_string();
@@ -211,14 +200,14 @@ pub async fn local_copy(r: &mut Runner<'_>, path: &str) -> Result<String> {
     }
     let sha256 = hex(&digest.finalize());
     // The same tar, hashed where it lies: equal digests prove nothing was lost on the way.
-    let remote = exec::checked(
-        &r.kube.client,
-        &ns,
-        &b.dump_pod,
-        "hashing the archive in the pod",
-        &["sh".into(), "-c".into(), scripts::archive_tar_sha256()],
-    )
-    .await?;
+    let remote = r
+        .kube
+        .exec_script_checked(
+            &b.dump_pod,
+            "hashing the archive in the pod",
+            &scripts::archive_tar_sha256(),
+        )
+        .await?;
     if scripts::field(&remote, "sha256") != Some(sha256.as_str()) {
         return Err(Error::new(
             ExitCode::VerificationFailed,

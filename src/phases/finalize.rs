@@ -4,7 +4,6 @@
 
 use super::Runner;
 use crate::error::Result;
-use crate::kube::exec;
 use crate::plan::commands::ONBOARDING_KEY;
 
 /// `redis-cli` with the password from the pod's environment, against the master Service `host`.
@@ -23,14 +22,10 @@ fn redis_cli_prefix(host: &str) -> String {
 /// address, which is not `127.0.0.1` on every network setup), answered as one line.
 async fn redis_cli(r: &Runner<'_>, pod: &str, host: &str, command: &str) -> Result<String> {
     let script = format!("{} {command}", redis_cli_prefix(host));
-    let out = exec::checked(
-        &r.kube.client,
-        &r.settings.namespace,
-        pod,
-        &format!("redis-cli {command}"),
-        &["sh".into(), "-c".into(), script],
-    )
-    .await?;
+    let out = r
+        .kube
+        .exec_script_checked(pod, &format!("redis-cli {command}"), &script)
+        .await?;
     Ok(out.trim().trim_start_matches("(integer) ").to_string())
 }
 
@@ -65,14 +60,10 @@ pub async fn sidekiq_jobs(r: &Runner<'_>) -> Result<Vec<(String, u64)>> {
         "{cli} SMEMBERS queues | while read -r q; do [ -n \"$q\" ] && echo \"queue:$q $({cli} LLEN \"queue:$q\")\"; done; \
 echo \"schedule $({cli} ZCARD schedule)\"; echo \"retry $({cli} ZCARD retry)\""
     );
-    let out = exec::checked(
-        &r.kube.client,
-        &r.settings.namespace,
-        &pod,
-        "counting Sidekiq jobs",
-        &["sh".into(), "-c".into(), script],
-    )
-    .await?;
+    let out = r
+        .kube
+        .exec_script_checked(&pod, "counting Sidekiq jobs", &script)
+        .await?;
     Ok(parse_job_counts(&out))
 }
 

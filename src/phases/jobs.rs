@@ -46,14 +46,10 @@ pub async fn follow_job(
     total: Option<u64>,
 ) -> Result<u64> {
     let ns = r.settings.namespace.clone();
-    let started = exec::checked(
-        &r.kube.client,
-        &ns,
-        pod,
-        &format!("starting the {name}"),
-        &["sh".into(), "-c".into(), start.to_string()],
-    )
-    .await?;
+    let started = r
+        .kube
+        .exec_script_checked(pod, &format!("starting the {name}"), start)
+        .await?;
     if let Some(code) = scripts::previous_failure(&started) {
         r.note(&format!(
             "the previous {name} failed (exit {code}; its log is {}/{name}.failed.log in pod {pod}): started anew",
@@ -68,7 +64,7 @@ pub async fn follow_job(
     let bar = bytes_bar(r, total, name);
     let mut stall = crate::kube::wait::Stall::new(JOB_STALL, std::time::Instant::now());
     let result = loop {
-        let out = exec::script(&r.kube.client, &ns, pod, poll).await?;
+        let out = r.kube.exec_script(pod, poll).await?;
         if let Some(bytes) = scripts::parse_bytes(&out.stdout) {
             bar.set_position(bytes);
         }
@@ -78,7 +74,7 @@ pub async fn follow_job(
         match scripts::parse_job_state(&out.stdout) {
             Some(JobState::Finished(0)) => break Ok(scripts::parse_bytes(&out.stdout).unwrap_or(0)),
             Some(JobState::Finished(code)) => {
-                let log = exec::script(&r.kube.client, &ns, pod, &scripts::log_tail(name)).await?;
+                let log = r.kube.exec_script(pod, &scripts::log_tail(name)).await?;
                 break Err(Error::new(
                     ExitCode::External,
                     format!(

@@ -8,7 +8,6 @@ use serde_norway::Value;
 use crate::error::{Error, Result};
 use crate::exit::ExitCode;
 use crate::helm::{argv, Helm};
-use crate::kube::exec;
 use crate::kube::ops::Kube;
 use crate::naming::{Generation, NameInputs, ObjectNames};
 use crate::plan::facts::*;
@@ -397,14 +396,9 @@ async fn database_size(kube: &Kube, pod: &str, database: &str) -> Result<(u64, S
 psql -X -A -t -U \"${{POSTGRES_USER:-postgres}}\" -d {} -c \"select pg_database_size(current_database()) || ' ' || current_setting('server_version')\"",
         crate::plan::scripts::shell_quote(database)
     );
-    let out = exec::checked(
-        &kube.client,
-        &kube.namespace,
-        pod,
-        "measuring the database size",
-        &["sh".into(), "-c".into(), script],
-    )
-    .await?;
+    let out = kube
+        .exec_script_checked(pod, "measuring the database size", &script)
+        .await?;
     let mut parts = out.split_whitespace();
     let size = parts.next().and_then(|s| s.parse().ok()).ok_or_else(|| {
         Error::new(

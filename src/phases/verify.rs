@@ -5,7 +5,7 @@
 use super::Runner;
 use crate::error::{Error, Result};
 use crate::exit::ExitCode;
-use crate::kube::{exec, wait};
+use crate::kube::wait;
 use crate::plan::{scripts, NewDatabasePlan};
 use crate::verify::{compare, sql};
 
@@ -154,14 +154,14 @@ async fn database(
     r.kube
         .wait_pod_ready(&db.release_pod, std::time::Duration::from_secs(300))
         .await?;
-    let out = exec::checked(
-        &r.kube.client,
-        &r.settings.namespace,
-        &db.release_pod,
-        "counting rows",
-        &scripts::in_postgres_pod(&scripts::row_counts()),
-    )
-    .await?;
+    let out = r
+        .kube
+        .exec_checked(
+            &db.release_pod,
+            "counting rows",
+            &scripts::in_postgres_pod(&scripts::row_counts()),
+        )
+        .await?;
     let live = sql::parse_fingerprint(&out, source.method)
         .map_err(|e| Error::new(ExitCode::External, format!("live fingerprint: {e}")))?;
     let report = compare(&source, &live, false);
