@@ -141,6 +141,9 @@ pub struct Settings {
     pub helm_bin: PathBuf,
     /// `true` when started by helm (`HELM_PLUGIN_NAME` set)
     pub under_helm: bool,
+    /// `HELM_DRIVER`: where helm keeps its release records (`None`: Secrets, helm's default)
+    #[serde(skip)]
+    pub helm_driver: Option<String>,
     pub target: Option<TargetSettings>,
     pub output: OutputFormat,
     /// 0 = warnings, 1 = info, 2 = debug, 3 = trace; `HELM_DEBUG=true` counts as 2
@@ -271,12 +274,21 @@ impl Settings {
             kube,
             helm_bin,
             under_helm: env.var("HELM_PLUGIN_NAME").is_some(),
+            helm_driver: non_empty(env.var("HELM_DRIVER")),
             target,
             output: global.output,
             verbosity,
             quiet: global.quiet,
             color: global.color,
         })
+    }
+
+    /// Whether helm keeps its release records in Secrets (`HELM_DRIVER` unset, `secret` or
+    /// `secrets`), where the plugin can drop one.
+    pub fn helm_records_in_secrets(&self) -> bool {
+        self.helm_driver
+            .as_deref()
+            .is_none_or(|d| d.starts_with("secret"))
     }
 
     /// The target, for commands that need one.
@@ -422,6 +434,24 @@ mod tests {
                 .collect(),
             ..FakeEnv::default()
         }
+    }
+
+    #[test]
+    fn helm_driver_says_whether_release_records_are_secrets() {
+        let driver = |vars: &[(&'static str, &'static str)]| {
+            let s = Settings::resolve(&GlobalArgs::default(), None, &env(vars)).unwrap();
+            (s.helm_driver.clone(), s.helm_records_in_secrets())
+        };
+        assert_eq!(driver(&[]), (None, true));
+        assert_eq!(driver(&[("HELM_DRIVER", "")]), (None, true));
+        assert_eq!(
+            driver(&[("HELM_DRIVER", "secrets")]),
+            (Some("secrets".into()), true)
+        );
+        assert_eq!(
+            driver(&[("HELM_DRIVER", "configmap")]),
+            (Some("configmap".into()), false)
+        );
     }
 
     #[test]

@@ -739,6 +739,7 @@ users:
             kube,
             helm_bin: "helm".into(),
             under_helm: false,
+            helm_driver: None,
             target: None,
             output: crate::cli::OutputFormat::Text,
             verbosity: 0,

@@ -99,8 +99,8 @@ async fn settled_release(r: &Runner<'_>) -> Result<Option<ReleaseStatus>> {
                     )
                     .hint(format!("see `helm history {release} -n {}` and where helm keeps its records (HELM_DRIVER); once no operation is pending, {}", r.settings.namespace, r.rerun_hint())));
                 }
-                let driver = std::env::var("HELM_DRIVER").unwrap_or_default();
-                if !driver.is_empty() && !driver.starts_with("secret") {
+                if !r.settings.helm_records_in_secrets() {
+                    let driver = r.settings.helm_driver.as_deref().unwrap_or_default();
                     return Err(Error::new(
                         ExitCode::Precondition,
                         format!("release {release} was left pending (revision {revision}) by a helm that no longer runs"),
