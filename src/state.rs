@@ -7,7 +7,7 @@
 //! fence closes and its client sends nothing more.
 //!
 //! The codec (`State` <-> ConfigMap data) is pure and tested here, the lock's decisions in
-//! `lock.rs`; the [`Store`] does the API calls.
+//! `lock.rs`; the [`Store`] reads and writes it through `kube::config_map`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,12 +16,13 @@ use tokio::sync::Mutex;
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Api, PostParams};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::exit::ExitCode;
+use crate::kube::config_map::{ConfigMaps, Write};
 use crate::kube::fence::Fence;
+use crate::kube::ops::Kube;
 use crate::plan::manifests::labels;
 use crate::plan::{Phase, Plan};
 use crate::verify::DatabaseStats;
@@ -260,7 +261,7 @@ struct Written {
 
 /// The ConfigMap, read and written with resourceVersion checks.
 pub struct Store {
-    api: Api<ConfigMap>,
+    api: ConfigMaps,
     pub name: String,
     namespace: String,
     release: String,
@@ -272,11 +273,11 @@ pub struct Store {
 }
 
 impl Store {
-    pub fn new(client: kube::Client, namespace: &str, release: &str, fence: Fence) -> Store {
+    pub fn new(kube: &Kube, release: &str, fence: Fence) -> Store {
         Store {
-            api: Api::namespaced(client, namespace),
+            api: kube.config_maps(),
             name: crate::plan::own_names::state(release),
-            namespace: namespace.to_string(),
+            namespace: kube.namespace.clone(),
             release: release.to_string(),
             holder: holder_id(),
             written: Arc::default(),
@@ -296,7 +297,7 @@ impl Store {
 
     /// The ConfigMap as stored now; its resourceVersion is the one the next write checks.
     async fn read(&self) -> Result<Option<ConfigMap>> {
-        let cm = self.api.get_opt(&self.name).await.map_err(|e| {
+        let cm = self.api.get(&self.name).await.map_err(|e| {
             Error::new(
                 ExitCode::Failure,
                 format!("cannot read the state {}", self.where_()),
@@ -370,13 +371,13 @@ impl Store {
         let mut written = self.written.lock().await;
         written.resource_version = None;
         let cm = self.object(state, Some(&self.my_lock()), None);
-        match self.api.create(&PostParams::default(), &cm).await {
-            Ok(created) => {
-                written.resource_version = created.metadata.resource_version;
+        match self.api.create(&cm).await {
+            Ok(Write::Done(version)) => {
+                written.resource_version = version;
                 written.object = Some(cm);
                 Ok(())
             }
-            Err(kube::Error::Api(e)) if e.code == 409 => Err(Error::new(
+            Ok(Write::Conflict) => Err(Error::new(
                 ExitCode::Locked,
                 format!("another run created {} at the same time", self.where_()),
             )
@@ -498,10 +499,10 @@ impl Store {
                     .get_or_insert_with(BTreeMap::new)
                     .insert(LOCK_EXPIRES.to_string(), (now() + LOCK_SECONDS).to_string());
                 cm.metadata.resource_version = w.resource_version.clone();
-                match api.replace(&name, &PostParams::default(), &cm).await {
-                    Ok(saved) => w.resource_version = saved.metadata.resource_version,
+                match api.replace(&name, &cm).await {
+                    Ok(Write::Done(version)) => w.resource_version = version,
                     // Another run wrote the state: it holds the lock now, this run stops.
-                    Err(kube::Error::Api(e)) if e.code == 409 => {
+                    Ok(Write::Conflict) => {
                         fence.close(lost.clone());
                         return;
                     }
@@ -539,17 +540,13 @@ impl Store {
         }
         let mut written = self.written.lock().await;
         let cm = self.object(state, lock, written.resource_version.clone());
-        match self
-            .api
-            .replace(&self.name, &PostParams::default(), &cm)
-            .await
-        {
-            Ok(saved) => {
-                written.resource_version = saved.metadata.resource_version;
+        match self.api.replace(&self.name, &cm).await {
+            Ok(Write::Done(version)) => {
+                written.resource_version = version;
                 written.object = Some(cm);
                 Ok(())
             }
-            Err(kube::Error::Api(e)) if e.code == 409 => {
+            Ok(Write::Conflict) => {
                 self.fence.close(self.lost_message());
                 Err(self.lost_error(self.lost_message()))
             }

@@ -93,12 +93,7 @@ async fn run_async(
     let connection = crate::kube::connect(settings).await?;
     let kube = Kube::new(connection.client.clone(), &settings.namespace);
     let helm = Helm::from_settings(settings);
-    let mut store = Store::new(
-        connection.client.clone(),
-        &settings.namespace,
-        &settings.release,
-        connection.fence.clone(),
-    );
+    let mut store = Store::new(&kube, &settings.release, connection.fence.clone());
     let existing = store.load().await?;
 
     if matches!(command, Some(MigrationCommand::Status)) {

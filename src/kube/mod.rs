@@ -5,6 +5,7 @@
 //! context chosen with `--kube-context`, then helm's `--kube-*` overrides.
 
 pub mod client;
+pub mod config_map;
 pub mod exec;
 pub mod fence;
 pub mod ops;
