@@ -2,8 +2,10 @@
 //! (progress, reports, logs). Commands never print directly.
 
 use std::io::{self, Write};
+use std::time::Duration;
 
 use console::{Style, Term};
+use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{ColorChoice, OutputFormat};
 use crate::error::Error;
@@ -66,6 +68,61 @@ impl Printer {
         serde_json::to_writer(&mut out, value)?;
         out.write_all(b"\n")?;
         out.flush()
+    }
+
+    /// A result on stdout: the document `json` builds in json mode, else what `text` writes
+    /// through this printer.
+    pub fn output(
+        &self,
+        json: impl FnOnce() -> serde_json::Value,
+        text: impl FnOnce(&Printer) -> io::Result<()>,
+    ) -> io::Result<()> {
+        if self.is_json() {
+            self.json(&json())
+        } else {
+            text(self)
+        }
+    }
+
+    /// An event of a run: one JSON line on stdout in json mode, else what `text` says on
+    /// stderr (notes and warnings through this printer).
+    pub fn event(&self, json: serde_json::Value, text: impl FnOnce(&Printer)) {
+        if self.is_json() {
+            let _ = self.json(&json);
+        } else {
+            text(self);
+        }
+    }
+
+    /// Progress inside a step on stderr: text mode only (suppressed by `-q`).
+    pub fn progress(&self, text: &str) {
+        if !self.is_json() {
+            self.note(text);
+        }
+    }
+
+    /// A bar with bytes and rate on stderr (hidden for JSON and `-q`).
+    pub fn bytes_bar(&self, total: Option<u64>, what: &str) -> ProgressBar {
+        if self.is_json() || self.quiet {
+            return ProgressBar::hidden();
+        }
+        let bar = match total {
+            Some(t) => ProgressBar::new(t),
+            None => ProgressBar::new_spinner(),
+        };
+        let template = if total.is_some() {
+            "    {msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} {elapsed}"
+        } else {
+            "    {msg} {spinner} {bytes} {binary_bytes_per_sec} {elapsed}"
+        };
+        bar.set_style(
+            ProgressStyle::with_template(template)
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar.set_message(what.to_string());
+        bar.enable_steady_tick(Duration::from_millis(200));
+        bar
     }
 
     /// A line of progress or report on stderr (suppressed by `-q`).

@@ -11,12 +11,10 @@ use crate::output::Printer;
 use crate::settings::Settings;
 
 pub fn run(settings: &Settings, printer: &Printer) -> Result<()> {
-    if printer.is_json() {
-        printer.json(&json(settings)?)
-    } else {
-        printer.result(&text(settings))
-    }
-    .context(ExitCode::Failure, || "cannot write to stdout".to_string())
+    let json = json(settings)?;
+    printer
+        .output(|| json, |p| p.result(&text(settings)))
+        .context(ExitCode::Failure, || "cannot write to stdout".to_string())
 }
 
 /// The settings as JSON, without the target `env` does not resolve.

@@ -75,12 +75,12 @@ pub fn run(
 }
 
 fn print_plan(printer: &Printer, plan: &Plan) -> Result<()> {
-    if printer.is_json() {
-        printer.json(&json!({ "plan": plan }))
-    } else {
-        printer.result(&runbook::render(plan))
-    }
-    .context(ExitCode::Failure, || "cannot write to stdout".into())
+    printer
+        .output(
+            || json!({ "plan": plan }),
+            |p| p.result(&runbook::render(plan)),
+        )
+        .context(ExitCode::Failure, || "cannot write to stdout".into())
 }
 
 async fn run_async(
@@ -167,41 +167,45 @@ async fn run_async(
     let unlock = runner.store.unlock(&runner.state).await;
     let done = runner.state.done.len();
     let total = runner.state.plan.steps.len();
-    match &result {
-        Ok(()) => {
-            if printer.is_json() {
-                let _ = printer.json(&json!({
-                    "event": "summary", "status": "ok", "release": settings.release,
-                    "namespace": settings.namespace, "steps_done": done, "steps": total,
-                    "record": runner.state.record,
-                }));
-            } else {
-                let next = match phase {
-                    None | Some(Phase::Verify) => format!(
-                        "Migration complete. When satisfied: {}",
-                        hint_command(settings, "cleanup")
-                    ),
-                    Some(Phase::Cleanup) if kept_volumes.is_empty() => {
-                        "Cleanup complete.".to_string()
-                    }
-                    Some(Phase::Cleanup) => format!(
-                        "Cleanup complete. Released volumes of the old PostgreSQL and Redis are kept: {}\nDelete them: {}",
-                        kept_volumes.join(", "),
-                        hint_command(settings, "cleanup --delete-old-volumes")
-                    ),
-                    Some(p) => format!("Phase {} complete ({done}/{total} steps done).", p.name()),
-                };
-                printer.note(&next);
-            }
+    // One shape whether the run succeeded or failed.
+    let summary = json!({
+        "event": "summary",
+        "status": if result.is_ok() { "ok" } else { "failed" },
+        "release": settings.release,
+        "namespace": settings.namespace,
+        "steps_done": done,
+        "steps": total,
+        "record": runner.state.record,
+    });
+    printer.event(summary, |p| {
+        if result.is_ok() {
+            p.note(&next_command(settings, phase, &kept_volumes, done, total));
         }
-        Err(_) if printer.is_json() => {
-            let _ = printer.json(&json!({
-                "event": "summary", "status": "failed", "steps_done": done, "steps": total,
-            }));
-        }
-        Err(_) => {}
-    }
+    });
     result.and(unlock)
+}
+
+/// What to run next after a run that succeeded (text mode's last line).
+fn next_command(
+    settings: &Settings,
+    phase: Option<Phase>,
+    kept_volumes: &[String],
+    done: usize,
+    total: usize,
+) -> String {
+    match phase {
+        None | Some(Phase::Verify) => format!(
+            "Migration complete. When satisfied: {}",
+            hint_command(settings, "cleanup")
+        ),
+        Some(Phase::Cleanup) if kept_volumes.is_empty() => "Cleanup complete.".to_string(),
+        Some(Phase::Cleanup) => format!(
+            "Cleanup complete. Released volumes of the old PostgreSQL and Redis are kept: {}\nDelete them: {}",
+            kept_volumes.join(", "),
+            hint_command(settings, "cleanup --delete-old-volumes")
+        ),
+        Some(p) => format!("Phase {} complete ({done}/{total} steps done).", p.name()),
+    }
 }
 
 /// What a resumed run must follow: the flags that fixed the plan, and a local chart's hash.
@@ -382,38 +386,47 @@ fn hint_command(settings: &Settings, args: &str) -> String {
 }
 
 fn not_started(printer: &Printer, settings: &Settings) -> Result<()> {
-    let text = format!(
-        "No migration of release {} recorded in namespace {}.\nStart one: {}\n",
-        settings.release,
-        settings.namespace,
-        hint_command(settings, "--dry-run")
-    );
-    if printer.is_json() {
-        printer.json(&json!({ "status": "not-started" }))
-    } else {
-        printer.result(&text)
-    }
-    .context(ExitCode::Failure, || "cannot write to stdout".into())
+    printer
+        .output(
+            || json!({ "status": "not-started" }),
+            |p| {
+                p.result(&format!(
+                    "No migration of release {} recorded in namespace {}.\nStart one: {}\n",
+                    settings.release,
+                    settings.namespace,
+                    hint_command(settings, "--dry-run")
+                ))
+            },
+        )
+        .context(ExitCode::Failure, || "cannot write to stdout".into())
 }
 
 fn status(printer: &Printer, state: &State, lock: Option<&Lock>) -> Result<()> {
     // Whether the holder still runs is not known here (its clock is not this one's): the
     // lock is shown as recorded.
+    printer
+        .output(
+            || {
+                let next = state.next_step();
+                json!({
+                    "status": if next.is_none() { "complete" } else { "in-progress" },
+                    "done": state.done,
+                    "next": next.map(|s| &s.id),
+                    "cleanup_next": state.next_cleanup_step().map(|s| &s.id),
+                    "locked_by": lock.map(|l| &l.holder),
+                    "lock_expires": lock.map(|l| l.expires),
+                    "record": state.record,
+                })
+            },
+            |p| p.result(&status_text(state, lock)),
+        )
+        .context(ExitCode::Failure, || "cannot write to stdout".into())
+}
+
+/// `status` as text: every step, the lock, and what comes next.
+fn status_text(state: &State, lock: Option<&Lock>) -> String {
     let next = state.next_step();
     let cleanup = state.next_cleanup_step();
-    if printer.is_json() {
-        return printer
-            .json(&json!({
-                "status": if next.is_none() { "complete" } else { "in-progress" },
-                "done": state.done,
-                "next": next.map(|s| &s.id),
-                "cleanup_next": cleanup.map(|s| &s.id),
-                "locked_by": lock.map(|l| &l.holder),
-                "lock_expires": lock.map(|l| l.expires),
-                "record": state.record,
-            }))
-            .context(ExitCode::Failure, || "cannot write to stdout".into());
-    }
     let mut out = format!(
         "Migration of release {} in namespace {}: {} -> {}\n",
         state.plan.release, state.plan.namespace, state.plan.from_version, state.plan.to_version
@@ -447,7 +460,5 @@ fn status(printer: &Printer, state: &State, lock: Option<&Lock>) -> Result<()> {
         )),
         (None, None) => out.push_str("Complete.\n"),
     }
-    printer
-        .result(&out)
-        .context(ExitCode::Failure, || "cannot write to stdout".into())
+    out
 }

@@ -328,8 +328,7 @@ fn report(
     outputs: &[Output],
     results: &[Translation],
 ) -> Result<()> {
-    let io = |e: std::io::Error| Error::new(ExitCode::Failure, "cannot write to stdout").source(e);
-    if printer.is_json() {
+    let files = || {
         let files: Vec<_> = inputs
             .iter()
             .zip(outputs)
@@ -344,31 +343,37 @@ fn report(
                 })
             })
             .collect();
-        return printer.json(&json!({ "files": files })).map_err(io);
-    }
-    for ((i, o), t) in inputs.iter().zip(outputs).zip(results) {
-        let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
-        printer.note(&format!(
-            "{}: {}, {}",
-            i.name,
-            plural(t.changes.len(), "change"),
-            plural(t.warnings.len(), "warning")
-        ));
-        for c in &t.changes {
-            printer.note(&format!("  {c}"));
+        json!({ "files": files })
+    };
+    let text = |printer: &Printer| {
+        for ((i, o), t) in inputs.iter().zip(outputs).zip(results) {
+            let plural =
+                |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+            printer.note(&format!(
+                "{}: {}, {}",
+                i.name,
+                plural(t.changes.len(), "change"),
+                plural(t.warnings.len(), "warning")
+            ));
+            for c in &t.changes {
+                printer.note(&format!("  {c}"));
+            }
+            for w in &t.warnings {
+                printer.warn(&format!("{}: {w}", i.name));
+            }
+            match o {
+                Output::Stdout => printer.result(&t.yaml)?,
+                Output::File(p) => printer.note(&format!("wrote {}", p.display())),
+                Output::InPlace { path, backup } => printer.note(&format!(
+                    "rewrote {} (original kept as {})",
+                    path.display(),
+                    backup.display()
+                )),
+            }
         }
-        for w in &t.warnings {
-            printer.warn(&format!("{}: {w}", i.name));
-        }
-        match o {
-            Output::Stdout => printer.result(&t.yaml).map_err(io)?,
-            Output::File(p) => printer.note(&format!("wrote {}", p.display())),
-            Output::InPlace { path, backup } => printer.note(&format!(
-                "rewrote {} (original kept as {})",
-                path.display(),
-                backup.display()
-            )),
-        }
-    }
-    Ok(())
+        Ok(())
+    };
+    printer
+        .output(files, text)
+        .map_err(|e| Error::new(ExitCode::Failure, "cannot write to stdout").source(e))
 }

@@ -55,40 +55,32 @@ pub struct Runner<'a> {
 impl Runner<'_> {
     /// One JSON event per line on stdout (json mode), or a line on stderr.
     pub fn event(&self, id: &str, status: &str, message: &str) {
-        if self.printer.is_json() {
-            let _ = self.printer.json(&json!({
-                "event": "step", "id": id, "status": status, "message": message,
-            }));
-        } else {
-            let mark = match status {
-                "done" => "✓",
-                "skipped" => "·",
-                "started" => "→",
-                _ => " ",
-            };
-            self.printer.note(&format!("{mark} [{id}] {message}"));
-        }
+        let mark = match status {
+            "done" => "✓",
+            "skipped" => "·",
+            "started" => "→",
+            _ => " ",
+        };
+        self.printer.event(
+            json!({ "event": "step", "id": id, "status": status, "message": message }),
+            |p| p.note(&format!("{mark} [{id}] {message}")),
+        );
     }
 
     /// The plan's warnings (images that moved, values the target chart ignores, ...): a JSON
     /// event each, or warning lines on stderr.
     pub fn warnings(&self) {
         for warning in &self.state.plan.warnings {
-            if self.printer.is_json() {
-                let _ = self
-                    .printer
-                    .json(&json!({ "event": "warning", "message": warning }));
-            } else {
-                self.printer.warn(warning);
-            }
+            self.printer
+                .event(json!({ "event": "warning", "message": warning }), |p| {
+                    p.warn(warning)
+                });
         }
     }
 
     /// Progress that is not a step boundary (stderr only).
     pub fn note(&self, text: &str) {
-        if !self.printer.is_json() {
-            self.printer.note(&format!("    {text}"));
-        }
+        self.printer.progress(&format!("    {text}"));
     }
 
     /// Saves the state (renewing the lock).

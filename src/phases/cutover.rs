@@ -54,19 +54,18 @@ pub async fn confirm(r: &mut Runner<'_>, deletes: &[ObjectRef]) -> Result<String
         .collect();
     r.record_uids(&objects).await?;
     let jobs = super::finalize::sidekiq_jobs(r).await.unwrap_or_default();
-    if r.printer.is_json() {
-        let _ = r.printer.json(&serde_json::json!({
-            "event": "confirm",
-            "deletes": deletes.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            "keeps": r.state.plan.keeps.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            "sidekiq_jobs": jobs.iter().map(|(k, n)| serde_json::json!({"set": k, "jobs": n})).collect::<Vec<_>>(),
-        }));
-    } else {
-        r.printer.note("The next steps delete:");
+    let confirm = serde_json::json!({
+        "event": "confirm",
+        "deletes": deletes.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "keeps": r.state.plan.keeps.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "sidekiq_jobs": jobs.iter().map(|(k, n)| serde_json::json!({"set": k, "jobs": n})).collect::<Vec<_>>(),
+    });
+    r.printer.event(confirm, |p| {
+        p.note("The next steps delete:");
         for d in deletes {
-            r.printer.note(&format!("  - {d}"));
+            p.note(&format!("  - {d}"));
         }
-        r.printer.note(
+        p.note(
             "Volumes are set to Retain first: PostgreSQL 11's stays as the backup, the attachments volume is kept and rebound.",
         );
         let waiting: Vec<String> = jobs
@@ -75,12 +74,12 @@ pub async fn confirm(r: &mut Runner<'_>, deletes: &[ObjectRef]) -> Result<String
             .map(|(k, n)| format!("{k}: {n}"))
             .collect();
         if !waiting.is_empty() {
-            r.printer.warn(&format!(
+            p.warn(&format!(
                 "Sidekiq jobs waiting in Redis 6 are not carried to Redis 7 ({}); they stay on the retained Redis volume",
                 waiting.join(", ")
             ));
         }
-    }
+    });
     r.confirm("uninstalling the release and deleting its database claims")
         .await?;
     r.deletes_confirmed = true;

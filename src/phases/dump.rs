@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use super::jobs::{bytes_bar, follow_job, ready_pod};
+use super::jobs::{follow_job, ready_pod};
 use super::Runner;
 use crate::error::{Error, Result};
 use crate::exit::ExitCode;
@@ -156,7 +156,7 @@ pub async fn local_copy(r: &mut Runner<'_>, path: &str) -> Result<String> {
     let tmp = partial.partial().display().to_string();
     let mut file = tokio::fs::File::from_std(file);
     let total = r.state.record.backup.as_ref().map(|b| b.bytes);
-    let bar = bytes_bar(r, total, "local copy");
+    let bar = r.printer.bytes_bar(total, "local copy");
     let mut stdout = process
         .stdout()
         .ok_or_else(|| Error::new(ExitCode::External, "no stdout from exec"))?;

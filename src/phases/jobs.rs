@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use k8s_openapi::api::core::v1::Pod;
 
 use super::Runner;
@@ -11,30 +10,6 @@ use crate::error::{Error, Result};
 use crate::exit::ExitCode;
 use crate::kube::exec;
 use crate::plan::scripts::{self, JobState};
-
-/// A bar with bytes and rate on stderr (hidden for JSON and -q).
-pub fn bytes_bar(r: &Runner<'_>, total: Option<u64>, what: &str) -> ProgressBar {
-    if r.printer.is_json() || r.printer.quiet {
-        return ProgressBar::hidden();
-    }
-    let bar = match total {
-        Some(t) => ProgressBar::new(t),
-        None => ProgressBar::new_spinner(),
-    };
-    let template = if total.is_some() {
-        "    {msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} {elapsed}"
-    } else {
-        "    {msg} {spinner} {bytes} {binary_bytes_per_sec} {elapsed}"
-    };
-    bar.set_style(
-        ProgressStyle::with_template(template)
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    bar.set_message(what.to_string());
-    bar.enable_steady_tick(Duration::from_millis(200));
-    bar
-}
 
 /// Starts (or reattaches to) a detached job in `pod` and follows it until it ends.
 pub async fn follow_job(
@@ -61,7 +36,7 @@ pub async fn follow_job(
         Some(JobState::Finished(_)) => r.note(&format!("the {name} had finished already")),
         _ => {}
     }
-    let bar = bytes_bar(r, total, name);
+    let bar = r.printer.bytes_bar(total, name);
     let mut stall = crate::kube::wait::Stall::new(JOB_STALL, std::time::Instant::now());
     let result = loop {
         let out = r.kube.exec_script(pod, poll).await?;
