@@ -263,11 +263,28 @@ impl Helm {
     }
 
     /// Runs helm with `values` documents passed as private temporary files (mode 0600,
-    /// removed when done): values may hold passwords, which must never reach an argv.
+    /// removed when done), each as `--values FILE` after `args`: values may hold passwords,
+    /// which must never reach an argv.
     pub fn run_with_values(&self, args: &[OsString], values: &[&str]) -> Result<HelmOutput> {
+        self.run_with_value_files(values, |files| {
+            let mut argv = args.to_vec();
+            for file in files {
+                argv.push("--values".into());
+                argv.push(file.clone());
+            }
+            argv
+        })
+    }
+
+    /// Runs helm with the argv `build` makes of the paths of `values`, each document in a
+    /// private temporary file (mode 0600, removed when done).
+    pub fn run_with_value_files(
+        &self,
+        values: &[&str],
+        build: impl FnOnce(&[OsString]) -> Vec<OsString>,
+    ) -> Result<HelmOutput> {
         use std::io::Write;
         let mut files = Vec::new();
-        let mut argv = args.to_vec();
         for doc in values {
             let mut file = tempfile::Builder::new()
                 .prefix("la-migrate-values-")
@@ -279,11 +296,10 @@ impl Helm {
             file.write_all(doc.as_bytes()).map_err(|e| {
                 Error::new(ExitCode::Failure, "cannot write a temporary values file").source(e)
             })?;
-            argv.push("--values".into());
-            argv.push(file.path().into());
             files.push(file);
         }
-        let result = self.run(&argv);
+        let paths: Vec<OsString> = files.iter().map(|f| f.path().into()).collect();
+        let result = self.run(&build(&paths));
         drop(files);
         result
     }
@@ -378,16 +394,30 @@ pub mod argv {
     }
 
     pub fn uninstall(release: &str, timeout_seconds: u64) -> Vec<OsString> {
-        vec![
-            "uninstall".into(),
-            release.into(),
-            "--wait".into(),
-            "--timeout".into(),
-            format!("{timeout_seconds}s").into(),
-        ]
+        uninstall_in(release, None, timeout_seconds)
     }
 
-    /// `helm install|upgrade` of the migration: [`deploy`] with helm's `--timeout`.
+    /// `helm uninstall`, with `-n` when `namespace` is given (a command shown to a person;
+    /// a call gets it with the connection flags).
+    pub fn uninstall_in(
+        release: &str,
+        namespace: Option<&str>,
+        timeout_seconds: u64,
+    ) -> Vec<OsString> {
+        let mut out: Vec<OsString> = vec!["uninstall".into(), release.into()];
+        out.extend(in_namespace(namespace));
+        out.extend(["--wait".into(), "--timeout".into()]);
+        out.push(format!("{timeout_seconds}s").into());
+        out
+    }
+
+    fn in_namespace(namespace: Option<&str>) -> Vec<OsString> {
+        namespace
+            .map(|ns| vec!["-n".into(), ns.into()])
+            .unwrap_or_default()
+    }
+
+    /// `helm install|upgrade` of the migration: [`ReleaseOperation`] without values files.
     pub fn release_operation(
         verb: &str,
         release: &str,
@@ -396,10 +426,52 @@ pub mod argv {
         sets: &[String],
         timeout_seconds: u64,
     ) -> Vec<OsString> {
-        let mut out = deploy(verb, release, chart, version, sets);
-        out.push("--timeout".into());
-        out.push(format!("{timeout_seconds}s").into());
-        out
+        ReleaseOperation {
+            verb,
+            release,
+            chart,
+            version,
+            namespace: None,
+            values: &[],
+            sets,
+            timeout_seconds,
+        }
+        .argv()
+    }
+
+    /// The migration's `helm install|upgrade`, as the executor runs it and the runbook shows
+    /// it: `<verb> <release> <chart> [--version v] [-n ns] [-f FILE ...] [--set k=v ...]
+    /// --timeout Ns`. A later values file wins over an earlier one, a later `--set` over an
+    /// earlier one and over every file.
+    #[derive(Debug, Clone)]
+    pub struct ReleaseOperation<'a> {
+        pub verb: &'a str,
+        pub release: &'a str,
+        pub chart: &'a OsString,
+        pub version: Option<&'a str>,
+        /// `-n`: for a command shown to a person (a call gets the connection flags).
+        pub namespace: Option<&'a str>,
+        pub values: &'a [OsString],
+        pub sets: &'a [String],
+        pub timeout_seconds: u64,
+    }
+
+    impl ReleaseOperation<'_> {
+        pub fn argv(&self) -> Vec<OsString> {
+            let mut out = deploy(self.verb, self.release, self.chart, self.version, &[]);
+            out.extend(in_namespace(self.namespace));
+            for file in self.values {
+                out.push("-f".into());
+                out.push(file.clone());
+            }
+            for set in self.sets {
+                out.push("--set".into());
+                out.push(set.into());
+            }
+            out.push("--timeout".into());
+            out.push(format!("{}s", self.timeout_seconds).into());
+            out
+        }
     }
 
     /// `helm install|upgrade <release> <chart> [--version v] [--set k=v ...]`; values files
@@ -593,6 +665,48 @@ mod tests {
         assert_eq!(argv::time_limit(&install).as_secs(), 660);
         assert_eq!(argv::time_limit(&argv::uninstall("r", 30)).as_secs(), 90);
         assert_eq!(argv::time_limit(&argv::list("r")).as_secs(), 300);
+    }
+
+    #[test]
+    fn the_release_operation_takes_files_then_sets_then_the_timeout() {
+        let chart = OsString::from("oci://charts/live-agent");
+        let op = argv::ReleaseOperation {
+            verb: "install",
+            release: "r",
+            chart: &chart,
+            version: Some("4.44.0"),
+            namespace: Some("ns"),
+            values: &["a.yaml".into(), "b.yaml".into()],
+            sets: &["x=1".into(), "y=2".into()],
+            timeout_seconds: 600,
+        };
+        assert_eq!(
+            op.argv(),
+            [
+                "install",
+                "r",
+                "oci://charts/live-agent",
+                "--version",
+                "4.44.0",
+                "-n",
+                "ns",
+                "-f",
+                "a.yaml",
+                "-f",
+                "b.yaml",
+                "--set",
+                "x=1",
+                "--set",
+                "y=2",
+                "--timeout",
+                "600s"
+            ]
+            .map(OsString::from)
+        );
+        assert_eq!(
+            argv::uninstall_in("r", Some("ns"), 30),
+            ["uninstall", "r", "-n", "ns", "--wait", "--timeout", "30s"].map(OsString::from)
+        );
     }
 
     #[test]

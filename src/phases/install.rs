@@ -14,32 +14,39 @@ use crate::plan::facts::WorkloadFacts;
 use crate::plan::helm_release::{self, Install, Pending};
 use crate::state::now;
 
-async fn deploy(r: &Runner<'_>, verb: &str, phase_sets: Vec<String>) -> Result<()> {
+/// `helm <verb>` of the target chart with the saved translated values and overrides, the
+/// `--set`s in the order `commands::deploy_sets` gives.
+async fn deploy(r: &Runner<'_>, verb: &str, replicas: &[WorkloadFacts]) -> Result<()> {
     // The chart the plan was made for: a resumed run installs what preflight checked, whatever
     // `--chart`/`--version` the rerun was given.
     let plan = &r.state.plan;
     let chart = std::ffi::OsString::from(&plan.chart);
-    let version = plan.chart_remote.then_some(plan.to_version.as_str());
     let mut saved = super::overrides::saved_values_data(r).await?;
     let overrides = super::overrides::decode_saved(r, &saved)?;
     let values = super::values_secret::translated_values(r, &mut saved)?;
-    // Later `--set`s win: the operator's last (so `--set app.replica=N` chooses the count).
-    let mut sets = phase_sets;
-    sets.extend(overrides.set.iter().cloned());
+    let sets = commands::deploy_sets(
+        replicas,
+        plan.odata_enabled,
+        plan.new_database.as_ref(),
+        verb == "upgrade",
+        &overrides.set,
+    );
     let mut docs = vec![values.as_str()];
     docs.extend(overrides.documents());
     tokio::task::block_in_place(|| {
-        r.helm.run_with_values(
-            &argv::release_operation(
+        r.helm.run_with_value_files(&docs, |files| {
+            argv::ReleaseOperation {
                 verb,
-                &r.settings.release,
-                &chart,
-                version,
-                &sets,
-                plan.helm_timeout_seconds,
-            ),
-            &docs,
-        )
+                release: &r.settings.release,
+                chart: &chart,
+                version: plan.chart_remote.then_some(plan.to_version.as_str()),
+                namespace: None,
+                values: files,
+                sets: &sets,
+                timeout_seconds: plan.helm_timeout_seconds,
+            }
+            .argv()
+        })
     })?;
     Ok(())
 }
@@ -124,10 +131,6 @@ async fn settled_release(r: &Runner<'_>) -> Result<Option<ReleaseStatus>> {
     }
 }
 
-/// The `--set` of an upgrade that completes a failed install: the migration Job after the
-/// release's objects (chart 4.44's default is `post-install,pre-upgrade`).
-const COMPLETING_HOOK: &str = "migration.hooks.migrate.hookAnnotation=post-install\\,post-upgrade";
-
 pub async fn helm_install(r: &mut Runner<'_>) -> Result<String> {
     if r.state.plan.new_database.is_some() && !r.state.record.copy_verified {
         return Err(Error::new(
@@ -155,18 +158,7 @@ pub async fn helm_install(r: &mut Runner<'_>) -> Result<String> {
         Install::Install => "install",
     };
     let replicas = recorded(r).await?;
-    let mut sets = commands::final_sets(&replicas, r.state.plan.odata_enabled);
-    if let Some(db) = &r.state.plan.new_database {
-        sets.extend(db.install_sets.iter().cloned());
-    }
-    if verb == "upgrade" {
-        // The failed install never ran the chart's migration Job (post-install). As the
-        // upgrade's pre-upgrade hook it would run before the objects the install could not
-        // create, the databases it waits for among them, and time out: it runs after them,
-        // as the install would have run it.
-        sets.push(COMPLETING_HOOK.to_string());
-    }
-    deploy(r, verb, sets).await?;
+    deploy(r, verb, &replicas).await?;
     let counts: Vec<String> = replicas
         .iter()
         .map(|w| format!("{:?} {}", w.role, w.replicas).to_lowercase())

@@ -5,9 +5,11 @@ use super::copy_script;
 use super::facts::WorkloadFacts;
 use super::manifests;
 use super::scripts;
-use super::{Action, Plan};
+use super::{Action, NewDatabasePlan, Override, Plan};
+use crate::helm::argv;
 use crate::redact;
 use crate::verify::HashMethod;
+use std::ffi::OsString;
 
 /// The settings preflight renders the target chart with (the app off, no migration Job):
 /// enough to read its images, objects and PostgreSQL StatefulSet.
@@ -40,13 +42,13 @@ pub fn final_sets(replicas: &[WorkloadFacts], odata_enabled: bool) -> Vec<String
     sets
 }
 
-/// The operator's extra values as helm arguments for the runbook: `-f FILE` for each values
-/// file, `--set KEY=VALUE` with each secret value redacted (`redact::set_arg`).
-pub fn override_args(files: &[String], sets: &[String]) -> Vec<String> {
+/// The operator's extra values as the runbook shows them: each values file's path, each
+/// `--set KEY=VALUE` with its secret values redacted (`redact::set_arg`).
+pub fn override_args(files: &[String], sets: &[String]) -> Vec<Override> {
     override_args_shown(files, sets, redact::Show::Public)
 }
 
-fn override_args_shown(files: &[String], sets: &[String], show: redact::Show) -> Vec<String> {
+fn override_args_shown(files: &[String], sets: &[String], show: redact::Show) -> Vec<Override> {
     // The placeholders read as what they are, unquoted unless the rest needs quotes.
     let placeholders = [
         (redact::REDACTED, "_la-migrate-redacted_"),
@@ -63,16 +65,16 @@ fn override_args_shown(files: &[String], sets: &[String], show: redact::Show) ->
     };
     files
         .iter()
-        .map(|f| format!("-f {}", scripts::shell_quote_if_needed(f)))
+        .map(|f| Override::File(scripts::shell_quote_if_needed(f)))
         .chain(
             sets.iter()
-                .map(|s| format!("--set {}", quote(&redact::set_arg(s, show)))),
+                .map(|s| Override::Set(quote(&redact::set_arg(s, show)))),
         )
         .collect()
 }
 
 /// Replaces the plan's overrides, and the install and upgrade commands that show them.
-pub fn set_overrides(plan: &mut Plan, overrides: Vec<String>) {
+pub fn set_overrides(plan: &mut Plan, overrides: Vec<Override>) {
     plan.overrides = overrides;
     let refreshed = plan.clone();
     for step in &mut plan.steps {
@@ -89,15 +91,55 @@ pub fn for_state(plan: &Plan) -> Plan {
     let overrides = plan
         .overrides
         .iter()
-        .map(|arg| match arg.strip_prefix("--set ") {
-            Some(set) => {
-                override_args_shown(&[], &[set.to_string()], redact::Show::KeysOnly).concat()
+        .flat_map(|o| match o {
+            Override::Set(set) => {
+                override_args_shown(&[], std::slice::from_ref(set), redact::Show::KeysOnly)
             }
-            None => arg.clone(),
+            Override::File(_) => vec![o.clone()],
         })
         .collect();
     set_overrides(&mut stored, overrides);
     stored
+}
+
+/// The `--set` values of the install, in the order helm takes them (a later one wins): the
+/// plugin's own (migration on, replicas and odata as recorded, the new database's), the
+/// migration Job's hook for an upgrade that completes a failed install, then the operator's,
+/// so they choose the final replicas.
+pub fn deploy_sets(
+    replicas: &[WorkloadFacts],
+    odata_enabled: bool,
+    new_database: Option<&NewDatabasePlan>,
+    completing: bool,
+    operator: &[String],
+) -> Vec<String> {
+    let mut sets = final_sets(replicas, odata_enabled);
+    sets.extend(
+        new_database
+            .iter()
+            .flat_map(|db| db.install_sets.iter().cloned()),
+    );
+    if completing {
+        sets.push(COMPLETING_HOOK.to_string());
+    }
+    sets.extend(operator.iter().cloned());
+    sets
+}
+
+/// The `--set` of an upgrade that completes a failed install: the migration Job after the
+/// release's objects (chart 4.44's default is `post-install,pre-upgrade`). The failed install
+/// never ran the chart's migration Job (post-install); as the upgrade's pre-upgrade hook it
+/// would run before the objects the install could not create, the databases it waits for
+/// among them, and time out: it runs after them, as the install would have run it.
+const COMPLETING_HOOK: &str = "migration.hooks.migrate.hookAnnotation=post-install\\,post-upgrade";
+
+/// A helm command line as the runbook shows it.
+fn helm_line(argv: &[OsString]) -> String {
+    let words: Vec<String> = argv
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    format!("helm {}", words.join(" "))
 }
 
 fn kubectl(plan: &Plan, rest: &str) -> String {
@@ -281,10 +323,11 @@ pub fn for_action(plan: &Plan, action: &Action) -> Vec<String> {
                 )
             })
             .collect(),
-        Action::HelmUninstall => vec![format!(
-            "helm uninstall {release} -n {ns} --wait --timeout {}s",
-            plan.helm_timeout_seconds
-        )],
+        Action::HelmUninstall => vec![helm_line(&argv::uninstall_in(
+            release,
+            Some(ns),
+            plan.helm_timeout_seconds,
+        ))],
         Action::RebindAttachments { volume, claim } => vec![format!(
             "kubectl patch pv {volume} --type merge -p '{{\"spec\":{{\"claimRef\":{{\"namespace\":\"{ns}\",\"name\":\"{claim}\",\"uid\":null,\"resourceVersion\":null}}}}}}'"
         )],
@@ -339,24 +382,34 @@ pub fn for_action(plan: &Plan, action: &Action) -> Vec<String> {
             out
         }
         Action::HelmInstall => {
-            // The user's --set last: they choose the final replicas.
-            let (files, sets): (Vec<String>, Vec<String>) =
-                plan.overrides.iter().cloned().partition(|a| a.starts_with("-f "));
-            let own = final_sets(&plan.replicas, plan.odata_enabled)
-                .into_iter()
-                .chain(plan.new_database.iter().flat_map(|db| db.install_sets.clone()));
-            let args: Vec<String> = files
-                .into_iter()
-                .chain(own.map(|s| format!("--set {s}")))
-                .chain(sets)
+            let values: Vec<OsString> = std::iter::once(format!("values-{}.yaml", plan.to_version))
+                .chain(plan.overrides.iter().filter_map(|o| o.file().map(str::to_string)))
+                .map(OsString::from)
                 .collect();
-            vec![format!(
-                "helm install {release} {} -n {ns} -f values-{}.yaml {} --timeout {}s",
-                helm_chart_args(plan),
-                plan.to_version,
-                args.join(" "),
-                plan.helm_timeout_seconds
-            )]
+            let operator: Vec<String> = plan
+                .overrides
+                .iter()
+                .filter_map(|o| o.set().map(str::to_string))
+                .collect();
+            let sets = deploy_sets(
+                &plan.replicas,
+                plan.odata_enabled,
+                plan.new_database.as_ref(),
+                false,
+                &operator,
+            );
+            let chart = OsString::from(&plan.chart);
+            let install = argv::ReleaseOperation {
+                verb: "install",
+                release,
+                chart: &chart,
+                version: plan.chart_remote.then_some(plan.to_version.as_str()),
+                namespace: Some(ns),
+                values: &values,
+                sets: &sets,
+                timeout_seconds: plan.helm_timeout_seconds,
+            };
+            vec![helm_line(&install.argv())]
         }
         Action::WaitApp { deployments } => deployments
             .iter()

@@ -323,11 +323,10 @@ pub struct Plan {
     pub values_secret: String,
     pub state_config_map: String,
     pub images: Vec<String>,
-    /// The operator's extra values for install and upgrade as helm arguments (`-f FILE`,
-    /// `--set KEY=VALUE`, secret values redacted; stored as `--set KEY=<saved>`); their content is kept
-    /// in the values Secret.
+    /// The operator's extra values for install and upgrade as the runbook shows them (secret
+    /// values redacted; stored as `KEY=<saved>`); their content is kept in the values Secret.
     #[serde(default)]
-    pub overrides: Vec<String>,
+    pub overrides: Vec<Override>,
     /// helm's `--timeout` for install, upgrade and uninstall (`--helm-timeout` of the first
     /// run): also how long a pending release operation is waited for.
     #[serde(default = "default_helm_timeout")]
@@ -338,6 +337,58 @@ pub struct Plan {
     pub recorded_flags: std::collections::BTreeMap<String, String>,
     pub warnings: Vec<String>,
     pub steps: Vec<Step>,
+}
+
+/// One of the operator's extra values as the plan shows it, each word quoted for the shell
+/// where needed. Stored as the helm arguments it stands for (`-f FILE`, `--set KEY=VALUE`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub enum Override {
+    /// A values file (`-f/--values`): its path.
+    File(String),
+    /// A `--set`: `KEY=VALUE`, secret values redacted.
+    Set(String),
+}
+
+impl Override {
+    pub fn file(&self) -> Option<&str> {
+        match self {
+            Override::File(f) => Some(f),
+            Override::Set(_) => None,
+        }
+    }
+
+    pub fn set(&self) -> Option<&str> {
+        match self {
+            Override::Set(s) => Some(s),
+            Override::File(_) => None,
+        }
+    }
+}
+
+impl From<Override> for String {
+    fn from(o: Override) -> String {
+        match o {
+            Override::File(f) => format!("-f {f}"),
+            Override::Set(s) => format!("--set {s}"),
+        }
+    }
+}
+
+impl TryFrom<String> for Override {
+    type Error = String;
+
+    fn try_from(arg: String) -> Result<Override, String> {
+        if let Some(f) = arg.strip_prefix("-f ") {
+            Ok(Override::File(f.to_string()))
+        } else if let Some(s) = arg.strip_prefix("--set ") {
+            Ok(Override::Set(s.to_string()))
+        } else {
+            Err(format!(
+                "an override is `-f FILE` or `--set KEY=VALUE`, not {arg:?}"
+            ))
+        }
+    }
 }
 
 fn default_helm_timeout() -> u64 {
