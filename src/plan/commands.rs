@@ -455,3 +455,47 @@ pub fn for_action(plan: &Plan, action: &Action) -> Vec<String> {
 
 /// The Redis key behind the first-run onboarding screen (Redis::Namespace `alfred`).
 pub const ONBOARDING_KEY: &str = "alfred:CHATWOOT_INSTALLATION_ONBOARDING";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::facts::WorkloadRole;
+
+    #[test]
+    fn the_operators_sets_come_last_after_the_hook_that_completes_a_failed_install() {
+        let app = WorkloadFacts {
+            role: WorkloadRole::App,
+            name: "app".into(),
+            replicas: 2,
+            selector: String::new(),
+        };
+        let sets = deploy_sets(&[app], false, None, true, &["app.replica=5".into()]);
+        assert_eq!(
+            sets,
+            [
+                "migration.enabled=true",
+                "app.replica=2",
+                "odata.enabled=false",
+                COMPLETING_HOOK,
+                "app.replica=5",
+            ]
+        );
+        assert!(!deploy_sets(&[], true, None, false, &[]).contains(&COMPLETING_HOOK.to_string()));
+    }
+
+    #[test]
+    fn overrides_are_stored_as_the_helm_words_they_stand_for() {
+        let shown = override_args(&["/ops/my values.yaml".into()], &["a.password=x".into()]);
+        let words: Vec<String> = shown.iter().cloned().map(String::from).collect();
+        assert_eq!(
+            words,
+            ["-f '/ops/my values.yaml'", "--set a.password=<redacted>"]
+        );
+        let back: Vec<Override> = words
+            .into_iter()
+            .map(|w| Override::try_from(w).unwrap())
+            .collect();
+        assert_eq!(back, shown);
+        assert!(Override::try_from("--values x".to_string()).is_err());
+    }
+}
