@@ -84,6 +84,12 @@ impl Printer {
         }
     }
 
+    /// Whether several results go to stdout as one document (json mode), not one after the
+    /// other.
+    pub fn gathers_results(&self) -> bool {
+        self.is_json()
+    }
+
     /// An event of a run: one JSON line on stdout in json mode, else what `text` says on
     /// stderr (notes and warnings through this printer).
     pub fn event(&self, json: serde_json::Value, text: impl FnOnce(&Printer)) {

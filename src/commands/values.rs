@@ -47,7 +47,7 @@ impl Output {
 /// stdout is still printed).
 pub fn run(settings: &Settings, printer: &Printer, args: &ValuesArgs, dry_run: bool) -> Result<()> {
     let inputs = read_inputs(settings, args)?;
-    let outputs = plan_outputs(args, &inputs, printer.is_json(), &settings.release)?;
+    let outputs = plan_outputs(args, &inputs, printer.gathers_results(), &settings.release)?;
     check_outputs(&outputs, args.force)?;
     let opts = Options {
         release: settings.release.clone(),
@@ -132,7 +132,7 @@ fn usage(message: impl Into<String>, hint: &str) -> Error {
 fn plan_outputs(
     args: &ValuesArgs,
     inputs: &[Input],
-    json: bool,
+    one_document: bool,
     release: &str,
 ) -> Result<Vec<Output>> {
     if args.in_place {
@@ -186,7 +186,7 @@ fn plan_outputs(
         }
         return Ok(outs);
     }
-    if inputs.len() > 1 && !json {
+    if inputs.len() > 1 && !one_document {
         return Err(usage(
             "several -f files cannot all go to stdout",
             "use --out-dir DIR, --in-place, or -o json (one document holding every file)",
