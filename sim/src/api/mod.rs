@@ -12,6 +12,7 @@ pub mod kubeconfig;
 pub mod logs;
 pub mod patch;
 pub mod protobuf;
+pub mod request;
 pub mod resources;
 pub mod review;
 pub mod router;
