@@ -114,6 +114,31 @@ pub async fn bounded<T>(
     }
 }
 
+/// Starts `argv` in `pod` and hands back the running process, its stdout to be streamed by
+/// the caller (`what`: what it streams, for the error).
+pub async fn stream(
+    client: &kube::Client,
+    namespace: &str,
+    pod: &str,
+    what: &str,
+    argv: Vec<String>,
+) -> Result<kube::api::AttachedProcess> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    api.exec(
+        pod,
+        argv,
+        &AttachParams::default().stdout(true).stderr(true),
+    )
+    .await
+    .map_err(|e| {
+        Error::new(
+            ExitCode::External,
+            format!("cannot stream {what} from pod {namespace}/{pod}"),
+        )
+        .source(e)
+    })
+}
+
 async fn run_unbounded(
     client: &kube::Client,
     namespace: &str,

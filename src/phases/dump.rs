@@ -139,29 +139,13 @@ pub async fn verify(r: &mut Runner<'_>) -> Result<String> {
 }
 
 pub async fn local_copy(r: &mut Runner<'_>, path: &str) -> Result<String> {
-    use k8s_openapi::api::core::v1::Pod;
-    use kube::api::{Api, AttachParams};
     use tokio::io::AsyncWriteExt;
 
     let b = backup_plan(r)?;
     let ns = r.settings.namespace.clone();
     dump_pod(r).await?;
-    let api: Api<Pod> = Api::namespaced(r.kube.client.clone(), &ns);
     let argv = vec!["sh".to_string(), "-c".to_string(), scripts::archive_tar()];
-    let mut process = api
-        .exec(
-            &b.dump_pod,
-            argv,
-            &AttachParams::default().stdout(true).stderr(true),
-        )
-        .await
-        .map_err(|e| {
-            Error::new(
-                ExitCode::External,
-                format!("cannot stream the archive from pod {ns}/{}", b.dump_pod),
-            )
-            .source(e)
-        })?;
+    let mut process = exec::stream(&r.kube.client, &ns, &b.dump_pod, "the archive", argv).await?;
     // Private, never over an existing file, removed unless complete.
     let (partial, file) = crate::local_file::Partial::create(std::path::Path::new(path))?;
     let tmp = partial.partial().display().to_string();

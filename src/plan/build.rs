@@ -1107,6 +1107,18 @@ mod tests {
     }
 
     #[test]
+    fn the_plan_says_whether_the_old_passwords_are_kept() {
+        assert!(!build(&release_4_43(), &Options::default())
+            .unwrap()
+            .keeps_passwords());
+        let keep = Options {
+            keep_passwords: true,
+            ..Options::default()
+        };
+        assert!(build(&release_4_43(), &keep).unwrap().keeps_passwords());
+    }
+
+    #[test]
     fn a_release_already_on_4_44_is_refused() {
         let mut facts = release_4_43();
         facts.release.chart_version = "4.44.0".into();
