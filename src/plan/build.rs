@@ -222,12 +222,19 @@ struct Selection<'a> {
 
 type StepSpec = (Phase, &'static str, &'static str, bool, Action);
 
+/// Adds a step: phase, name, title, whether it is destructive, action.
+type Push<'a> = dyn FnMut(Phase, &'static str, &'static str, bool, Action) + 'a;
+
 /// The steps, in order: which exist depends on the facts and options only.
 fn steps(facts: &Facts, options: &Options, s: &Selection<'_>) -> Vec<StepSpec> {
-    let mut out = prepare_steps(facts, s);
-    out.extend(copy_steps(options, s));
-    out.extend(cutover_steps(facts, options, s));
-    out.extend(finalize_steps(facts));
+    let mut out: Vec<StepSpec> = Vec::new();
+    let mut push = |phase, name, title, destructive, action| {
+        out.push((phase, name, title, destructive, action))
+    };
+    prepare_steps(facts, s, &mut push);
+    copy_steps(options, s, &mut push);
+    cutover_steps(facts, options, s, &mut push);
+    finalize_steps(facts, &mut push);
     out
 }
 
@@ -238,7 +245,7 @@ fn deployments(s: &Selection<'_>) -> Vec<String> {
 
 /// Prepare: the values saved, the replicas recorded, and what the copy needs made ready
 /// while the app is still up.
-fn prepare_steps(facts: &Facts, s: &Selection<'_>) -> Vec<StepSpec> {
+fn prepare_steps(facts: &Facts, s: &Selection<'_>, push: &mut Push<'_>) {
     let release = &facts.release.name;
     let staged = matches!(
         facts.postgres,
@@ -247,10 +254,6 @@ fn prepare_steps(facts: &Facts, s: &Selection<'_>) -> Vec<StepSpec> {
             ..
         }
     );
-    let mut out: Vec<StepSpec> = Vec::new();
-    let mut push = |phase, name, title, destructive, action| {
-        out.push((phase, name, title, destructive, action))
-    };
     push(
         Phase::Prepare,
         "save-values",
@@ -306,15 +309,10 @@ fn prepare_steps(facts: &Facts, s: &Selection<'_>) -> Vec<StepSpec> {
             Action::BackupVolume,
         );
     }
-    out
 }
 
 /// Copy: the app scaled down, then the dump (`--keep-dump`) and the copy into PostgreSQL 15.
-fn copy_steps(options: &Options, s: &Selection<'_>) -> Vec<StepSpec> {
-    let mut out: Vec<StepSpec> = Vec::new();
-    let mut push = |phase, name, title, destructive, action| {
-        out.push((phase, name, title, destructive, action))
-    };
+fn copy_steps(options: &Options, s: &Selection<'_>, push: &mut Push<'_>) {
     push(
         Phase::Copy,
         "scale-down",
@@ -368,16 +366,11 @@ fn copy_steps(options: &Options, s: &Selection<'_>) -> Vec<StepSpec> {
             Action::Prove,
         );
     }
-    out
 }
 
 /// Cut-over: from the point of no return to the target chart installed and ready.
-fn cutover_steps(facts: &Facts, options: &Options, s: &Selection<'_>) -> Vec<StepSpec> {
+fn cutover_steps(facts: &Facts, options: &Options, s: &Selection<'_>, push: &mut Push<'_>) {
     let names = &facts.names;
-    let mut out: Vec<StepSpec> = Vec::new();
-    let mut push = |phase, name, title, destructive, action| {
-        out.push((phase, name, title, destructive, action))
-    };
     push(
         Phase::Cutover,
         "confirm",
@@ -476,16 +469,11 @@ fn cutover_steps(facts: &Facts, options: &Options, s: &Selection<'_>) -> Vec<Ste
             deployments: new_deployments,
         },
     );
-    out
 }
 
 /// Finalize and verify.
-fn finalize_steps(facts: &Facts) -> Vec<StepSpec> {
+fn finalize_steps(facts: &Facts, push: &mut Push<'_>) {
     let names = &facts.names;
-    let mut out: Vec<StepSpec> = Vec::new();
-    let mut push = |phase, name, title, destructive, action| {
-        out.push((phase, name, title, destructive, action))
-    };
     if matches!(facts.redis, RedisFacts::Internal { .. }) {
         push(
             Phase::Finalize,
@@ -505,7 +493,6 @@ fn finalize_steps(facts: &Facts) -> Vec<StepSpec> {
         false,
         Action::Verify,
     );
-    out
 }
 
 fn version_tuple(v: &str) -> Option<(u32, u32)> {
@@ -1008,6 +995,31 @@ mod tests {
         assert_eq!(db.storage_class.as_deref(), Some("standard"));
         assert_eq!(db.release_claim, "data-cognigy-live-agent-postgresql-0");
         assert!(db.staged);
+    }
+
+    /// The steps a stage adds, in order.
+    fn stage(run: impl FnOnce(&mut Push<'_>)) -> Vec<StepSpec> {
+        let mut out = Vec::new();
+        run(&mut |phase, name, title, destructive, action| {
+            out.push((phase, name, title, destructive, action))
+        });
+        out
+    }
+
+    fn prepare_steps(facts: &Facts, s: &Selection<'_>) -> Vec<StepSpec> {
+        stage(|push| super::prepare_steps(facts, s, push))
+    }
+
+    fn copy_steps(options: &Options, s: &Selection<'_>) -> Vec<StepSpec> {
+        stage(|push| super::copy_steps(options, s, push))
+    }
+
+    fn cutover_steps(facts: &Facts, options: &Options, s: &Selection<'_>) -> Vec<StepSpec> {
+        stage(|push| super::cutover_steps(facts, options, s, push))
+    }
+
+    fn finalize_steps(facts: &Facts) -> Vec<StepSpec> {
+        stage(|push| super::finalize_steps(facts, push))
     }
 
     /// The ids of the steps a stage gives.
