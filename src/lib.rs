@@ -1,8 +1,9 @@
 //! `la-migrate`: the Cognigy Live Agent 4.44 Helm-dependency migration as a helm plugin.
 //!
 //! Layout: `cli` (flags) -> `settings` (one resolved value) -> `commands` (one file per
-//! command, a call into the library). Pure logic (`values`) never does I/O; side effects go
-//! through one door each: `helm` for `$HELM_BIN`, `output` for the terminal.
+//! command, a call into the library). Pure logic (`values`, `plan`) never does I/O; side
+//! effects go through one door each: `helm` for `$HELM_BIN`, `kube` for the Kubernetes API
+//! (`state` for its own ConfigMap), `output` for what commands print.
 
 pub mod cli;
 pub mod commands;

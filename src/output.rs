@@ -1,5 +1,7 @@
-//! The printer: owns quiet/verbose/colour and the split between stdout (results) and stderr
-//! (progress, reports, logs). Commands never print directly.
+//! The printer: owns quiet/colour and the split between stdout (results) and stderr (notes,
+//! warnings, prompts, errors). Commands print through it; two things write to stderr
+//! themselves: the logs (`logging`: the level from `-v`, colours from the printer) and the
+//! progress bars (`phases::jobs`: hidden when the printer is quiet or in JSON mode).
 
 use std::io::{self, Write};
 use std::time::Duration;
@@ -14,14 +16,12 @@ use crate::error::Error;
 #[derive(Debug, Clone)]
 pub struct Printer {
     pub format: OutputFormat,
-    /// 0 = warnings and errors only when quiet, otherwise notes too; see `Settings::verbosity`
-    pub verbosity: u8,
     pub quiet: bool,
     colors: bool,
 }
 
 impl Printer {
-    pub fn new(format: OutputFormat, verbosity: u8, quiet: bool, color: ColorChoice) -> Self {
+    pub fn new(format: OutputFormat, quiet: bool, color: ColorChoice) -> Self {
         let colors = match color {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
@@ -32,7 +32,6 @@ impl Printer {
         };
         Printer {
             format,
-            verbosity,
             quiet,
             colors,
         }

@@ -17,13 +17,8 @@ pub fn run(cli: Cli) -> (Printer, Result<()>) {
     };
     let settings = Settings::resolve(&cli.global, migration, &ProcessEnv);
     let printer = match &settings {
-        Ok(s) => Printer::new(s.output, s.verbosity, s.quiet, s.color),
-        Err(_) => Printer::new(
-            cli.global.output,
-            cli.global.verbose,
-            cli.global.quiet,
-            cli.global.color,
-        ),
+        Ok(s) => Printer::new(s.output, s.quiet, s.color),
+        Err(_) => Printer::new(cli.global.output, cli.global.quiet, cli.global.color),
     };
     let settings = match settings {
         Ok(s) => s,

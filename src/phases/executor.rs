@@ -10,7 +10,7 @@ use crate::plan::{Action, Phase, Step};
 use crate::state::now;
 
 impl Runner<'_> {
-    /// Runs the steps of `phases` (all of the migration when `None`) that are not done yet.
+    /// Runs the steps of phase `only` (all of the migration when `None`) that are not done yet.
     pub async fn run(&mut self, only: Option<Phase>) -> Result<()> {
         let steps: Vec<Step> = self.state.plan.steps.clone();
         for step in &steps {

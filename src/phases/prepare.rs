@@ -45,7 +45,8 @@ pub async fn stage_passwords(r: &mut Runner<'_>) -> Result<String> {
     if r.kube.secret(&db.secret).await?.is_some() {
         return Ok(format!("Secret {} holds the passwords already", db.secret));
     }
-    let data = if r.options.keep_passwords {
+    let keep_passwords = r.state.plan.keeps_passwords();
+    let data = if keep_passwords {
         let old = r
             .kube
             .secret(&db.release_secret)
@@ -76,7 +77,7 @@ pub async fn stage_passwords(r: &mut Runner<'_>) -> Result<String> {
         "the new release's database passwords are in Secret {}/{}{}",
         r.settings.namespace,
         db.secret,
-        if r.options.keep_passwords {
+        if keep_passwords {
             " (the old ones, --keep-passwords)"
         } else {
             " (as the target chart generates them)"

@@ -10,6 +10,7 @@ use super::manifests;
 use super::options::{Options, MIN_BACKUP_BYTES};
 use super::own_names;
 use super::quantity::human;
+use super::target_postgres::TargetPostgres;
 use super::{
     Action, BackupPlan, DbEndpoint, NewDatabasePlan, ObjectRef, Phase, Plan, RetainVolume, Step,
 };
@@ -221,11 +222,31 @@ struct Selection<'a> {
 
 type StepSpec = (Phase, &'static str, &'static str, bool, Action);
 
+/// Adds a step: phase, name, title, whether it is destructive, action.
+type Push<'a> = dyn FnMut(Phase, &'static str, &'static str, bool, Action) + 'a;
+
 /// The steps, in order: which exist depends on the facts and options only.
 fn steps(facts: &Facts, options: &Options, s: &Selection<'_>) -> Vec<StepSpec> {
-    let names = &facts.names;
+    let mut out: Vec<StepSpec> = Vec::new();
+    let mut push = |phase, name, title, destructive, action| {
+        out.push((phase, name, title, destructive, action))
+    };
+    prepare_steps(facts, s, &mut push);
+    copy_steps(options, s, &mut push);
+    cutover_steps(facts, options, s, &mut push);
+    finalize_steps(facts, &mut push);
+    out
+}
+
+/// The names of the Deployments the release runs (app, worker, odata).
+fn deployments(s: &Selection<'_>) -> Vec<String> {
+    s.workloads.iter().map(|w| w.name.clone()).collect()
+}
+
+/// Prepare: the values saved, the replicas recorded, and what the copy needs made ready
+/// while the app is still up.
+fn prepare_steps(facts: &Facts, s: &Selection<'_>, push: &mut Push<'_>) {
     let release = &facts.release.name;
-    let deployments: Vec<String> = s.workloads.iter().map(|w| w.name.clone()).collect();
     let staged = matches!(
         facts.postgres,
         PostgresFacts::Internal {
@@ -233,10 +254,6 @@ fn steps(facts: &Facts, options: &Options, s: &Selection<'_>) -> Vec<StepSpec> {
             ..
         }
     );
-    let mut out: Vec<StepSpec> = Vec::new();
-    let mut push = |phase, name, title, destructive, action| {
-        out.push((phase, name, title, destructive, action))
-    };
     push(
         Phase::Prepare,
         "save-values",
@@ -252,7 +269,7 @@ fn steps(facts: &Facts, options: &Options, s: &Selection<'_>) -> Vec<StepSpec> {
         "Record the replica counts of app, worker and odata",
         false,
         Action::RecordReplicas {
-            deployments: deployments.clone(),
+            deployments: deployments(s),
         },
     );
     // PostgreSQL 15, the copy pod and the backup volume are ready before the app goes
@@ -292,13 +309,17 @@ fn steps(facts: &Facts, options: &Options, s: &Selection<'_>) -> Vec<StepSpec> {
             Action::BackupVolume,
         );
     }
+}
+
+/// Copy: the app scaled down, then the dump (`--keep-dump`) and the copy into PostgreSQL 15.
+fn copy_steps(options: &Options, s: &Selection<'_>, push: &mut Push<'_>) {
     push(
         Phase::Copy,
         "scale-down",
         "Scale app, worker and odata to 0 and wait until their pods are gone",
         false,
         Action::ScaleDown {
-            deployments,
+            deployments: deployments(s),
             selectors: s.workloads.iter().map(|w| w.selector.clone()).collect(),
         },
     );
@@ -345,6 +366,11 @@ fn steps(facts: &Facts, options: &Options, s: &Selection<'_>) -> Vec<StepSpec> {
             Action::Prove,
         );
     }
+}
+
+/// Cut-over: from the point of no return to the target chart installed and ready.
+fn cutover_steps(facts: &Facts, options: &Options, s: &Selection<'_>, push: &mut Push<'_>) {
+    let names = &facts.names;
     push(
         Phase::Cutover,
         "confirm",
@@ -443,6 +469,11 @@ fn steps(facts: &Facts, options: &Options, s: &Selection<'_>) -> Vec<StepSpec> {
             deployments: new_deployments,
         },
     );
+}
+
+/// Finalize and verify.
+fn finalize_steps(facts: &Facts, push: &mut Push<'_>) {
+    let names = &facts.names;
     if matches!(facts.redis, RedisFacts::Internal { .. }) {
         push(
             Phase::Finalize,
@@ -462,7 +493,6 @@ fn steps(facts: &Facts, options: &Options, s: &Selection<'_>) -> Vec<StepSpec> {
         false,
         Action::Verify,
     );
-    out
 }
 
 fn version_tuple(v: &str) -> Option<(u32, u32)> {
@@ -730,41 +760,11 @@ fn new_database_plan(facts: &Facts, options: &Options) -> Result<Option<NewDatab
         )
         .hint("check that the values keep postgresql.enabled, and pass the 4.44 chart with --chart")
     })?;
-    let old_class = facts
-        .volumes
-        .iter()
-        .find(|v| v.role == VolumeRole::Postgres)
-        .and_then(|v| v.storage_class.as_ref());
-    let class = storage_class(
-        facts,
-        ("--storage-class", options.storage_class.as_ref()),
-        old_class,
-    )?;
-    // Room for the data as PostgreSQL 15 lays it out, the indexes rebuilt and WAL.
-    let size = whole_gibibytes((size_bytes.saturating_mul(2)).max(target.claim_bytes));
-    check_quota(
-        facts,
-        &class,
+    let NewDatabaseClaim {
+        class,
         size,
-        &format!(
-            "PostgreSQL 15's volume (twice the database's {}, at least the chart's {})",
-            human(*size_bytes),
-            human(target.claim_bytes)
-        ),
-        ", or pass --storage-class with a class that has room",
-    )?;
-    // The chart's claim binds the volume only if it asks for the same class.
-    let chart_class = target
-        .claim_class
-        .as_ref()
-        .or(facts.storage.default_class.as_ref());
-    let install_sets = if chart_class != Some(&class) {
-        vec![format!(
-            "postgresql.primary.persistence.storageClass={class}"
-        )]
-    } else {
-        Vec::new()
-    };
+        install_sets,
+    } = new_database_claim(facts, options, target, *size_bytes)?;
     let name = own_names::new_database(release);
     let staged = !existing_secret;
     let pod_secret = if staged { name.clone() } else { secret.clone() };
@@ -814,6 +814,65 @@ fn new_database_plan(facts: &Facts, options: &Options) -> Result<Option<NewDatab
         source_bytes: *size_bytes,
         install_sets,
     }))
+}
+
+/// PostgreSQL 15's claim, as [`new_database_claim`] decides it.
+struct NewDatabaseClaim {
+    class: String,
+    size: u64,
+    /// `--set`s that make the chart's claim ask for `class`, where it would ask for another.
+    install_sets: Vec<String>,
+}
+
+/// PostgreSQL 15's claim: the old claim's class (or `--storage-class`), as large as the
+/// database of `size_bytes` needs or the target chart asks, whichever is larger; refused when
+/// a storage quota has no room for it.
+fn new_database_claim(
+    facts: &Facts,
+    options: &Options,
+    target: &TargetPostgres,
+    size_bytes: u64,
+) -> Result<NewDatabaseClaim> {
+    let old_class = facts
+        .volumes
+        .iter()
+        .find(|v| v.role == VolumeRole::Postgres)
+        .and_then(|v| v.storage_class.as_ref());
+    let class = storage_class(
+        facts,
+        ("--storage-class", options.storage_class.as_ref()),
+        old_class,
+    )?;
+    // Room for the data as PostgreSQL 15 lays it out, the indexes rebuilt and WAL.
+    let size = whole_gibibytes((size_bytes.saturating_mul(2)).max(target.claim_bytes));
+    check_quota(
+        facts,
+        &class,
+        size,
+        &format!(
+            "PostgreSQL 15's volume (twice the database's {}, at least the chart's {})",
+            human(size_bytes),
+            human(target.claim_bytes)
+        ),
+        ", or pass --storage-class with a class that has room",
+    )?;
+    // The chart's claim binds the volume only if it asks for the same class.
+    let chart_class = target
+        .claim_class
+        .as_ref()
+        .or(facts.storage.default_class.as_ref());
+    let install_sets = if chart_class != Some(&class) {
+        vec![format!(
+            "postgresql.primary.persistence.storageClass={class}"
+        )]
+    } else {
+        Vec::new()
+    };
+    Ok(NewDatabaseClaim {
+        class,
+        size,
+        install_sets,
+    })
 }
 
 /// A dump archive on a volume of its own (`--keep-dump`).
@@ -936,6 +995,193 @@ mod tests {
         assert_eq!(db.storage_class.as_deref(), Some("standard"));
         assert_eq!(db.release_claim, "data-cognigy-live-agent-postgresql-0");
         assert!(db.staged);
+    }
+
+    /// The steps a stage adds, in order.
+    fn stage(run: impl FnOnce(&mut Push<'_>)) -> Vec<StepSpec> {
+        let mut out = Vec::new();
+        run(&mut |phase, name, title, destructive, action| {
+            out.push((phase, name, title, destructive, action))
+        });
+        out
+    }
+
+    fn prepare_steps(facts: &Facts, s: &Selection<'_>) -> Vec<StepSpec> {
+        stage(|push| super::prepare_steps(facts, s, push))
+    }
+
+    fn copy_steps(options: &Options, s: &Selection<'_>) -> Vec<StepSpec> {
+        stage(|push| super::copy_steps(options, s, push))
+    }
+
+    fn cutover_steps(facts: &Facts, options: &Options, s: &Selection<'_>) -> Vec<StepSpec> {
+        stage(|push| super::cutover_steps(facts, options, s, push))
+    }
+
+    fn finalize_steps(facts: &Facts) -> Vec<StepSpec> {
+        stage(|push| super::finalize_steps(facts, push))
+    }
+
+    /// The ids of the steps a stage gives.
+    fn stage_ids(steps: &[StepSpec]) -> Vec<String> {
+        steps
+            .iter()
+            .map(|(phase, name, ..)| format!("{}.{name}", phase.name()))
+            .collect()
+    }
+
+    fn selection<'a>(
+        facts: &'a Facts,
+        removal: &'a Removal,
+        attachments: Option<&'a RetainVolume>,
+        data: bool,
+    ) -> Selection<'a> {
+        Selection {
+            workloads: &facts.workloads,
+            removal,
+            attachments,
+            new_database: data,
+            backup: data,
+        }
+    }
+
+    #[test]
+    fn prepare_stages_passwords_only_for_the_charts_own_secret() {
+        let mut facts = release_4_43();
+        let removal = removal(&facts, None);
+        assert_eq!(
+            stage_ids(&prepare_steps(
+                &facts,
+                &selection(&facts, &removal, None, false)
+            )),
+            ["prepare.save-values", "prepare.record-replicas"]
+        );
+        let s = selection(&facts, &removal, None, true);
+        assert_eq!(
+            stage_ids(&prepare_steps(&facts, &s)),
+            [
+                "prepare.save-values",
+                "prepare.record-replicas",
+                "prepare.passwords",
+                "prepare.new-database",
+                "prepare.copy-pod",
+                "prepare.backup-volume",
+            ]
+        );
+        if let PostgresFacts::Internal {
+            existing_secret, ..
+        } = &mut facts.postgres
+        {
+            *existing_secret = true;
+        }
+        let s = selection(&facts, &removal, None, true);
+        let ids = stage_ids(&prepare_steps(&facts, &s));
+        assert!(!ids.iter().any(|id| id == "prepare.passwords"), "{ids:?}");
+    }
+
+    #[test]
+    fn copy_scales_down_then_dumps_then_copies() {
+        let facts = release_4_43();
+        let removal = removal(&facts, None);
+        let options = Options {
+            local_copy: Some("/tmp/la.tar".into()),
+            ..Options::default()
+        };
+        let steps = copy_steps(&options, &selection(&facts, &removal, None, true));
+        assert_eq!(
+            stage_ids(&steps),
+            [
+                "copy.scale-down",
+                "copy.dump",
+                "copy.verify-dump",
+                "copy.local-copy",
+                "copy.copy",
+                "copy.prove",
+            ]
+        );
+        let Action::ScaleDown { deployments, .. } = &steps[0].4 else {
+            panic!("scale-down scales down");
+        };
+        assert_eq!(
+            deployments,
+            &[
+                "cognigy-live-agent-worker",
+                "cognigy-live-agent",
+                "cognigy-live-agent-odata"
+            ]
+        );
+        let steps = copy_steps(&options, &selection(&facts, &removal, None, false));
+        assert_eq!(stage_ids(&steps), ["copy.scale-down"]);
+    }
+
+    #[test]
+    fn the_cutover_replaces_secrets_as_keep_passwords_says() {
+        let facts = release_4_43();
+        let attachments = attachments_volume(&facts, &mut Vec::new());
+        let removal = removal(&facts, attachments.as_ref());
+        let s = selection(&facts, &removal, attachments.as_ref(), true);
+        let steps = cutover_steps(&facts, &Options::default(), &s);
+        // Every cut-over step of the full plan (listed above), from the confirmation on.
+        let plan = build(&facts, &Options::default()).unwrap();
+        let planned: Vec<&str> = plan
+            .steps_of(Phase::Cutover)
+            .map(|s| s.id.as_str())
+            .collect();
+        assert_eq!(stage_ids(&steps), planned);
+        assert_eq!((steps[0].1, planned.len()), ("confirm", 9));
+        let destructive: Vec<&str> = steps.iter().filter(|s| s.3).map(|s| s.1).collect();
+        assert_eq!(destructive, ["helm-uninstall", "delete-claims", "secrets"]);
+        let keep = Options {
+            keep_passwords: true,
+            ..Options::default()
+        };
+        let secrets = |options| {
+            cutover_steps(&facts, options, &s)
+                .into_iter()
+                .find(|s| s.1 == "secrets")
+                .map(|s| s.2)
+                .unwrap()
+        };
+        assert!(secrets(&keep).contains("the old passwords"));
+        assert!(secrets(&Options::default()).contains("the new release's passwords"));
+    }
+
+    #[test]
+    fn finalize_clears_the_onboarding_flag_only_in_the_charts_redis() {
+        let mut facts = release_4_43();
+        assert_eq!(
+            stage_ids(&finalize_steps(&facts)),
+            ["finalize.clear-onboarding", "verify.report"]
+        );
+        facts.redis = RedisFacts::External {
+            host: "redis.example".into(),
+        };
+        assert_eq!(stage_ids(&finalize_steps(&facts)), ["verify.report"]);
+    }
+
+    #[test]
+    fn the_new_databases_claim_asks_the_chart_for_another_class_only_when_it_must() {
+        let facts = release_4_43();
+        let target = facts.target.postgres.as_ref().unwrap();
+        let claim = new_database_claim(&facts, &Options::default(), target, 700 << 20).unwrap();
+        assert_eq!(
+            (claim.class.as_str(), claim.size, claim.install_sets.len()),
+            ("standard", 8 << 30, 0)
+        );
+        let fast = Options {
+            storage_class: Some("fast".into()),
+            ..Options::default()
+        };
+        let claim = new_database_claim(&facts, &fast, target, 5 << 30).unwrap();
+        assert_eq!(
+            claim.size,
+            10 << 30,
+            "twice the database beats the chart's 8 GiB"
+        );
+        assert_eq!(
+            claim.install_sets,
+            ["postgresql.primary.persistence.storageClass=fast"]
+        );
     }
 
     #[test]
@@ -1104,6 +1350,18 @@ mod tests {
         assert!(!db.staged && db.secret == "my-pg");
         assert!(!ids(&plan).contains(&"prepare.passwords"));
         assert!(!plan.deletes.iter().any(|d| d.name == "my-pg"));
+    }
+
+    #[test]
+    fn the_plan_says_whether_the_old_passwords_are_kept() {
+        assert!(!build(&release_4_43(), &Options::default())
+            .unwrap()
+            .keeps_passwords());
+        let keep = Options {
+            keep_passwords: true,
+            ..Options::default()
+        };
+        assert!(build(&release_4_43(), &keep).unwrap().keeps_passwords());
     }
 
     #[test]

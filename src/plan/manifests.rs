@@ -60,11 +60,46 @@ fn idle_command() -> Vec<String> {
 /// connection to the source in libpq's environment (`PGPASSWORD` from the Secret, never a
 /// literal): it dumps the source to the volume (`--keep-dump`).
 pub fn tools_pod(backup: &BackupPlan, namespace: &str, release: &str) -> Pod {
+    idle_tools_pod(
+        IdleToolsPod {
+            name: &backup.dump_pod,
+            role: "dump",
+            image: &backup.image,
+            env: connection_env(&backup.source),
+            volume: Volume {
+                name: "backup".to_string(),
+                persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+                    claim_name: backup.claim.clone(),
+                    read_only: Some(false),
+                }),
+                ..Volume::default()
+            },
+            mount_path: BACKUP_MOUNT,
+            resources: &backup.resources,
+        },
+        namespace,
+        release,
+    )
+}
+
+/// What sets the dump pod and the copy pod apart: both idle with the PostgreSQL 15 client
+/// tools, one volume mounted.
+struct IdleToolsPod<'a> {
+    name: &'a str,
+    role: &'a str,
+    image: &'a str,
+    env: Vec<EnvVar>,
+    volume: Volume,
+    mount_path: &'a str,
+    resources: &'a PodResources,
+}
+
+fn idle_tools_pod(p: IdleToolsPod<'_>, namespace: &str, release: &str) -> Pod {
     Pod {
         metadata: ObjectMeta {
-            name: Some(backup.dump_pod.clone()),
+            name: Some(p.name.to_string()),
             namespace: Some(namespace.to_string()),
-            labels: Some(role_labels(release, "dump")),
+            labels: Some(role_labels(release, p.role)),
             ..ObjectMeta::default()
         },
         spec: Some(restricted_pod_spec(
@@ -73,28 +108,21 @@ pub fn tools_pod(backup: &BackupPlan, namespace: &str, release: &str) -> Pod {
                 termination_grace_period_seconds: Some(5),
                 containers: vec![Container {
                     name: "pg-tools".to_string(),
-                    image: Some(backup.image.clone()),
+                    image: Some(p.image.to_string()),
                     command: Some(idle_command()),
-                    env: Some(connection_env(&backup.source)),
+                    env: Some(p.env),
                     volume_mounts: Some(vec![VolumeMount {
-                        name: "backup".to_string(),
-                        mount_path: BACKUP_MOUNT.to_string(),
+                        name: p.volume.name.clone(),
+                        mount_path: p.mount_path.to_string(),
                         ..VolumeMount::default()
                     }]),
                     ..Container::default()
                 }],
-                volumes: Some(vec![Volume {
-                    name: "backup".to_string(),
-                    persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
-                        claim_name: backup.claim.clone(),
-                        read_only: Some(false),
-                    }),
-                    ..Volume::default()
-                }]),
+                volumes: Some(vec![p.volume]),
                 ..PodSpec::default()
             },
             PLUGIN_UID,
-            &backup.resources,
+            p.resources,
         )),
         ..Pod::default()
     }
@@ -330,41 +358,23 @@ pub fn copy_pod(db: &NewDatabasePlan, namespace: &str, release: &str) -> Pod {
     env.push(plain("JOBS", db.jobs.to_string()));
     env.push(plain("HOME", "/tmp".to_string()));
     env.push(plain("PGCONNECT_TIMEOUT", "10".to_string()));
-    Pod {
-        metadata: ObjectMeta {
-            name: Some(db.copy_pod.clone()),
-            namespace: Some(namespace.to_string()),
-            labels: Some(role_labels(release, "copy")),
-            ..ObjectMeta::default()
-        },
-        spec: Some(restricted_pod_spec(
-            PodSpec {
-                restart_policy: Some("Never".to_string()),
-                termination_grace_period_seconds: Some(5),
-                containers: vec![Container {
-                    name: "pg-tools".to_string(),
-                    image: Some(db.image.clone()),
-                    command: Some(idle_command()),
-                    env: Some(env),
-                    volume_mounts: Some(vec![VolumeMount {
-                        name: "work".to_string(),
-                        mount_path: COPY_DIR.to_string(),
-                        ..VolumeMount::default()
-                    }]),
-                    ..Container::default()
-                }],
-                volumes: Some(vec![Volume {
-                    name: "work".to_string(),
-                    empty_dir: Some(Default::default()),
-                    ..Volume::default()
-                }]),
-                ..PodSpec::default()
+    idle_tools_pod(
+        IdleToolsPod {
+            name: &db.copy_pod,
+            role: "copy",
+            image: &db.image,
+            env,
+            volume: Volume {
+                name: "work".to_string(),
+                empty_dir: Some(Default::default()),
+                ..Volume::default()
             },
-            PLUGIN_UID,
-            &db.resources,
-        )),
-        ..Pod::default()
-    }
+            mount_path: COPY_DIR,
+            resources: &db.resources,
+        },
+        namespace,
+        release,
+    )
 }
 
 /// `<prefix>_HOST`, `_PORT`, `_USER`, `_DATABASE` and `_PASSWORD` (from the Secret).

@@ -404,7 +404,7 @@ impl Plan {
         self.steps.iter().filter(move |s| s.phase == phase)
     }
 
-    /// What the first step whose action `pick` accepts says, e.g. the pods `WaitDatabases`
+    /// What the first step whose action `pick` accepts says, e.g. the Deployments `WaitApp`
     /// waits for.
     pub fn find_action<T>(&self, pick: impl Fn(&Action) -> Option<T>) -> Option<T> {
         self.steps.iter().find_map(|s| pick(&s.action))
@@ -417,6 +417,16 @@ impl Plan {
             _ => None,
         })
         .unwrap_or_default()
+    }
+
+    /// Whether the new release keeps the old database passwords (`--keep-passwords`), as the
+    /// plan's `secrets` step says.
+    pub fn keeps_passwords(&self) -> bool {
+        self.find_action(|a| match a {
+            Action::ReplaceSecrets { keep_passwords, .. } => Some(*keep_passwords),
+            _ => None,
+        })
+        .unwrap_or(false)
     }
 }
 

@@ -268,6 +268,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_archive_is_the_dump_directory_on_the_backup_volume() {
+        assert_eq!(
+            DUMP_DIR.strip_prefix(BACKUP_MOUNT),
+            Some("/dump"),
+            "archive_tar streams `dump` from {BACKUP_MOUNT}"
+        );
+    }
+
+    #[test]
     fn job_states_parse_from_the_last_state_line() {
         assert_eq!(
             parse_job_state("noise\nstate=started\n"),

@@ -305,12 +305,33 @@ pub fn translate(src: &str, opts: &Options) -> Result<Translation, TranslateErro
             e.line, e.message
         ))
     })?;
-    let mut t = translate_block(&block, opts).map_err(|e| match e {
+    let mut t = translate_block(&block, opts).map_err(|e| relined_error(e, relined))?;
+    for c in &mut t.changes {
+        c.line = relined(c.line);
+    }
+    t.changes
+        .extend(restyled.mappings.iter().map(|(path, line)| Change {
+            kind: ChangeKind::Restyled,
+            from: path.clone(),
+            to: path.clone(),
+            line: line + 1,
+            old_value: None,
+            new_value: None,
+            note: None,
+        }));
+    t.changes
+        .sort_by_key(|c| (c.line, c.kind != ChangeKind::Restyled));
+    Ok(t)
+}
+
+/// An error about the text written in block style, its lines made the input's.
+fn relined_error(e: TranslateError, relined: impl Fn(usize) -> usize) -> TranslateError {
+    match e {
         TranslateError::Conflicts(cs) => TranslateError::Conflicts(
             cs.into_iter()
                 .map(|c| Conflict {
                     first_line: relined(c.first_line),
-                    second_line: c.second_line.map(relined),
+                    second_line: c.second_line.map(&relined),
                     ..c
                 })
                 .collect(),
@@ -321,88 +342,115 @@ pub fn translate(src: &str, opts: &Options) -> Result<Translation, TranslateErro
             reason,
         },
         other => other,
-    })?;
-    for c in &mut t.changes {
-        c.line = relined(c.line);
     }
-    for (path, line) in &restyled.mappings {
-        t.changes.push(Change {
-            kind: ChangeKind::Restyled,
-            from: path.clone(),
-            to: path.clone(),
-            line: line + 1,
-            old_value: None,
-            new_value: None,
-            note: None,
-        });
-    }
-    t.changes
-        .sort_by_key(|c| (c.line, c.kind != ChangeKind::Restyled));
-    Ok(t)
 }
 
 /// The translation of a file whose keys to move are all in block style.
 fn translate_block(doc: &Doc, opts: &Options) -> Result<Translation, TranslateError> {
     let src = doc.src;
-    let unchanged = || {
-        // Nothing to translate: the file keeps the chart defaults, which can still matter.
-        let mut warnings = Vec::new();
-        advise(&Value::Null, None, &mut warnings);
-        Translation {
-            yaml: src.to_string(),
-            changes: Vec::new(),
-            warnings,
-        }
+    let Some(root) = mapping_root(doc)? else {
+        return Ok(unchanged(src));
     };
-    let Some(root) = &doc.root else {
-        return Ok(unchanged());
-    };
-    match &root.kind {
-        Kind::Map(_) if root.flow => {
-            return Err(TranslateError::Unsupported {
-                path: "(top level)".into(),
-                line: root.line + 1,
-                reason: "the file is one flow-style mapping ({...}); write it in block style, then run again".into(),
-            })
-        }
-        Kind::Map(_) => {}
-        Kind::Scalar { .. } if root.is_empty_value() => return Ok(unchanged()),
-        Kind::Scalar { .. } => return Err(TranslateError::NotMapping { found: "a scalar" }),
-        Kind::Seq(_) => return Err(TranslateError::NotMapping { found: "a list" }),
-        Kind::Alias(_) => return Err(TranslateError::NotMapping { found: "an alias" }),
-    }
     // As written (merge keys as keys), for the check of the edited text; and as the chart
     // reads it (merge keys applied), for every decision.
-    let raw: Value = serde_norway::from_str(src).map_err(|e| TranslateError::Parse {
-        line: e.location().map(|l| l.line()).unwrap_or(1),
-        column: e.location().map(|l| l.column()).unwrap_or(1),
-        message: e.to_string(),
-    })?;
+    let raw = values_as_written(src)?;
     let input = merged(&raw);
-
     let planner = Planner {
         doc,
         root,
         step: doc.indent_step(),
         nl: newline_of(src),
     };
+    let found = find_old_keys(&planner, &input)?;
+    let mut edit = Edit {
+        splice: Splice::new(doc.lines.len()),
+        expected: raw,
+        changes: Vec::new(),
+    };
+    let moves = plan_moves(&planner, &found, &mut edit)?;
+    remove_emptied_mappings(doc, &moves, &mut edit);
+    insert_moved(&planner, &moves, &mut edit.splice);
+    let mut warnings = rename_app_service(doc, &input, opts, &mut edit)?;
+    let Edit {
+        splice,
+        expected,
+        mut changes,
+    } = edit;
+    let yaml = splice.render(doc).map_err(TranslateError::Verification)?;
+    let (out_doc, actual) = check_rendered(&yaml, &expected)?;
+    warnings.extend(anchor_warnings(&found, &out_doc));
+    advise(&merged(&actual), Some(&out_doc), &mut warnings);
+    warnings.sort_by_key(|w| w.line.unwrap_or(0));
+    changes.sort_by_key(|c| c.line);
+    Ok(Translation {
+        yaml,
+        changes,
+        warnings,
+    })
+}
 
-    // 1. Find the old keys and decide each one's fate.
+/// Nothing to translate: the file keeps the chart defaults, which can still matter.
+fn unchanged(src: &str) -> Translation {
+    let mut warnings = Vec::new();
+    advise(&Value::Null, None, &mut warnings);
+    Translation {
+        yaml: src.to_string(),
+        changes: Vec::new(),
+        warnings,
+    }
+}
+
+/// The top-level mapping to translate; `None` for an empty document. Anything else at the
+/// top level is refused.
+fn mapping_root<'d>(doc: &'d Doc) -> Result<Option<&'d Node>, TranslateError> {
+    let Some(root) = &doc.root else {
+        return Ok(None);
+    };
+    match &root.kind {
+        Kind::Map(_) if root.flow => Err(TranslateError::Unsupported {
+            path: "(top level)".into(),
+            line: root.line + 1,
+            reason: "the file is one flow-style mapping ({...}); write it in block style, then run again".into(),
+        }),
+        Kind::Map(_) => Ok(Some(root)),
+        Kind::Scalar { .. } if root.is_empty_value() => Ok(None),
+        Kind::Scalar { .. } => Err(TranslateError::NotMapping { found: "a scalar" }),
+        Kind::Seq(_) => Err(TranslateError::NotMapping { found: "a list" }),
+        Kind::Alias(_) => Err(TranslateError::NotMapping { found: "an alias" }),
+    }
+}
+
+/// The values as written: merge keys (`<<`) are keys like any other.
+fn values_as_written(src: &str) -> Result<Value, TranslateError> {
+    serde_norway::from_str(src).map_err(|e| TranslateError::Parse {
+        line: e.location().map(|l| l.line()).unwrap_or(1),
+        column: e.location().map(|l| l.column()).unwrap_or(1),
+        message: e.to_string(),
+    })
+}
+
+/// Stage 1: the old keys in the file and each one's fate, in the order of their lines; or
+/// every conflict between them.
+fn find_old_keys<'d>(
+    planner: &Planner<'d, '_>,
+    input: &Value,
+) -> Result<Vec<Found<'d>>, TranslateError> {
+    let doc = planner.doc;
     let mut found: Vec<Found> = Vec::new();
     let mut conflicts = Vec::new();
-    let extra = custom_user_of_the_charts_database(&input).then_some(&CUSTOM_USER_PASSWORD);
+    let extra = custom_user_of_the_charts_database(input).then_some(&CUSTOM_USER_PASSWORD);
     for rule in RULES.iter().chain(extra) {
         let from = rules::split(rule.from);
         let to = rules::split(rule.to);
         let Some((entry, merged)) = planner.locate(&from)? else {
             continue;
         };
-        if rule.action == Action::Also && vget(&input, &to).is_some() {
+        if rule.action == Action::Also && vget(input, &to).is_some() {
             // Set already: left as it is (`advise` warns when it is not the app's password).
             continue;
         }
-        let value = vget(&input, &from).cloned().unwrap_or(Value::Null);
-        let fate = if let Some(existing) = vget(&input, &to) {
+        let value = vget(input, &from).cloned().unwrap_or(Value::Null);
+        let fate = if let Some(existing) = vget(input, &to) {
             if *existing == value {
                 Fate::Drop
             } else {
@@ -449,216 +497,298 @@ fn translate_block(doc: &Doc, opts: &Options) -> Result<Translation, TranslateEr
         return Err(TranslateError::Conflicts(conflicts));
     }
     found.sort_by_key(|f| f.entry.line);
+    Ok(found)
+}
 
-    // 2. Plan the splices.
-    let mut splice = Splice::new(doc.lines.len());
-    let mut expected = raw.clone();
-    let mut changes = Vec::new();
-    let mut deleted: Vec<Vec<&str>> = Vec::new();
-    let mut groups: BTreeMap<(String, String), Group> = BTreeMap::new();
-    let mut receiving: HashSet<String> = HashSet::new();
-    let mut converted: HashSet<usize> = HashSet::new();
-    for f in &found {
-        let duplicates = found
-            .iter()
-            .filter(|d| d.fate == Fate::Duplicate && d.rule.to == f.rule.to)
-            .map(|d| {
-                format!(
-                    "{} (line {}) held the same value and was removed",
-                    d.rule.from,
-                    d.entry.line + 1
-                )
-            });
-        let note: Vec<String> = (!f.rule.note.is_empty())
-            .then(|| f.rule.note.to_string())
-            .into_iter()
-            .chain(duplicates)
-            .collect();
-        let note = (!note.is_empty()).then(|| note.join("; "));
-        let change = |kind| Change {
-            kind,
-            from: f.rule.from.to_string(),
-            to: f.rule.to.to_string(),
-            line: f.entry.line + 1,
-            old_value: None,
-            new_value: None,
-            note: note.clone(),
-        };
-        let extent = doc.extent(f.entry);
-        if f.merged.is_some() && f.fate != Fate::Apply {
-            // The old key stays in its anchor (see the warning below).
-            continue;
-        }
-        if f.fate == Fate::Duplicate {
-            splice.delete(extent.0, extent.1);
-            deleted.push(f.from.clone());
-            vremove(&mut expected, &f.from);
-            continue;
-        }
-        if f.fate == Fate::Drop {
-            if f.rule.action == Action::Move {
-                splice.delete(extent.0, extent.1);
-                deleted.push(f.from.clone());
-                vremove(&mut expected, &f.from);
-                changes.push(change(ChangeKind::Removed));
-            }
-            continue;
-        }
-        let (to_key, to_parent) = f.to.split_last().expect("non-empty path");
-        let (_, from_parent) = f.from.split_last().expect("non-empty path");
-        // A key merged from an anchor is copied into the mapping that merges it.
-        let action = match f.merged {
-            Some(_) if f.rule.action == Action::Move => Action::Copy,
-            _ => f.rule.action,
-        };
-        if action == Action::Move {
-            vremove(&mut expected, &f.from);
-        }
-        vset(&mut expected, &f.to, f.value.clone());
-        if from_parent == to_parent && action == Action::Move {
-            splice.replace(f.entry.key_start, f.entry.key_end, to_key.to_string());
-            changes.push(change(ChangeKind::Renamed));
-            continue;
-        }
-        if action == Action::Move {
-            splice.delete(extent.0, extent.1);
-            deleted.push(f.from.clone());
-        }
-        changes.push(match f.merged {
-            Some(merge_line) => Change {
-                line: merge_line + 1,
-                note: Some(format!(
-                    "merged from the anchor's line {}: written into {}, the anchor left as it is",
-                    f.entry.line + 1,
-                    from_parent.join(".")
-                )),
-                ..change(ChangeKind::Copied)
-            },
-            None => change(match action {
-                Action::Move => ChangeKind::Moved,
-                Action::Copy => ChangeKind::Copied,
-                Action::Also => ChangeKind::Also,
-            }),
+/// The edit as planned so far: the splices, the values the edited text must hold, and the
+/// changes to report.
+struct Edit {
+    splice: Splice,
+    expected: Value,
+    changes: Vec<Change>,
+}
+
+/// Where stage 2 moved keys from and to.
+#[derive(Default)]
+struct Moves<'d> {
+    /// The old paths whose entries were deleted.
+    deleted: Vec<Vec<&'static str>>,
+    /// The moved text, per receiving mapping and the first new key under it.
+    groups: BTreeMap<(String, String), Group<'d>>,
+    /// The mappings that receive moved keys (dotted paths).
+    receiving: HashSet<String>,
+    /// The entries whose empty value (`{}`, `~`) was cut to receive keys, by key offset.
+    converted: HashSet<usize>,
+}
+
+/// The note of the change `f` makes: the rule's own, and the spellings removed beside it.
+fn change_note(f: &Found, found: &[Found]) -> Option<String> {
+    let duplicates = found
+        .iter()
+        .filter(|d| d.fate == Fate::Duplicate && d.rule.to == f.rule.to)
+        .map(|d| {
+            format!(
+                "{} (line {}) held the same value and was removed",
+                d.rule.from,
+                d.entry.line + 1
+            )
         });
+    let note: Vec<String> = (!f.rule.note.is_empty())
+        .then(|| f.rule.note.to_string())
+        .into_iter()
+        .chain(duplicates)
+        .collect();
+    (!note.is_empty()).then(|| note.join("; "))
+}
 
-        // The deepest mapping on the new path that exists in the file.
-        let mut node = root;
-        let mut a_len = 0;
-        let mut a_entry: Option<&Entry> = None;
-        let mut a_empty = false;
+/// Stage 2: the splices that rename, move, copy or remove each key found.
+fn plan_moves<'d>(
+    planner: &Planner<'d, '_>,
+    found: &[Found<'d>],
+    edit: &mut Edit,
+) -> Result<Moves<'d>, TranslateError> {
+    let mut moves = Moves::default();
+    for f in found {
+        plan_key(planner, f, change_note(f, found), edit, &mut moves)?;
+    }
+    Ok(moves)
+}
+
+/// The splices for one key found.
+fn plan_key<'d>(
+    planner: &Planner<'d, '_>,
+    f: &Found<'d>,
+    note: Option<String>,
+    edit: &mut Edit,
+    moves: &mut Moves<'d>,
+) -> Result<(), TranslateError> {
+    let doc = planner.doc;
+    let change = |kind| Change {
+        kind,
+        from: f.rule.from.to_string(),
+        to: f.rule.to.to_string(),
+        line: f.entry.line + 1,
+        old_value: None,
+        new_value: None,
+        note: note.clone(),
+    };
+    let extent = doc.extent(f.entry);
+    if f.merged.is_some() && f.fate != Fate::Apply {
+        // The old key stays in its anchor (`anchor_warnings` says so).
+        return Ok(());
+    }
+    if f.fate == Fate::Duplicate {
+        edit.splice.delete(extent.0, extent.1);
+        moves.deleted.push(f.from.clone());
+        vremove(&mut edit.expected, &f.from);
+        return Ok(());
+    }
+    if f.fate == Fate::Drop {
+        if f.rule.action == Action::Move {
+            edit.splice.delete(extent.0, extent.1);
+            moves.deleted.push(f.from.clone());
+            vremove(&mut edit.expected, &f.from);
+            edit.changes.push(change(ChangeKind::Removed));
+        }
+        return Ok(());
+    }
+    let (to_key, to_parent) = f.to.split_last().expect("non-empty path");
+    let (_, from_parent) = f.from.split_last().expect("non-empty path");
+    // A key merged from an anchor is copied into the mapping that merges it.
+    let action = match f.merged {
+        Some(_) if f.rule.action == Action::Move => Action::Copy,
+        _ => f.rule.action,
+    };
+    if action == Action::Move {
+        vremove(&mut edit.expected, &f.from);
+    }
+    vset(&mut edit.expected, &f.to, f.value.clone());
+    if from_parent == to_parent && action == Action::Move {
+        edit.splice
+            .replace(f.entry.key_start, f.entry.key_end, to_key.to_string());
+        edit.changes.push(change(ChangeKind::Renamed));
+        return Ok(());
+    }
+    if action == Action::Move {
+        edit.splice.delete(extent.0, extent.1);
+        moves.deleted.push(f.from.clone());
+    }
+    edit.changes.push(match f.merged {
+        Some(merge_line) => Change {
+            line: merge_line + 1,
+            note: Some(format!(
+                "merged from the anchor's line {}: written into {}, the anchor left as it is",
+                f.entry.line + 1,
+                from_parent.join(".")
+            )),
+            ..change(ChangeKind::Copied)
+        },
+        None => change(match action {
+            Action::Move => ChangeKind::Moved,
+            Action::Copy => ChangeKind::Copied,
+            Action::Also => ChangeKind::Also,
+        }),
+    });
+    place_moved(planner, f, action, &mut edit.splice, moves)
+}
+
+/// The deepest mapping on a new key's path that exists in the file.
+struct Deepest<'d> {
+    /// The mapping's node (the root when `entry` is `None`).
+    node: &'d Node,
+    /// How many segments of the path lead to it.
+    len: usize,
+    entry: Option<&'d Entry>,
+    /// It holds an empty value (`{}`, `~`, nothing) that must become a mapping.
+    empty: bool,
+}
+
+impl<'d> Planner<'d, '_> {
+    /// The deepest mapping on `to_parent` (the parent path of the rule's new key `to`) that
+    /// exists in the file; refusing a path that runs through a merge key or another value.
+    fn deepest_mapping(&self, to_parent: &[&str], to: &str) -> Result<Deepest<'d>, TranslateError> {
+        let doc = self.doc;
+        let mut deepest = Deepest {
+            node: self.root,
+            len: 0,
+            entry: None,
+            empty: false,
+        };
         for (i, seg) in to_parent.iter().enumerate() {
-            let Some(e) = node.get(seg) else {
-                if let Some(m) = doc.merged_entry(node, seg) {
-                    return Err(planner.unsupported(
+            let Some(e) = deepest.node.get(seg) else {
+                if let Some(m) = doc.merged_entry(deepest.node, seg) {
+                    return Err(self.unsupported(
                         &to_parent[..=i],
                         m.merge.line,
                         &format!(
                             "{} comes through this merge key (<<) and must hold {}; a merge is shallow, so writing it here would hide the rest of it; write that mapping out in place of the merge key, then run again",
                             to_parent[..=i].join("."),
-                            f.rule.to
+                            to
                         ),
                     ));
                 }
                 break;
             };
             if e.value.is_empty_value() {
-                a_len = i + 1;
-                a_entry = Some(e);
-                a_empty = true;
+                deepest.len = i + 1;
+                deepest.entry = Some(e);
+                deepest.empty = true;
                 break;
             }
             match &e.value.kind {
                 Kind::Map(_) if !e.value.flow => {
                     if !doc.starts_line(e) {
-                        return Err(planner.unsupported(
+                        return Err(self.unsupported(
                             &to_parent[..=i],
                             e.line,
                             "the key does not start its line",
                         ));
                     }
-                    node = &e.value;
-                    a_len = i + 1;
-                    a_entry = Some(e);
+                    deepest.node = &e.value;
+                    deepest.len = i + 1;
+                    deepest.entry = Some(e);
                 }
                 _ => {
-                    return Err(planner.unsupported(
+                    return Err(self.unsupported(
                         &to_parent[..=i],
                         e.line,
                         &format!(
                             "{} must become a mapping to hold {}, but it holds another value or a flow-style mapping",
                             to_parent[..=i].join("."),
-                            f.rule.to
+                            to
                         ),
                     ))
                 }
             }
         }
-        let a_path = &to_parent[..a_len];
-        let chain = &to_parent[a_len..];
-        let (anchor, indent) = match a_entry {
-            None => (doc.lines.len(), 0),
-            Some(e) if a_empty => {
-                if converted.insert(e.key_start) {
-                    if let Kind::Map(_) | Kind::Scalar { .. } = e.value.kind {
-                        if e.value.end > e.key_end {
-                            let colon = doc.src[e.key_end..]
-                                .find(':')
-                                .map(|i| e.key_end + i + 1)
-                                .unwrap_or(e.key_end);
-                            if e.value.end > colon {
-                                splice.replace(colon, e.value.end, String::new());
-                            }
+        Ok(deepest)
+    }
+}
+
+/// Puts the text of a moved or copied key under the deepest mapping on its new path,
+/// creating the mappings below it.
+fn place_moved<'d>(
+    planner: &Planner<'d, '_>,
+    f: &Found<'d>,
+    action: Action,
+    splice: &mut Splice,
+    moves: &mut Moves<'d>,
+) -> Result<(), TranslateError> {
+    let doc = planner.doc;
+    let extent = doc.extent(f.entry);
+    let (to_key, to_parent) = f.to.split_last().expect("non-empty path");
+    let (_, from_parent) = f.from.split_last().expect("non-empty path");
+    let deepest = planner.deepest_mapping(to_parent, f.rule.to)?;
+    let a_path = &to_parent[..deepest.len];
+    let chain = &to_parent[deepest.len..];
+    let (anchor, indent) = match deepest.entry {
+        None => (doc.lines.len(), 0),
+        Some(e) if deepest.empty => {
+            if moves.converted.insert(e.key_start) {
+                if let Kind::Map(_) | Kind::Scalar { .. } = e.value.kind {
+                    if e.value.end > e.key_end {
+                        let colon = doc.src[e.key_end..]
+                            .find(':')
+                            .map(|i| e.key_end + i + 1)
+                            .unwrap_or(e.key_end);
+                        if e.value.end > colon {
+                            splice.replace(colon, e.value.end, String::new());
                         }
                     }
                 }
-                (e.line + 1, doc.column(e) + planner.step)
             }
-            Some(e) => {
-                let children = node.entries().unwrap_or_default();
-                let indent = children
-                    .iter()
-                    .find(|c| doc.starts_line(c))
-                    .map(|c| doc.column(c))
-                    .unwrap_or(doc.column(e) + planner.step);
-                let end = doc.extent(e).1 + 1;
-                if !chain.is_empty() && from_parent == a_path && f.merged.is_none() {
-                    (extent.0, indent)
-                } else {
-                    (end, indent)
-                }
+            (e.line + 1, doc.column(e) + planner.step)
+        }
+        Some(e) => {
+            let children = deepest.node.entries().unwrap_or_default();
+            let indent = children
+                .iter()
+                .find(|c| doc.starts_line(c))
+                .map(|c| doc.column(c))
+                .unwrap_or(doc.column(e) + planner.step);
+            let end = doc.extent(e).1 + 1;
+            if !chain.is_empty() && from_parent == a_path && f.merged.is_none() {
+                (extent.0, indent)
+            } else {
+                (end, indent)
             }
-        };
-        let anchor = if a_entry.is_none() && !chain.is_empty() && from_parent.is_empty() {
-            extent.0
-        } else {
-            anchor
-        };
-        receiving.insert(a_path.join("."));
-        let key = (
-            a_path.join("."),
-            chain.first().map(|s| s.to_string()).unwrap_or_default(),
-        );
-        let group = groups.entry(key).or_insert_with(|| Group {
-            anchor,
-            indent,
-            tree: NewMap::default(),
-        });
-        group.anchor = group.anchor.min(anchor);
-        // A copy leaves the comments with the key that stays.
-        group
-            .tree
-            .put(chain, to_key, f.entry, action == Action::Move);
-    }
+        }
+    };
+    let anchor = if deepest.entry.is_none() && !chain.is_empty() && from_parent.is_empty() {
+        extent.0
+    } else {
+        anchor
+    };
+    moves.receiving.insert(a_path.join("."));
+    let key = (
+        a_path.join("."),
+        chain.first().map(|s| s.to_string()).unwrap_or_default(),
+    );
+    let group = moves.groups.entry(key).or_insert_with(|| Group {
+        anchor,
+        indent,
+        tree: NewMap::default(),
+    });
+    group.anchor = group.anchor.min(anchor);
+    // A copy leaves the comments with the key that stays.
+    group
+        .tree
+        .put(chain, to_key, f.entry, action == Action::Move);
+    Ok(())
+}
 
-    // 3. Mappings emptied by the moves go too, unless something moves into them.
-    let mut parents: Vec<Vec<&str>> = deleted
+/// Stage 3: mappings emptied by the moves go too, unless something moves into them.
+fn remove_emptied_mappings(doc: &Doc, moves: &Moves, edit: &mut Edit) {
+    let mut parents: Vec<Vec<&str>> = moves
+        .deleted
         .iter()
         .filter(|p| p.len() > 1)
         .map(|p| p[..p.len() - 1].to_vec())
         .collect();
     while let Some(parent) = parents.pop() {
         let joined = parent.join(".");
-        if receiving
+        if moves
+            .receiving
             .iter()
             .any(|r| *r == joined || r.starts_with(&format!("{joined}.")))
         {
@@ -673,69 +803,95 @@ fn translate_block(doc: &Doc, opts: &Options) -> Result<Translation, TranslateEr
         if entry.value.flow
             || !doc.starts_line(entry)
             || children.is_empty()
-            || !children.iter().all(|c| splice.is_deleted(c.line))
+            || !children.iter().all(|c| edit.splice.is_deleted(c.line))
         {
             continue;
         }
         let (first, last) = doc.extent(entry);
-        if (first..=last).all(|l| splice.is_deleted(l)) {
+        if (first..=last).all(|l| edit.splice.is_deleted(l)) {
             continue;
         }
-        splice.delete(first, last);
-        vremove(&mut expected, &parent);
+        edit.splice.delete(first, last);
+        vremove(&mut edit.expected, &parent);
         if parent.len() > 1 {
             parents.push(parent[..parent.len() - 1].to_vec());
         }
     }
+}
 
-    let mut ordered: Vec<&Group> = groups.values().collect();
+/// The moved text, each group inserted at its place.
+fn insert_moved(planner: &Planner, moves: &Moves, splice: &mut Splice) {
+    let mut ordered: Vec<&Group> = moves.groups.values().collect();
     ordered.sort_by_key(|g| g.anchor);
     for g in ordered {
         let mut text = String::new();
         planner.render_map(&g.tree, g.indent, &mut text);
         splice.insert(g.anchor, text);
     }
+}
 
-    // 4. The app Service name, where it held the old default.
-    let mut warnings = Vec::new();
-    let names = NameInputs::from_values(&input);
-    let old_app = ObjectNames::new(&opts.release, &names, Generation::Pg11).app_service;
-    let new_app = ObjectNames::new(&opts.release, &names, Generation::Pg15).app_service;
-    let mut rename = |node: &Node,
-                      segs: Vec<Seg>,
-                      shown: String,
-                      splice: &mut Splice|
-     -> Result<bool, TranslateError> {
+/// The app Service's name before and after 4.44, for this release and its values.
+struct AppService {
+    old: String,
+    new: String,
+}
+
+impl AppService {
+    /// Renames a scalar that holds the old name; whether it did.
+    fn rename(
+        &self,
+        node: &Node,
+        segs: Vec<Seg>,
+        shown: String,
+        edit: &mut Edit,
+    ) -> Result<bool, TranslateError> {
         let Kind::Scalar { value, style } = &node.kind else {
             return Ok(false);
         };
-        if *value != old_app {
+        if *value != self.old {
             return Ok(false);
         }
-        let text = scalar_text(&new_app, *style).ok_or_else(|| TranslateError::Unsupported {
+        let text = scalar_text(&self.new, *style).ok_or_else(|| TranslateError::Unsupported {
             path: shown.clone(),
             line: node.line + 1,
             reason: "the name is a block scalar; write it on one line".into(),
         })?;
-        splice.replace(node.start, node.end, text);
-        vset_segs(&mut expected, &segs, Value::String(new_app.clone()));
-        changes.push(Change {
+        edit.splice.replace(node.start, node.end, text);
+        vset_segs(&mut edit.expected, &segs, Value::String(self.new.clone()));
+        edit.changes.push(Change {
             kind: ChangeKind::Value,
             from: shown.clone(),
             to: shown,
             line: node.line + 1,
-            old_value: Some(old_app.clone()),
-            new_value: Some(new_app.clone()),
+            old_value: Some(self.old.clone()),
+            new_value: Some(self.new.clone()),
             note: Some("the app Service is <fullname>-app from 4.44 on".into()),
         });
         Ok(true)
+    }
+}
+
+/// Stage 4: the app Service name, where it held the old default; warnings for ingress
+/// backends that name another Service, or a default ingress that would miss it.
+fn rename_app_service(
+    doc: &Doc,
+    input: &Value,
+    opts: &Options,
+    edit: &mut Edit,
+) -> Result<Vec<Warning>, TranslateError> {
+    let mut warnings = Vec::new();
+    let names = NameInputs::from_values(input);
+    let app = AppService {
+        old: ObjectNames::new(&opts.release, &names, Generation::Pg11).app_service,
+        new: ObjectNames::new(&opts.release, &names, Generation::Pg15).app_service,
     };
+    let (old_app, new_app) = (&app.old, &app.new);
     if let Some(e) = doc.entry(&["service", "name"]) {
-        rename(
+        app.rename(
             &e.value,
             vec![Seg::Key("service".into()), Seg::Key("name".into())],
             "service.name".into(),
-            &mut splice,
+            edit,
         )?;
     }
     let ingress_hosts = doc.entry(&["ingress", "hosts"]);
@@ -767,9 +923,9 @@ fn translate_block(doc: &Doc, opts: &Options) -> Result<Translation, TranslateEr
                         Seg::Key("service".into()),
                         Seg::Key("name".into()),
                     ];
-                    if !rename(&name.value, segs, shown.clone(), &mut splice)? {
+                    if !app.rename(&name.value, segs, shown.clone(), edit)? {
                         if let Kind::Scalar { value, .. } = &name.value.kind {
-                            if *value != new_app {
+                            if value != new_app {
                                 warnings.push(Warning {
                                     path: shown.clone(),
                                     line: Some(name.value.line + 1),
@@ -784,7 +940,7 @@ fn translate_block(doc: &Doc, opts: &Options) -> Result<Translation, TranslateEr
             }
         }
     }
-    let ingress_enabled = vget(&input, &["ingress", "enabled"])
+    let ingress_enabled = vget(input, &["ingress", "enabled"])
         .map(|v| v.as_bool().unwrap_or(true))
         .unwrap_or(true);
     if ingress_hosts.is_none() && ingress_enabled && new_app != "cognigy-live-agent-app" {
@@ -796,47 +952,48 @@ fn translate_block(doc: &Doc, opts: &Options) -> Result<Translation, TranslateEr
             ),
         });
     }
+    Ok(warnings)
+}
 
-    // 5. Render and check that the text means what the plan says.
-    let yaml = splice.render(doc).map_err(TranslateError::Verification)?;
-    let out_doc = Doc::parse(&yaml).map_err(|e| {
+/// Stage 5: the edited text parsed, checked to hold the values the plan says.
+fn check_rendered<'y>(yaml: &'y str, expected: &Value) -> Result<(Doc<'y>, Value), TranslateError> {
+    let out_doc = Doc::parse(yaml).map_err(|e| {
         TranslateError::Verification(format!(
             "the result is not valid YAML (line {}: {})",
             e.line, e.message
         ))
     })?;
-    let actual: Value = serde_norway::from_str(&yaml)
+    let actual: Value = serde_norway::from_str(yaml)
         .map_err(|e| TranslateError::Verification(format!("the result does not parse: {e}")))?;
-    if actual != expected {
+    if actual != *expected {
         return Err(TranslateError::Verification(
             "the edited text does not hold the expected values (anchors or aliases inside moved keys?); translate this file by hand".into(),
         ));
     }
+    Ok((out_doc, actual))
+}
 
-    // 6. Warnings: old keys left in anchors, keys 4.44.0 will not read, and settings that
-    // need a person.
-    for f in found.iter().filter(|f| f.merged.is_some()) {
-        let (_, parent) = f.from.split_last().expect("non-empty path");
-        let merge_key: Vec<&str> = parent.iter().copied().chain(["<<"]).collect();
-        warnings.push(Warning {
-            path: f.rule.from.to_string(),
-            line: out_doc.entry(&merge_key).map(|e| e.line + 1),
-            message: format!(
-                "{} comes through this merge key (<<) from an anchor (input line {}), which is left as it is, as other mappings may merge it: chart {KEYS_CHART_VERSION} ignores the old key ({} holds its value); remove it from the anchor when nothing else uses it",
-                f.rule.from,
-                f.entry.line + 1,
-                f.rule.to,
-            ),
-        });
-    }
-    advise(&merged(&actual), Some(&out_doc), &mut warnings);
-    warnings.sort_by_key(|w| w.line.unwrap_or(0));
-    changes.sort_by_key(|c| c.line);
-    Ok(Translation {
-        yaml,
-        changes,
-        warnings,
-    })
+/// Stage 6: old keys left in anchors, each named at the merge key it comes through in the
+/// edited text. (`advise` adds the keys 4.44.0 will not read and settings that need a person.)
+fn anchor_warnings(found: &[Found], out_doc: &Doc) -> Vec<Warning> {
+    found
+        .iter()
+        .filter(|f| f.merged.is_some())
+        .map(|f| {
+            let (_, parent) = f.from.split_last().expect("non-empty path");
+            let merge_key: Vec<&str> = parent.iter().copied().chain(["<<"]).collect();
+            Warning {
+                path: f.rule.from.to_string(),
+                line: out_doc.entry(&merge_key).map(|e| e.line + 1),
+                message: format!(
+                    "{} comes through this merge key (<<) from an anchor (input line {}), which is left as it is, as other mappings may merge it: chart {KEYS_CHART_VERSION} ignores the old key ({} holds its value); remove it from the anchor when nothing else uses it",
+                    f.rule.from,
+                    f.entry.line + 1,
+                    f.rule.to,
+                ),
+            }
+        })
+        .collect()
 }
 
 /// The values as the chart reads them: merge keys (`<<`) applied. A merge helm would refuse
@@ -936,6 +1093,250 @@ mod tests {
                 release: "cognigy-live-agent".into(),
             },
         )
+    }
+
+    /// Runs `f` on a planner over `src` and its values as the chart reads them.
+    fn stage<T>(src: &str, f: impl FnOnce(&Planner, &Value) -> T) -> T {
+        let doc = Doc::parse(src).unwrap();
+        let planner = Planner {
+            doc: &doc,
+            root: doc.root.as_ref().unwrap(),
+            step: doc.indent_step(),
+            nl: newline_of(src),
+        };
+        f(&planner, &merged(&values_as_written(src).unwrap()))
+    }
+
+    /// An edit of `doc` with nothing planned yet.
+    fn no_edit(doc: &Doc) -> Edit {
+        Edit {
+            splice: Splice::new(doc.lines.len()),
+            expected: values_as_written(doc.src).unwrap(),
+            changes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_top_level_must_be_a_block_mapping_or_empty() {
+        for (src, translated) in [
+            (
+                "~
+", false,
+            ),
+            (
+                "# only
+", false,
+            ),
+            (
+                "a: 1
+", true,
+            ),
+        ] {
+            let doc = Doc::parse(src).unwrap();
+            assert_eq!(mapping_root(&doc).unwrap().is_some(), translated, "{src:?}");
+        }
+        let err = mapping_root(&Doc::parse("{a: 1}\n").unwrap()).unwrap_err();
+        assert!(
+            matches!(&err, TranslateError::Unsupported { line: 1, reason, .. } if reason.contains("one flow-style mapping")),
+            "{err}"
+        );
+        assert_eq!(
+            mapping_root(&Doc::parse("- a\n").unwrap()).unwrap_err(),
+            TranslateError::NotMapping { found: "a list" }
+        );
+    }
+
+    #[test]
+    fn errors_about_the_text_in_block_style_name_input_lines() {
+        let relined = |line: usize| line * 10;
+        let e = TranslateError::Unsupported {
+            path: "a".into(),
+            line: 3,
+            reason: "r".into(),
+        };
+        assert!(matches!(
+            relined_error(e, relined),
+            TranslateError::Unsupported { line: 30, .. }
+        ));
+        let conflict = Conflict {
+            first: "a".into(),
+            first_line: 1,
+            second: "b".into(),
+            second_line: Some(2),
+            both_become: None,
+        };
+        let TranslateError::Conflicts(cs) =
+            relined_error(TranslateError::Conflicts(vec![conflict]), relined)
+        else {
+            panic!("still conflicts")
+        };
+        assert_eq!((cs[0].first_line, cs[0].second_line), (10, Some(20)));
+    }
+
+    #[test]
+    fn stage_1_gives_each_old_key_its_fate_in_line_order() {
+        let src = "postgresql:\n  existingSecretPasswordKey: k\n  postgresqlPassword: pw\n  existingPasswordSecretKey: k\n  postgresqlDatabase: db\n  auth:\n    postgresPassword: pw\n";
+        stage(src, |planner, input| {
+            let found = find_old_keys(planner, input).unwrap();
+            let fates: Vec<(&str, usize, Fate)> = found
+                .iter()
+                .map(|f| (f.rule.from, f.entry.line + 1, f.fate))
+                .collect();
+            assert_eq!(
+                fates,
+                [
+                    ("postgresql.existingSecretPasswordKey", 2, Fate::Apply),
+                    ("postgresql.postgresqlPassword", 3, Fate::Drop),
+                    ("postgresql.existingPasswordSecretKey", 4, Fate::Duplicate),
+                    ("postgresql.postgresqlDatabase", 5, Fate::Apply),
+                ]
+            );
+        });
+    }
+
+    #[test]
+    fn stage_2_renames_in_place_and_gathers_moved_keys_under_their_new_mapping() {
+        let src = "postgresql:\n  postgresSSLMode: disable\n  postgresqlDatabase: db\n  auth:\n    username: u\n";
+        stage(src, |planner, input| {
+            let found = find_old_keys(planner, input).unwrap();
+            let mut edit = no_edit(planner.doc);
+            let moves = plan_moves(planner, &found, &mut edit).unwrap();
+            let kinds: Vec<ChangeKind> = edit.changes.iter().map(|c| c.kind).collect();
+            assert_eq!(kinds, [ChangeKind::Renamed, ChangeKind::Moved]);
+            assert_eq!(moves.deleted, [vec!["postgresql", "postgresqlDatabase"]]);
+            assert!(edit.splice.is_deleted(2) && !edit.splice.is_deleted(1));
+            assert_eq!(
+                moves.receiving.iter().collect::<Vec<_>>(),
+                ["postgresql.auth"]
+            );
+            assert_eq!(
+                vget(&edit.expected, &["postgresql", "auth", "database"]),
+                Some(&Value::from("db"))
+            );
+            assert_eq!(
+                vget(&edit.expected, &["postgresql", "postgresqlDatabase"]),
+                None
+            );
+        });
+    }
+
+    #[test]
+    fn the_deepest_existing_mapping_on_a_new_path_receives_the_key() {
+        stage(
+            "postgresql:\n  auth:\n    username: u\n  primary: {}\n",
+            |planner, _| {
+                let d = planner
+                    .deepest_mapping(&["postgresql", "auth", "secretKeys"], "x")
+                    .unwrap();
+                assert_eq!(
+                    (d.len, d.empty, d.entry.map(|e| e.line)),
+                    (2, false, Some(1))
+                );
+                let d = planner
+                    .deepest_mapping(&["postgresql", "primary", "persistence"], "x")
+                    .unwrap();
+                assert_eq!(
+                    (d.len, d.empty, d.entry.map(|e| e.line)),
+                    (2, true, Some(3))
+                );
+            },
+        );
+        stage("postgresql:\n  auth: secret\n", |planner, _| {
+            let err = planner
+                .deepest_mapping(&["postgresql", "auth"], "postgresql.auth.database")
+                .err()
+                .unwrap();
+            assert!(
+                matches!(&err, TranslateError::Unsupported { line: 2, reason, .. } if reason.contains("must become a mapping to hold postgresql.auth.database")),
+                "{err}"
+            );
+        });
+    }
+
+    #[test]
+    fn stage_3_removes_a_mapping_the_moves_emptied_but_not_one_receiving_keys() {
+        let src = "postgresql:\n  service:\n    type: NodePort\n  enabled: true\n";
+        stage(src, |planner, input| {
+            let found = find_old_keys(planner, input).unwrap();
+            let mut edit = no_edit(planner.doc);
+            let moves = plan_moves(planner, &found, &mut edit).unwrap();
+            assert!(!edit.splice.is_deleted(1) && edit.splice.is_deleted(2));
+            remove_emptied_mappings(planner.doc, &moves, &mut edit);
+            assert!(edit.splice.is_deleted(1), "postgresql.service goes");
+            assert!(!edit.splice.is_deleted(0) && !edit.splice.is_deleted(3));
+            assert_eq!(vget(&edit.expected, &["postgresql", "service"]), None);
+        });
+    }
+
+    #[test]
+    fn stage_4_renames_the_old_app_service_and_warns_about_other_backends() {
+        let opts = Options {
+            release: "prod".into(),
+        };
+        let src = "ingress:\n  hosts:\n    - paths:\n        - backend:\n            service:\n              name: prod-live-agent\n        - backend:\n            service:\n              name: elsewhere\n";
+        let doc = Doc::parse(src).unwrap();
+        let mut edit = no_edit(&doc);
+        let input = edit.expected.clone();
+        let warnings = rename_app_service(&doc, &input, &opts, &mut edit).unwrap();
+        let renamed: Vec<String> = edit.changes.iter().map(Change::to_string).collect();
+        assert_eq!(renamed.len(), 1, "{renamed:?}");
+        assert_eq!(edit.changes[0].line, 6);
+        assert_eq!(
+            edit.changes[0].new_value.as_deref(),
+            Some("prod-live-agent-app")
+        );
+        let warned: Vec<(&str, Option<usize>)> =
+            warnings.iter().map(|w| (w.path.as_str(), w.line)).collect();
+        assert_eq!(
+            warned,
+            [("ingress.hosts[0].paths[1].backend.service.name", Some(9))]
+        );
+
+        let doc = Doc::parse("a: 1\n").unwrap();
+        let mut edit = no_edit(&doc);
+        let input = edit.expected.clone();
+        let warnings = rename_app_service(&doc, &input, &opts, &mut edit).unwrap();
+        assert_eq!(warnings.len(), 1);
+        assert!(
+            warnings[0]
+                .message
+                .contains("this release's app Service is prod-live-agent-app"),
+            "{}",
+            warnings[0]
+        );
+    }
+
+    #[test]
+    fn stage_5_refuses_text_that_does_not_hold_the_planned_values() {
+        let expected = values_as_written("a: 1\n").unwrap();
+        let (doc, actual) = check_rendered("a: 1\n", &expected).unwrap();
+        assert_eq!(actual, expected);
+        assert_eq!(doc.entry(&["a"]).map(|e| e.line), Some(0));
+        assert!(matches!(
+            check_rendered("a: 2\n", &expected),
+            Err(TranslateError::Verification(m)) if m.contains("does not hold the expected values")
+        ));
+        assert!(matches!(
+            check_rendered("a: [1\n", &expected),
+            Err(TranslateError::Verification(m)) if m.contains("not valid YAML")
+        ));
+    }
+
+    #[test]
+    fn stage_6_names_an_old_key_left_in_an_anchor_at_its_merge_key() {
+        let src = "base: &pg\n  postgresqlDatabase: db\npostgresql:\n  <<: *pg\n";
+        stage(src, |planner, input| {
+            let found = find_old_keys(planner, input).unwrap();
+            let warnings = anchor_warnings(&found, planner.doc);
+            assert_eq!(warnings.len(), 1);
+            assert_eq!(warnings[0].path, "postgresql.postgresqlDatabase");
+            assert_eq!(warnings[0].line, Some(4));
+            assert!(
+                warnings[0].message.contains("anchor (input line 2)"),
+                "{}",
+                warnings[0]
+            );
+        });
     }
 
     #[test]

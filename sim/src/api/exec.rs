@@ -19,7 +19,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 use super::logs::container_name;
-use super::router::ResourceRequest;
+use super::request::ResourceRequest;
 use super::{ApiState, Body};
 use crate::store::ApiError;
 

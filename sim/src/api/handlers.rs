@@ -5,7 +5,7 @@ use bytes::Bytes;
 use hyper::Response;
 use serde_json::{json, Value};
 
-use super::router::ResourceRequest;
+use super::request::{parse_body, ResourceRequest};
 use super::{
     admission, defaults, error_response, json_response, patch, review, table, validate, ApiState,
     Body,
@@ -68,36 +68,6 @@ pub fn dispatch(
 
 fn dry_run(rr: &ResourceRequest) -> bool {
     rr.query.get("dryRun").is_some_and(|v| v == "All")
-}
-
-/// Parses a request body as JSON, or YAML for apply patches and YAML content types.
-pub fn parse_body(rr: &ResourceRequest, body: &[u8]) -> Result<Value, ApiError> {
-    if body.is_empty() {
-        return Ok(Value::Null);
-    }
-    if rr.content_type.contains("protobuf") {
-        return super::protobuf::decode(body).map_err(|e| {
-            ApiError::new(
-                415,
-                "UnsupportedMediaType",
-                format!("decoding the protobuf request body: {e}"),
-            )
-        });
-    }
-    if rr.content_type.contains("cbor") {
-        return Err(ApiError::new(
-            415,
-            "UnsupportedMediaType",
-            format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/apply-patch+yaml (got {})", rr.content_type),
-        ));
-    }
-    if rr.content_type.contains("yaml") {
-        return serde_norway::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")));
-    }
-    serde_json::from_slice(body).map_err(|e| {
-        ApiError::bad_request(format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml ({e})"))
-    })
 }
 
 fn selectors(rr: &ResourceRequest) -> Result<(LabelSelector, FieldSelector), ApiError> {

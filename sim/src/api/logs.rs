@@ -13,7 +13,7 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::mpsc;
 
-use super::router::ResourceRequest;
+use super::request::ResourceRequest;
 use super::{ApiState, Body};
 use crate::runtime::log_file;
 use crate::store::ApiError;

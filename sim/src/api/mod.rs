@@ -12,6 +12,7 @@ pub mod kubeconfig;
 pub mod logs;
 pub mod patch;
 pub mod protobuf;
+pub mod request;
 pub mod resources;
 pub mod review;
 pub mod router;
@@ -70,13 +71,14 @@ pub fn error_response(e: &ApiError) -> Response<Body> {
     json_response(e.code, &e.to_status())
 }
 
-/// Binds `127.0.0.1:port` (0 for any free port) and serves until `shutdown` flips.
+/// Binds `127.0.0.1:port` (0 for any free port).
 pub async fn bind(port: u16) -> std::io::Result<(TcpListener, SocketAddr)> {
     let listener = TcpListener::bind(("127.0.0.1", port)).await?;
     let addr = listener.local_addr()?;
     Ok((listener, addr))
 }
 
+/// Serves TLS connections on `listener` until the state's `shutdown` flips.
 pub async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, state: Arc<ApiState>) {
     let acceptor = TlsAcceptor::from(tls);
     let mut shutdown = state.shutdown.clone();

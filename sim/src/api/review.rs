@@ -3,8 +3,7 @@
 use serde_json::{json, Value};
 
 use super::auth::Attributes;
-use super::handlers::parse_body;
-use super::router::ResourceRequest;
+use super::request::{parse_body, ResourceRequest};
 use super::{json_response, Body};
 use crate::store::ApiError;
 

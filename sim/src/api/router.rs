@@ -1,7 +1,6 @@
 //! Request routing: fault injection, authentication, non-resource paths, then resource paths
 //! parsed into a [`ResourceRequest`] and authorized before a handler runs.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -10,93 +9,12 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
 use serde_json::{json, Value};
 
-use super::auth::{Attributes, Identity};
+use super::auth::Identity;
+use super::request::{Query, ResourceRequest};
 use super::resources::{self, ResourceType};
 use super::{discovery, error_response, handlers, json_response, ApiState, Body};
 use crate::store::error::qualified;
 use crate::store::ApiError;
-
-/// Query parameters; repeated keys (exec's `command`) keep every value.
-#[derive(Debug, Default, Clone)]
-pub struct Query(HashMap<String, Vec<String>>);
-
-impl Query {
-    pub fn parse(q: &str) -> Query {
-        let mut m: HashMap<String, Vec<String>> = HashMap::new();
-        for pair in q.split('&').filter(|p| !p.is_empty()) {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            m.entry(decode(k)).or_default().push(decode(v));
-        }
-        Query(m)
-    }
-
-    pub fn get(&self, k: &str) -> Option<&str> {
-        self.0.get(k).and_then(|v| v.first()).map(String::as_str)
-    }
-
-    pub fn all(&self, k: &str) -> Vec<String> {
-        self.0.get(k).cloned().unwrap_or_default()
-    }
-
-    pub fn flag(&self, k: &str) -> bool {
-        matches!(self.get(k), Some("1" | "true" | "True"))
-    }
-}
-
-fn decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
-                {
-                    Ok(v) => {
-                        out.push(v);
-                        i += 2;
-                    }
-                    Err(_) => out.push(b'%'),
-                }
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// A request for a resource, a named object or one of its subresources.
-#[derive(Debug, Clone)]
-pub struct ResourceRequest {
-    pub rt: &'static ResourceType,
-    pub namespace: String,
-    pub name: Option<String>,
-    pub subresource: Option<String>,
-    pub query: Query,
-    pub verb: &'static str,
-    pub identity: Identity,
-    pub accept: String,
-    pub content_type: String,
-}
-
-impl ResourceRequest {
-    pub fn attributes(&self) -> Attributes {
-        Attributes {
-            verb: self.verb.to_string(),
-            group: self.rt.group.to_string(),
-            resource: self.rt.plural.to_string(),
-            subresource: self.subresource.clone().unwrap_or_default(),
-            namespace: self.namespace.clone(),
-            name: self.name.clone().unwrap_or_default(),
-        }
-    }
-
-    pub fn name(&self) -> &str {
-        self.name.as_deref().unwrap_or_default()
-    }
-}
 
 pub async fn handle(state: Arc<ApiState>, req: Request<Incoming>) -> Response<Body> {
     let path = req.uri().path().to_string();
@@ -361,12 +279,5 @@ mod tests {
         let (rt, _, name, _) = parse_path("/apis/apps/v1/statefulsets").unwrap();
         assert_eq!((rt.plural, name), ("statefulsets", None));
         assert!(parse_path("/apis/apps/v2/deployments").is_none());
-    }
-
-    #[test]
-    fn query_strings_decode_and_keep_repeated_keys() {
-        let q = Query::parse("command=sh&command=-c&command=echo+a%3Db&stdin=true");
-        assert_eq!(q.all("command"), vec!["sh", "-c", "echo a=b"]);
-        assert!(q.flag("stdin"));
     }
 }

@@ -14,7 +14,7 @@ use hyper::Response;
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, mpsc};
 
-use super::router::ResourceRequest;
+use super::request::ResourceRequest;
 use super::ApiState;
 use super::Body;
 use crate::store::selectors::{FieldSelector, LabelSelector};

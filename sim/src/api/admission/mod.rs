@@ -31,7 +31,7 @@ fn name_of(obj: &Value) -> &str {
 }
 
 /// Admits (`Ok`, with the LimitRanges' defaults set) or refuses (403) a new object of type
-/// `rt` in namespace `ns`.
+/// `rtype` in namespace `ns`.
 pub fn on_create(
     store: &Store,
     rtype: &ResourceType,
