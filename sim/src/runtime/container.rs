@@ -2,7 +2,8 @@
 //! image's entrypoint would do it) and the spawning of its processes inside its sandbox.
 //!
 //! Scratch space lives in `<state>/pods/<ns>/<pod>/<container>.d/`: `root/` (the private `/`),
-//! `run/` (private files with passwords), `anonymous/` (image-declared volumes), `socket/`.
+//! `run/` (private files with passwords), `anonymous/` (image-declared volumes), `socket/`,
+//! `conf/` (Bitnami PostgreSQL's configuration directory, written at each start).
 
 use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
