@@ -1,7 +1,7 @@
 //! PostgreSQL pods as real servers: Bitnami initialisation, md5 auth on the pod IP, name
 //! resolution and volumes inside pods, PostgreSQL 15 refusing a PostgreSQL 11 volume, an
-//! adopted PostgreSQL 15 volume started as is (its passwords kept), and nothing left running
-//! after stop.
+//! adopted PostgreSQL 15 volume started as is (its passwords kept), the configuration a chart
+//! mounts under `/bitnami/postgresql/conf` in force, and nothing left running after stop.
 
 mod runtime_support;
 
@@ -233,6 +233,74 @@ fn a_bitnami_postgresql_15_volume_is_started_as_is_and_keeps_its_password_whatev
         "{}",
         String::from_utf8_lossy(&refused.stderr)
     );
+
+    sim.runtime.shutdown();
+    assert_eq!(sim.leftover_processes(), Vec::<String>::new());
+}
+
+/// Bitnami postgresql chart 10 mounts `pgHbaConfiguration` (a ConfigMap) at
+/// `/bitnami/postgresql/conf` and `postgresqlExtendedConf` at `.../conf/conf.d/`, inside the
+/// data volume: the image copies both into its configuration directory and runs them.
+#[test]
+fn a_bitnami_pod_runs_the_pg_hba_and_conf_d_its_chart_mounts_under_bitnami_postgresql_conf() {
+    let sim = Sim::new("pgconf");
+    let db_ip = sim.ip(30);
+    let data = sim.volume("data-cognigy-live-agent-postgresql-0");
+    let hba = sim.volume("postgresql-config");
+    std::fs::write(
+        hba.join("pg_hba.conf"),
+        "local all all md5\nhost all all 127.0.0.1/32 md5\n",
+    )
+    .unwrap();
+    let extended = sim.volume("postgresql-extended-config");
+    std::fs::write(
+        extended.join("override.conf"),
+        "wal_level = 'logical'\nmax_wal_senders = 7\n",
+    )
+    .unwrap();
+    let env = bitnami_10_env("pw");
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // In the chart's order: conf.d first, the data volume, then the configuration.
+    let db = sim.pod(
+        "cognigy-live-agent-postgresql-0",
+        db_ip,
+        vec![container(
+            "postgresql",
+            PG11,
+            &env,
+            &[
+                (&extended, "/bitnami/postgresql/conf/conf.d/"),
+                (&data, "/bitnami/postgresql"),
+                (&hba, "/bitnami/postgresql/conf"),
+            ],
+        )],
+    );
+    sim.runtime.start_pod(&db).unwrap();
+    sim.wait_ready(&db, "postgresql");
+
+    // The mounted pg_hba.conf admits only the pod's loopback: the pod IP is refused ...
+    let remote = psql(db_ip, "pw", "postgres", "select 1");
+    assert!(
+        String::from_utf8_lossy(&remote.stderr).contains("no pg_hba.conf entry for host"),
+        "{}\n{}",
+        String::from_utf8_lossy(&remote.stderr),
+        sim.log(&db, "postgresql")
+    );
+    // ... and inside the pod, conf.d's settings are in force.
+    let (code, out, err) = exec(
+        &sim,
+        &db,
+        "postgresql",
+        &[
+            "sh",
+            "-c",
+            "PGPASSWORD=pw psql -h 127.0.0.1 -U postgres -tA -c 'show wal_level' -c 'show max_wal_senders'",
+        ],
+    );
+    assert_eq!((code, out.as_str()), (0, "logical\n7\n"), "{err}");
+    assert!(sim
+        .log(&db, "postgresql")
+        .contains("custom configuration pg_hba.conf detected"));
 
     sim.runtime.shutdown();
     assert_eq!(sim.leftover_processes(), Vec::<String>::new());

@@ -2,8 +2,10 @@
 //! image's entrypoint would do it) and the spawning of its processes inside its sandbox.
 //!
 //! Scratch space lives in `<state>/pods/<ns>/<pod>/<container>.d/`: `root/` (the private `/`),
-//! `run/` (private files with passwords), `anonymous/` (image-declared volumes), `socket/`.
+//! `run/` (private files with passwords), `anonymous/` (image-declared volumes), `socket/`,
+//! `conf/` (Bitnami PostgreSQL's configuration directory, written at each start).
 
+use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -11,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use super::error::{Context, Error, Result};
-use super::programs::{self, PostgresInit, Program, Setup, RUN_DIR};
+use super::programs::{self, BitnamiConf, PostgresInit, Program, Setup, BITNAMI_CONF_DIR, RUN_DIR};
 use super::rootfs::Request;
 use super::sandbox::{self, Enter, User};
 use super::spawner::PodSpawner;
@@ -224,7 +226,75 @@ impl Container {
                 }
             }
         }
-        write_private(&pgdata.join("pg_hba.conf"), &programs::pg_hba(init), user)
+        match &init.bitnami {
+            Some(conf) => self.write_bitnami_conf(init, conf, user),
+            None => write_private(&pgdata.join("pg_hba.conf"), &programs::pg_hba(init), user),
+        }
+    }
+
+    /// The Bitnami image's configuration directory, as its setup leaves it: the files mounted
+    /// under `conf.mounted_dir` copied over, then its own `postgresql.conf` and `pg_hba.conf`
+    /// where none was mounted.
+    fn write_bitnami_conf(
+        &self,
+        init: &PostgresInit,
+        conf: &BitnamiConf,
+        user: User,
+    ) -> Result<()> {
+        let dir = resolve(&self.mounts, BITNAMI_CONF_DIR).expect("mounted by the program");
+        fs::remove_dir_all(&dir).context(|| format!("cannot clear {}", dir.display()))?;
+        fs::create_dir_all(dir.join("conf.d"))
+            .context(|| format!("cannot create {}", dir.display()))?;
+        self.copy_view(&conf.mounted_dir, &dir)?;
+        for (name, content) in [
+            (
+                "postgresql.conf",
+                programs::bitnami_postgresql_conf(init.major, conf),
+            ),
+            ("pg_hba.conf", programs::pg_hba(init)),
+        ] {
+            if dir.join(name).exists() {
+                self.log_line(&format!("postgresql: custom configuration {name} detected"));
+            } else {
+                write_private(&dir.join(name), &content, user)?;
+            }
+        }
+        chown_tree(&dir, user)
+    }
+
+    /// Copies what the container sees at `container_dir` (through every mount below it, e.g. a
+    /// ConfigMap mounted inside the data volume) into `dest`, as `cp -r` inside it would.
+    fn copy_view(&self, container_dir: &str, dest: &Path) -> Result<()> {
+        let container_dir = container_dir.trim_end_matches('/');
+        let mut names: BTreeSet<String> = BTreeSet::new();
+        if let Some(Ok(entries)) = resolve(&self.mounts, container_dir).map(fs::read_dir) {
+            names.extend(
+                entries
+                    .flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned()),
+            );
+        }
+        names.extend(self.mounts.iter().filter_map(|m| {
+            let (parent, name) = m.target.trim_end_matches('/').rsplit_once('/')?;
+            (parent == container_dir).then(|| name.to_string())
+        }));
+        for name in names {
+            let inside = format!("{container_dir}/{name}");
+            let Some(source) = resolve(&self.mounts, &inside) else {
+                continue;
+            };
+            let target = dest.join(&name);
+            if source.is_dir() {
+                fs::create_dir_all(&target)
+                    .context(|| format!("cannot create {}", target.display()))?;
+                self.copy_view(&inside, &target)?;
+            } else if source.is_file() {
+                fs::copy(&source, &target).context(|| {
+                    format!("cannot copy {} to {}", source.display(), target.display())
+                })?;
+            }
+        }
+        Ok(())
     }
 
     /// A sandbox built from scratch: the private root, the volume mounts, the hostname.

@@ -55,7 +55,25 @@ pub struct PostgresInit {
     pub database: Option<String>,
     /// md5 for local (socket) connections too, as Bitnami does once a password is set
     pub local_md5: bool,
+    /// Bitnami: the configuration its setup writes under [`BITNAMI_CONF_DIR`]
+    pub bitnami: Option<BitnamiConf>,
 }
+
+/// What the Bitnami image's setup does with configuration at each start: it copies what is
+/// mounted under `$POSTGRESQL_VOLUME_DIR/conf` (a chart's `postgresql.conf`, `pg_hba.conf`,
+/// `conf.d/*.conf`) into [`BITNAMI_CONF_DIR`], writes the files it does not find there
+/// ([`bitnami_postgresql_conf`], which includes `conf.d`, and [`pg_hba`]), and starts the
+/// server on them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BitnamiConf {
+    /// `$POSTGRESQL_VOLUME_DIR/conf` inside the container
+    pub mounted_dir: String,
+    /// `POSTGRESQL_WAL_LEVEL` (the image's own setting: `replica`)
+    pub wal_level: String,
+}
+
+/// The Bitnami image's configuration directory: `postgresql.conf`, `pg_hba.conf`, `conf.d/`.
+pub const BITNAMI_CONF_DIR: &str = "/opt/bitnami/postgresql/conf";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Readiness {
@@ -147,17 +165,38 @@ pub fn program(
                 read_only: false,
                 is_file: false,
             });
-            let argv = vec![
+            let mut argv = vec![
                 bin.join("postgres").display().to_string(),
                 "-D".into(),
                 init.pgdata.clone(),
-                "-c".into(),
-                "listen_addresses=*".into(),
-                "-c".into(),
-                format!("port={port}"),
-                "-c".into(),
-                "unix_socket_directories=/tmp,/run/postgresql".into(),
             ];
+            if init.bitnami.is_some() {
+                argv.push(format!("--config-file={BITNAMI_CONF_DIR}/postgresql.conf"));
+                argv.push(format!("--hba_file={BITNAMI_CONF_DIR}/pg_hba.conf"));
+                // Private to the container, as the image's own directory is.
+                extra_mounts.push(Request {
+                    source: PathBuf::from("conf"),
+                    target: BITNAMI_CONF_DIR.into(),
+                    read_only: false,
+                    is_file: false,
+                });
+            }
+            argv.extend(
+                [
+                    "-c",
+                    "listen_addresses=*",
+                    "-c",
+                    &format!("port={port}"),
+                    "-c",
+                    "unix_socket_directories=/tmp,/run/postgresql",
+                ]
+                .map(String::from),
+            );
+            if init.bitnami.is_some() {
+                argv.extend(bitnami_extra_flags(
+                    &env_of("POSTGRESQL_EXTRA_FLAGS").unwrap_or_default(),
+                ));
+            }
             (
                 argv,
                 User::named("postgres").unwrap_or(User { uid: 101, gid: 104 }),
@@ -317,6 +356,15 @@ fn postgres_init(
         )
     };
     let has_password = superuser_password.is_some() || extra_user.is_some();
+    let bitnami = (flavour == PgFlavour::Bitnami).then(|| BitnamiConf {
+        mounted_dir: format!(
+            "{}/conf",
+            env_of("POSTGRESQL_VOLUME_DIR")
+                .unwrap_or_else(|| "/bitnami/postgresql".into())
+                .trim_end_matches('/')
+        ),
+        wal_level: env_of("POSTGRESQL_WAL_LEVEL").unwrap_or_else(|| "replica".into()),
+    });
     PostgresInit {
         major,
         pgdata,
@@ -324,7 +372,44 @@ fn postgres_init(
         user: extra_user,
         database,
         local_md5: flavour == PgFlavour::Bitnami && has_password,
+        bitnami,
     }
+}
+
+/// `POSTGRESQL_EXTRA_FLAGS` as the image's `run.sh` appends it to the server's argv:
+/// `read -r -a` of the value, i.e. its first line split at blanks, no quoting.
+pub fn bitnami_extra_flags(value: &str) -> Vec<String> {
+    value
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(String::from)
+        .collect()
+}
+
+/// The `postgresql.conf` the Bitnami image starts with when none is mounted: PostgreSQL's
+/// defaults, the replication settings its setup always writes (`max_wal_senders` 16, its
+/// `wal_level`; `max_replication_slots` stays PostgreSQL's 10), and `include_dir = 'conf.d'`
+/// after them, so a chart's `conf.d/*.conf` overrides them and `postgresql.auto.conf`
+/// (`ALTER SYSTEM`, in the data directory) overrides both. Listen address, port and socket
+/// directories are on the server's command line.
+pub fn bitnami_postgresql_conf(major: PgMajor, conf: &BitnamiConf) -> String {
+    let keep = match major {
+        PgMajor::V11 => "wal_keep_segments = '12'",
+        PgMajor::V15 => "wal_keep_size = '128MB'",
+    };
+    format!(
+        "# written by la-sim, as the image's setup would\n\
+         wal_level = '{}'\n\
+         max_wal_size = '400MB'\n\
+         max_wal_senders = '16'\n\
+         {keep}\n\
+         hot_standby = 'on'\n\
+         fsync = 'on'\n\
+         include_dir = 'conf.d'\n",
+        conf.wal_level.replace('\'', "''")
+    )
 }
 
 /// `pg_hba.conf` as the image writes it: md5 everywhere once a password is set (Bitnami),
@@ -453,6 +538,110 @@ mod tests {
         assert_eq!(init.database, None);
         assert!(pg_hba(&init).contains("local all all trust"));
         assert!(pg_hba(&init).contains("host all all 0.0.0.0/0 md5"));
+    }
+
+    fn postgres_container(image: &str, env: &[(&str, &str)]) -> Program {
+        let pod = PodSpec {
+            namespace: "live-agent".into(),
+            name: "pg-0".into(),
+            uid: "u".into(),
+            ip: std::net::Ipv4Addr::new(10, 0, 0, 2),
+            hostname: String::new(),
+            init_containers: vec![],
+            containers: vec![],
+            restart_policy: "Always".into(),
+            groups: vec![],
+        };
+        let container = ContainerSpec {
+            name: "postgresql".into(),
+            image: image.into(),
+            command: vec![],
+            args: vec![],
+            env: env.iter().map(|&(k, v)| (k.into(), v.into())).collect(),
+            mounts: vec![],
+            run_as: Default::default(),
+        };
+        let tools = Tools {
+            pg11_bin: "/pg11".into(),
+            pg15_bin: "/pg15".into(),
+            redis_server: "/redis/redis-server".into(),
+            redis_cli: "/redis/redis-cli".into(),
+            redis_bin: "/redis".into(),
+        };
+        program(&pod, &container, &tools, Path::new("/helpers"), &|_| None)
+    }
+
+    #[test]
+    fn bitnami_starts_on_its_config_directory_with_the_extra_flags_last() {
+        let p = postgres_container(
+            "docker.io/bitnami/postgresql:11.14.0-debian-10-r28",
+            &[(
+                "POSTGRESQL_EXTRA_FLAGS",
+                "-c  max_replication_slots=12\t-c wal_sender_timeout=0\n-c ignored=1",
+            )],
+        );
+        assert_eq!(
+            p.argv[1..],
+            [
+                "-D",
+                "/bitnami/postgresql/data",
+                "--config-file=/opt/bitnami/postgresql/conf/postgresql.conf",
+                "--hba_file=/opt/bitnami/postgresql/conf/pg_hba.conf",
+                "-c",
+                "listen_addresses=*",
+                "-c",
+                "port=5432",
+                "-c",
+                "unix_socket_directories=/tmp,/run/postgresql",
+                "-c",
+                "max_replication_slots=12",
+                "-c",
+                "wal_sender_timeout=0",
+            ]
+        );
+        assert!(p
+            .extra_mounts
+            .iter()
+            .any(|m| m.target == BITNAMI_CONF_DIR && m.source == Path::new("conf")));
+        let Setup::Postgres(init) = &p.setup else {
+            panic!("{:?}", p.setup)
+        };
+        assert_eq!(
+            init.bitnami.as_ref().map(|b| b.mounted_dir.as_str()),
+            Some("/bitnami/postgresql/conf")
+        );
+    }
+
+    #[test]
+    fn the_official_image_ignores_bitnamis_flags_and_keeps_its_config_in_the_data_directory() {
+        let p = postgres_container(
+            "postgres:11-alpine",
+            &[("POSTGRESQL_EXTRA_FLAGS", "-c wal_level=logical")],
+        );
+        assert!(!p
+            .argv
+            .iter()
+            .any(|a| a.contains("wal_level") || a.starts_with("--config-file")));
+        assert!(!p.extra_mounts.iter().any(|m| m.target == BITNAMI_CONF_DIR));
+    }
+
+    #[test]
+    fn bitnamis_postgresql_conf_sets_its_replication_settings_before_including_conf_d() {
+        let init = postgres_init(
+            PgMajor::V11,
+            PgFlavour::Bitnami,
+            &env(&[("POSTGRESQL_VOLUME_DIR", "/bitnami/postgresql/")]),
+        );
+        let conf = init.bitnami.expect("bitnami");
+        assert_eq!(conf.mounted_dir, "/bitnami/postgresql/conf");
+        let text = bitnami_postgresql_conf(PgMajor::V11, &conf);
+        assert!(
+            text.trim_end().ends_with("include_dir = 'conf.d'"),
+            "{text}"
+        );
+        insta::assert_snapshot!(text);
+        let v15 = bitnami_postgresql_conf(PgMajor::V15, &conf);
+        assert!(v15.contains("wal_keep_size = '128MB'") && !v15.contains("wal_keep_segments"));
     }
 
     #[test]

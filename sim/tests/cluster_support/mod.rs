@@ -190,20 +190,31 @@ impl SimProcess {
 
     /// `helm install` of the real 4.43.1 chart with `helm_version`, waiting for every pod.
     pub fn install_4_43_1(&self, helm_version: &str, release: &str, namespace: &str) {
-        self.ok(
-            &helm(helm_version),
-            &[
-                "install",
-                release,
-                chart("4.43.1").to_str().unwrap(),
-                "-n",
-                namespace,
-                "--create-namespace",
-                "--wait",
-                "--timeout",
-                "120s",
-            ],
-        );
+        self.install_4_43_1_with(helm_version, release, namespace, &[]);
+    }
+
+    /// [`SimProcess::install_4_43_1`] with extra helm arguments (`--set ...`).
+    pub fn install_4_43_1_with(
+        &self,
+        helm_version: &str,
+        release: &str,
+        namespace: &str,
+        extra: &[&str],
+    ) {
+        let chart = chart("4.43.1");
+        let mut args = vec![
+            "install",
+            release,
+            chart.to_str().unwrap(),
+            "-n",
+            namespace,
+            "--create-namespace",
+            "--wait",
+            "--timeout",
+            "120s",
+        ];
+        args.extend_from_slice(extra);
+        self.ok(&helm(helm_version), &args);
     }
 
     /// Runs and asserts success; returns stdout.
