@@ -405,6 +405,9 @@ pub enum MigrationCommand {
     Verify,
     /// Remove the plugin's pods, dump and saved values (and, when asked, the old volumes)
     Cleanup,
+    /// Back to the original release from any step: before the point of no return undo what
+    /// was done; after it install the original chart again on PostgreSQL 11's retained volume
+    Rollback,
     /// Show the recorded progress of the migration
     Status,
     /// Translate a <= 4.43 custom values file to the 4.44 keys (comments and layout kept)

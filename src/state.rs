@@ -96,6 +96,10 @@ pub struct Record {
     /// name created again by someone else meanwhile is not deleted.
     #[serde(default)]
     pub uids: BTreeMap<String, String>,
+    /// Volumes of the new release a rollback set to Retain and left Released (PostgreSQL
+    /// 15's data and Redis 7's).
+    #[serde(default)]
+    pub rollback_kept_volumes: Vec<String>,
 }
 
 /// The whole record.
@@ -134,13 +138,21 @@ impl State {
         self.done.retain(|d| d.id != id);
     }
 
-    /// The first step of the migration not yet done (cleanup steps are not part of it: only
-    /// `cleanup` runs them).
+    /// The first step of the migration not yet done (cleanup and rollback steps are not part
+    /// of it: only `cleanup` and `rollback` run them).
     pub fn next_step(&self) -> Option<&crate::plan::Step> {
         self.plan
             .steps
             .iter()
-            .find(|s| s.phase != Phase::Cleanup && !self.is_done(&s.id))
+            .find(|s| !matches!(s.phase, Phase::Cleanup | Phase::Rollback) && !self.is_done(&s.id))
+    }
+
+    /// Whether a rollback has started: one of its steps is done.
+    pub fn rollback_started(&self) -> bool {
+        self.plan
+            .steps
+            .iter()
+            .any(|s| s.phase == Phase::Rollback && self.is_done(&s.id))
     }
 
     /// The first step of an unfinished cleanup.
@@ -572,6 +584,36 @@ impl Store {
             .source(e)
             .hint(self.unlock_hint())
         })
+    }
+
+    /// Deletes the record with its lock (the end of a rollback: the namespace as if no
+    /// migration had started). Only the record this run holds: a precondition on the
+    /// resourceVersion it last wrote.
+    pub async fn delete(&mut self) -> Result<()> {
+        if let Some(renewal) = self.renewal.take() {
+            renewal.abort();
+        }
+        if let Some(why) = self.fence.closed() {
+            return Err(self.lost_error(why));
+        }
+        let written = self.written.lock().await;
+        match self
+            .api
+            .delete(&self.name, written.resource_version.clone())
+            .await
+        {
+            Ok(Write::Done(_)) => Ok(()),
+            Ok(Write::Conflict) => {
+                self.fence.close(self.lost_message());
+                Err(self.lost_error(self.lost_message()))
+            }
+            Err(e) => Err(Error::new(
+                ExitCode::Failure,
+                format!("cannot delete the state {}", self.where_()),
+            )
+            .source(e)
+            .hint(self.unlock_hint())),
+        }
     }
 
     /// What to do when the lock could not be released: the steps are recorded, the lock

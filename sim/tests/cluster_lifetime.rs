@@ -1,7 +1,8 @@
 //! "Everything the sim starts ends when it stops": a sim started in the background as the
 //! README shows, the real 4.43.1 chart installed with real helm (PostgreSQL 11, Redis and the
 //! idle app pods as processes), a process that leaves its pod's process group through
-//! `kubectl exec`, then `la-sim stop`: no process of the sim is left.
+//! `kubectl exec`, then `la-sim stop`: no process of the sim is left. A pod's emptyDir lives
+//! as long as that pod: one created again under the same name starts empty.
 
 mod cluster_support;
 
@@ -154,4 +155,55 @@ fn la_sim_stop_ends_every_process_of_the_sim_even_one_that_left_its_pods_process
         }
     }
     assert!(left.is_empty(), "left running after la-sim stop: {report}");
+}
+
+/// A pod with an emptyDir at /work, idle.
+const SCRATCH_POD: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: scratch}
+spec:
+  containers:
+  - name: main
+    image: busybox:1.36
+    command: [sleep, "3600"]
+    volumeMounts: [{name: work, mountPath: /work}]
+  volumes: [{name: work, emptyDir: {}}]
+"#;
+
+#[test]
+fn a_pod_created_again_under_its_name_starts_with_an_empty_empty_dir() {
+    let sim = SimProcess::start_with_runtime();
+    let file = sim.state_dir().join("scratch.yaml");
+    std::fs::write(&file, SCRATCH_POD).unwrap();
+    let running = |sim: &SimProcess| {
+        sim.wait_for(
+            &["get", "pod", "scratch", "-o", "jsonpath={.status.phase}"],
+            "the pod to run",
+            Duration::from_secs(60),
+            |phase| phase == "Running",
+        );
+    };
+    sim.kubectl(&["apply", "-f", file.to_str().unwrap()]);
+    running(&sim);
+    sim.kubectl(&[
+        "exec",
+        "scratch",
+        "--",
+        "sh",
+        "-c",
+        "echo done > /work/marker",
+    ]);
+    assert_eq!(
+        sim.kubectl(&["exec", "scratch", "--", "ls", "/work"]),
+        "marker\n"
+    );
+    sim.kubectl(&["delete", "pod", "scratch", "--wait"]);
+    sim.kubectl(&["apply", "-f", file.to_str().unwrap()]);
+    running(&sim);
+    assert_eq!(
+        sim.kubectl(&["exec", "scratch", "--", "ls", "-A", "/work"]),
+        "",
+        "the new pod sees the emptyDir of the pod deleted before it"
+    );
 }

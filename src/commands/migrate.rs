@@ -14,6 +14,7 @@ use crate::kube::ops::Kube;
 use crate::output::Printer;
 use crate::phases::{overrides, preflight, Confirmation, Runner};
 use crate::plan::cleanup::{self, CleanupOptions};
+use crate::plan::rollback as plan_rollback;
 use crate::plan::{runbook, Action, Options, Phase, Plan};
 use crate::resume;
 use crate::settings::Settings;
@@ -51,6 +52,7 @@ fn phase_of(command: Option<&MigrationCommand>) -> Option<Phase> {
         MigrationCommand::Finalize => Some(Phase::Finalize),
         MigrationCommand::Verify => Some(Phase::Verify),
         MigrationCommand::Cleanup => Some(Phase::Cleanup),
+        MigrationCommand::Rollback => Some(Phase::Rollback),
         _ => None,
     }
 }
@@ -102,8 +104,15 @@ async fn run_async(
             None => not_started(printer, settings),
         };
     }
-    local_copy_free(existing.as_ref().map(|(s, _)| s), &options)?;
     let phase = phase_of(command);
+    if phase == Some(Phase::Rollback) {
+        let plan_only = args.dry_run;
+        return rollback(
+            settings, printer, args, store, existing, kube, helm, options, plan_only,
+        )
+        .await;
+    }
+    local_copy_free(existing.as_ref().map(|(s, _)| s), &options)?;
     let plan_only = args.dry_run || matches!(command, Some(MigrationCommand::Plan));
 
     let (mut state, lock) = match existing {
@@ -135,6 +144,19 @@ async fn run_async(
             (state, None)
         }
     };
+    if state.rollback_started() {
+        return Err(Error::new(
+            ExitCode::Precondition,
+            format!(
+                "a rollback of release {:?} has started: the migration cannot go on",
+                settings.release
+            ),
+        )
+        .hint(format!(
+            "finish it with `{}`; a migration can start anew after it",
+            hint_command(settings, "rollback")
+        )));
+    }
     resumed_flags(&mut state, settings, &options, printer)?;
     if plan_only {
         return print_plan(printer, &state.plan);
@@ -279,7 +301,7 @@ fn local_copy_free(state: Option<&State>, options: &Options) -> Result<()> {
 /// moment later gets) delivered counts as interrupted.
 async fn run_interruptible(runner: &mut Runner<'_>, phase: Option<Phase>) -> Result<()> {
     crate::phases::check_state(runner).await?;
-    if phase != Some(Phase::Cleanup) && runner.state.next_step().is_some() {
+    if phase.is_none_or(|p| p < Phase::Cleanup) && runner.state.next_step().is_some() {
         runner.warnings();
         overrides::replace_saved(runner).await?;
     }
@@ -408,11 +430,13 @@ fn status(printer: &Printer, state: &State, lock: Option<&Lock>) -> Result<()> {
         .output(
             || {
                 let next = state.next_step();
+                let rollback = next_rollback_step(state);
                 json!({
-                    "status": if next.is_none() { "complete" } else { "in-progress" },
+                    "status": if rollback.is_some() { "rolling-back" } else if next.is_none() { "complete" } else { "in-progress" },
                     "done": state.done,
                     "next": next.map(|s| &s.id),
                     "cleanup_next": state.next_cleanup_step().map(|s| &s.id),
+                    "rollback_next": rollback.map(|s| &s.id),
                     "locked_by": lock.map(|l| &l.holder),
                     "lock_expires": lock.map(|l| l.expires),
                     "record": state.record,
@@ -423,10 +447,19 @@ fn status(printer: &Printer, state: &State, lock: Option<&Lock>) -> Result<()> {
         .context(ExitCode::Failure, || "cannot write to stdout".into())
 }
 
+/// The first step of an unfinished rollback.
+fn next_rollback_step(state: &State) -> Option<&crate::plan::Step> {
+    state
+        .plan
+        .steps_of(Phase::Rollback)
+        .find(|s| !state.is_done(&s.id))
+}
+
 /// `status` as text: every step, the lock, and what comes next.
 fn status_text(state: &State, lock: Option<&Lock>) -> String {
     let next = state.next_step();
     let cleanup = state.next_cleanup_step();
+    let rollback = next_rollback_step(state);
     let mut out = format!(
         "Migration of release {} in namespace {}: {} -> {}\n",
         state.plan.release, state.plan.namespace, state.plan.from_version, state.plan.to_version
@@ -448,6 +481,11 @@ fn status_text(state: &State, lock: Option<&Lock>) -> String {
         ));
     }
     match (next, cleanup) {
+        _ if rollback.is_some() => out.push_str(&format!(
+            "Rollback unfinished. Next: {} (run `{}` to resume it)\n",
+            rollback.map(|s| s.id.as_str()).unwrap_or_default(),
+            crate::hint::command(&state.plan.release, &state.plan.namespace, "rollback")
+        )),
         (Some(s), _) => out.push_str(&format!(
             "Next: {} (run `{}` to resume)\n",
             s.id,
@@ -461,4 +499,139 @@ fn status_text(state: &State, lock: Option<&Lock>) -> String {
         (None, None) => out.push_str("Complete.\n"),
     }
     out
+}
+
+/// `4.44 rollback`: back to the original release from wherever the recorded migration
+/// stopped. The rollback's steps are built once (`plan::rollback`) and kept in the state, so
+/// a rerun resumes them; at the end the state itself goes, and a migration can start anew.
+#[allow(clippy::too_many_arguments)]
+async fn rollback(
+    settings: &Settings,
+    printer: &Printer,
+    args: &RunArgs,
+    mut store: Store,
+    existing: Option<(State, Option<Lock>)>,
+    kube: Kube,
+    helm: Helm,
+    options: Options,
+    plan_only: bool,
+) -> Result<()> {
+    let Some((mut state, lock)) = existing else {
+        return Err(Error::new(
+            ExitCode::NotFound,
+            format!(
+                "no migration of release {:?} is recorded in namespace {:?}: there is nothing to roll back",
+                settings.release, settings.namespace
+            ),
+        )
+        .hint(format!(
+            "check --release and -n; `helm status {} -n {}` shows the release as it is",
+            settings.release, settings.namespace
+        )));
+    };
+    if state.is_done("cleanup.remove-backup") {
+        return Err(Error::new(
+            ExitCode::Precondition,
+            "cleanup removed the saved values and the original chart: this migration can no longer be rolled back",
+        )
+        .hint(format!(
+            "PostgreSQL 11's volume may still be kept (Released): see `kubectl get pv`; `{}` shows what was done",
+            hint_command(settings, "status")
+        )));
+    }
+    if !state.plan.steps.iter().any(|s| s.phase == Phase::Rollback) {
+        let release = settings.release.clone();
+        let status = tokio::task::block_in_place(|| helm.status(&release))?;
+        let facts = plan_rollback::RollbackFacts {
+            past_point_of_no_return: plan_rollback::past_point_of_no_return(
+                &state.plan,
+                state.is_done("cutover.helm-uninstall"),
+                status
+                    .as_ref()
+                    .map(|s| (s.status.as_str(), s.chart_version.as_str())),
+            ),
+            replicas: state.record.replicas.clone(),
+            reclaim_policies: state.record.reclaim_policies.clone(),
+            proven: state.record.source.is_some(),
+        };
+        let steps = plan_rollback::steps(&state.plan, &facts);
+        state.plan.steps.extend(steps);
+    }
+    if plan_only {
+        return printer
+            .output(
+                || {
+                    let steps: Vec<&crate::plan::Step> =
+                        state.plan.steps_of(Phase::Rollback).collect();
+                    json!({ "rollback": { "to_version": state.plan.from_version, "steps": steps } })
+                },
+                |p| p.result(&runbook::render_rollback(&state.plan)),
+            )
+            .context(ExitCode::Failure, || "cannot write to stdout".into());
+    }
+    let started = std::time::Instant::now();
+    store.lock(&state, lock.as_ref()).await?;
+    store.keep_lock();
+    let mut runner = Runner {
+        settings,
+        printer,
+        kube,
+        helm,
+        options,
+        confirmation: Confirmation::from_flags(args.yes, args.no_input),
+        store,
+        state,
+        deletes_confirmed: false,
+    };
+    let result = run_interruptible(&mut runner, Some(Phase::Rollback)).await;
+    let result = match result {
+        Ok(()) => runner.store.delete().await,
+        Err(e) => Err(e),
+    };
+    let kept = runner.state.record.rollback_kept_volumes.clone();
+    let done = runner
+        .state
+        .plan
+        .steps_of(Phase::Rollback)
+        .filter(|s| runner.state.is_done(&s.id))
+        .count();
+    let total = runner.state.plan.steps_of(Phase::Rollback).count();
+    if result.is_err() {
+        // The rollback's steps done so far stay recorded for the rerun.
+        let _ = runner.store.unlock(&runner.state).await;
+    }
+    // The migration's summary shape, whatever the outcome.
+    let summary = json!({
+        "event": "summary",
+        "status": if result.is_ok() { "ok" } else { "failed" },
+        "release": settings.release,
+        "namespace": settings.namespace,
+        "steps_done": done,
+        "steps": total,
+        "record": runner.state.record,
+    });
+    printer.event(summary, |p| {
+        if result.is_err() {
+            return;
+        }
+        let mut text = format!(
+            "Rollback complete in {} s: release {} runs chart {} again.",
+            started.elapsed().as_secs(),
+            settings.release,
+            runner.state.plan.from_version
+        );
+        if !kept.is_empty() {
+            text.push_str(&format!(
+                "\nThe new release's volumes are kept (Released, Retain): {}\nDelete them when no longer needed: kubectl delete pv {}",
+                kept.join(", "),
+                kept.join(" ")
+            ));
+        }
+        text.push_str(&format!(
+            "\nA new migration starts from scratch: {}",
+            hint_command(settings, "--dry-run")
+        ));
+        p.note(&text);
+    });
+    result
 }

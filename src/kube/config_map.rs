@@ -3,7 +3,7 @@
 //! decides what that means.
 
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, PostParams};
+use kube::api::{Api, DeleteParams, PostParams, Preconditions};
 
 use super::ops::Kube;
 
@@ -36,6 +36,28 @@ impl ConfigMaps {
     /// Creates `cm`; a [`Write::Conflict`] when it exists already.
     pub async fn create(&self, cm: &ConfigMap) -> Result<Write, kube::Error> {
         written(self.api.create(&PostParams::default(), cm).await)
+    }
+
+    /// Deletes `name` if its resourceVersion is still `resource_version` (one already gone
+    /// counts as deleted).
+    pub async fn delete(
+        &self,
+        name: &str,
+        resource_version: Option<String>,
+    ) -> Result<Write, kube::Error> {
+        let params = DeleteParams {
+            preconditions: Some(Preconditions {
+                resource_version,
+                uid: None,
+            }),
+            ..Default::default()
+        };
+        match self.api.delete(name, &params).await {
+            Ok(_) => Ok(Write::Done(None)),
+            Err(kube::Error::Api(e)) if e.code == 404 => Ok(Write::Done(None)),
+            Err(kube::Error::Api(e)) if e.code == 409 => Ok(Write::Conflict),
+            Err(e) => Err(e),
+        }
     }
 
     /// Replaces `name` with `cm`, if its resourceVersion is still the one `cm` carries.

@@ -409,6 +409,20 @@ impl Kube {
         merge_patch::<PersistentVolume>(self.cluster(), volume, patch, failure).await
     }
 
+    /// Points a volume at a claim of the past (`uid` is one no claim has any more): the
+    /// volume is Released and binds to no claim, whatever its name.
+    pub async fn release_volume(&self, volume: &str, claim: &str, uid: &str) -> Result<()> {
+        let patch = json!({ "spec": { "claimRef": {
+            "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "namespace": self.namespace, "name": claim, "uid": uid, "resourceVersion": null
+        } } });
+        let failure = format!(
+            "cannot release PersistentVolume {volume} to {}",
+            self.named("claim", claim)
+        );
+        merge_patch::<PersistentVolume>(self.cluster(), volume, patch, failure).await
+    }
+
     pub async fn delete_volume(&self, name: &str, seen: Option<&Seen>) -> Result<()> {
         let what = format!("PersistentVolume {name}");
         delete::<PersistentVolume>(self.cluster(), name, what, seen).await

@@ -7,8 +7,11 @@ use crate::error::Result;
 use crate::plan::ObjectRef;
 
 pub async fn remove_backup(r: &mut Runner<'_>, objects: &[ObjectRef]) -> Result<String> {
-    r.confirm("deleting the plugin's pods, the dump volume and the saved values")
-        .await?;
+    // A rollback confirmed this run already, before its first destructive step.
+    if !r.deletes_confirmed {
+        r.confirm("deleting the plugin's pods, the dump volume and the saved values")
+            .await?;
+    }
     for o in objects {
         // The plugin's own objects; one whose uid was recorded goes only as recorded.
         let seen = r.recorded(&o.kind, &o.name);
@@ -19,6 +22,25 @@ pub async fn remove_backup(r: &mut Runner<'_>, objects: &[ObjectRef]) -> Result<
             "Service" => r.kube.delete_service(&o.name, seen.as_ref()).await?,
             _ => {}
         }
+    }
+    // Gone, not terminating: a migration started next creates them anew under these names.
+    for o in objects {
+        let kube = r.kube.clone();
+        crate::kube::wait::until(
+            &format!("{} {} to be deleted", o.kind, o.name),
+            std::time::Duration::from_secs(300),
+            || async {
+                let exists = match o.kind.as_str() {
+                    "Pod" => kube.pod(&o.name).await?.is_some(),
+                    "PersistentVolumeClaim" => kube.claim(&o.name).await?.is_some(),
+                    "Secret" => kube.secret(&o.name).await?.is_some(),
+                    "Service" => kube.service(&o.name).await?.is_some(),
+                    _ => false,
+                };
+                Ok((!exists).then_some(()))
+            },
+        )
+        .await?;
     }
     Ok(format!("removed {} objects", objects.len()))
 }

@@ -329,22 +329,7 @@ pub async fn secrets(
             deleted.push(s.clone());
             continue;
         }
-        let secret = r
-            .kube
-            .put_secret_annotated(
-                s,
-                helm_adoptable_labels(&r.settings.release),
-                helm_adoptable_annotations(&r.settings.release, &r.settings.namespace),
-                data,
-            )
-            .await?;
-        if let Some(uid) = secret.metadata.uid {
-            r.state
-                .record
-                .uids
-                .insert(super::uids::key("Secret", s), uid);
-            r.save().await?;
-        }
+        put_adoptable_secret(r, s, data).await?;
         written.push(s.clone());
     }
     let mut parts = Vec::new();
@@ -363,6 +348,32 @@ pub async fn secrets(
         parts.push(format!("deleted {}", deleted.join(", ")));
     }
     Ok(parts.join("; "))
+}
+
+/// Writes Secret `name` with the release's helm ownership metadata (the install adopts it
+/// and the charts' `lookup` keeps its data) and records its uid.
+pub(super) async fn put_adoptable_secret(
+    r: &mut Runner<'_>,
+    name: &str,
+    data: BTreeMap<String, Vec<u8>>,
+) -> Result<()> {
+    let secret = r
+        .kube
+        .put_secret_annotated(
+            name,
+            helm_adoptable_labels(&r.settings.release),
+            helm_adoptable_annotations(&r.settings.release, &r.settings.namespace),
+            data,
+        )
+        .await?;
+    if let Some(uid) = secret.metadata.uid {
+        r.state
+            .record
+            .uids
+            .insert(super::uids::key("Secret", name), uid);
+        r.save().await?;
+    }
+    Ok(())
 }
 
 /// A chart 4.43 database Secret's data with the keys chart 4.44 reads, the passwords kept.

@@ -2,7 +2,9 @@
 //! recording each one as it completes. Each phase's file holds what its steps do.
 
 use super::context::Runner;
-use super::{cleanup, copy, cutover, dump, finalize, install, prepare, values_secret, verify};
+use super::{
+    cleanup, copy, cutover, dump, finalize, install, prepare, rollback, values_secret, verify,
+};
 use crate::error::{Error, Result};
 use crate::exit::ExitCode;
 use crate::plan::select::{self, Decision};
@@ -41,7 +43,9 @@ impl Runner<'_> {
                     )));
                 }
                 Decision::Run { confirm } => {
-                    if confirm {
+                    if confirm && step.phase == Phase::Rollback {
+                        rollback::confirm(self).await?;
+                    } else if confirm {
                         let deletes = self.state.plan.deletes.clone();
                         cutover::confirm(self, &deletes).await?;
                     }
@@ -106,6 +110,18 @@ impl Runner<'_> {
             Action::RestoreReclaimPolicy { volume, policy } => {
                 cleanup::restore_policy(self, volume, policy).await
             }
+            Action::RestoreReplicas { replicas } => {
+                rollback::restore_replicas(self, replicas).await
+            }
+            Action::RestoreReclaimPolicies { policies } => {
+                rollback::restore_policies(self, policies).await
+            }
+            Action::UninstallTarget => rollback::uninstall(self).await,
+            Action::ReleaseClaims { claims } => rollback::release_claims(self, claims).await,
+            Action::RebindVolumes { volumes } => rollback::rebind_volumes(self, volumes).await,
+            Action::RestoreSecrets { secrets } => rollback::restore_secrets(self, secrets).await,
+            Action::ReinstallOriginal => rollback::reinstall(self).await,
+            Action::CheckOriginalDatabase => rollback::check_database(self).await,
         }
     }
 }

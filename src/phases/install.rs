@@ -54,7 +54,7 @@ async fn deploy(r: &Runner<'_>, verb: &str, replicas: &[WorkloadFacts]) -> Resul
 /// The release once no helm operation is pending: a pending one is waited for while its helm
 /// may still run (helm's timeout plus a margin), then its record is dropped, as a helm that
 /// died leaves it and no later helm operation would start over it.
-async fn settled_release(r: &Runner<'_>) -> Result<Option<ReleaseStatus>> {
+pub(super) async fn settled_release(r: &Runner<'_>) -> Result<Option<ReleaseStatus>> {
     let release = r.settings.release.clone();
     let timeout = r.state.plan.helm_timeout_seconds;
     let mut told = false;

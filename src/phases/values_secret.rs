@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use super::Runner;
 use crate::error::{Error, Result};
 use crate::exit::ExitCode;
-use crate::plan::manifests;
+use crate::plan::{manifests, rollback};
 
 /// Saves the release's values (original and translated), the operator's overrides and, with
 /// `--keep-passwords`, the old database passwords in the plugin's private Secret.
@@ -46,6 +46,28 @@ pub async fn save(r: &mut Runner<'_>, secret: &str) -> Result<String> {
             }
         }
     }
+    // What a rollback after the point of no return installs again: the chart's Secrets as
+    // they are and the original chart's archive.
+    for name in replaced_secrets(r) {
+        if let Some(old) = r.kube.secret(&name).await? {
+            for (key, value) in old.data.unwrap_or_default() {
+                data.insert(rollback::saved_secret_key(&name, &key), value.0);
+            }
+        }
+    }
+    let chart = match original_chart(r) {
+        Ok(archive) => {
+            data.insert(rollback::CHART_KEY.to_string(), archive);
+            format!(", chart {} saved for a rollback", r.state.plan.from_version)
+        }
+        Err(why) => {
+            r.printer.warn(&format!(
+                "the archive of chart {} is not saved ({why}): a rollback after the point of no return will not be able to install it",
+                r.state.plan.from_version
+            ));
+            String::new()
+        }
+    };
     r.kube
         .put_secret(secret, manifests::labels(&r.settings.release), data)
         .await?;
@@ -55,9 +77,77 @@ pub async fn save(r: &mut Runner<'_>, secret: &str) -> Result<String> {
         format!(" with the passwords of {}", kept.join(", "))
     };
     Ok(format!(
-        "values stored in Secret {}/{secret}{passwords}",
+        "values stored in Secret {}/{secret}{passwords}{chart}",
         r.settings.namespace
     ))
+}
+
+/// The chart's Secrets the cut-over replaces (database and Redis passwords).
+fn replaced_secrets(r: &Runner<'_>) -> Vec<String> {
+    r.state
+        .plan
+        .find_action(|a| match a {
+            crate::plan::Action::ReplaceSecrets { secrets, .. } => Some(secrets.clone()),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+/// The biggest archive kept: the values Secret must stay under the API's 1 MiB.
+const MAX_CHART_BYTES: usize = 700 * 1024;
+
+/// The archive of the chart the release runs now ([`rollback::original_chart`]), checked to
+/// be that version; why not otherwise.
+fn original_chart(r: &Runner<'_>) -> std::result::Result<Vec<u8>, String> {
+    let plan = &r.state.plan;
+    let dir = tempfile::tempdir().map_err(|e| format!("no temporary directory: {e}"))?;
+    let path = match rollback::original_chart(plan) {
+        rollback::OriginalChart::Pull { chart, version } => {
+            let args: Vec<std::ffi::OsString> = vec![
+                "pull".into(),
+                chart.clone().into(),
+                "--version".into(),
+                version.clone().into(),
+                "--destination".into(),
+                dir.path().into(),
+            ];
+            tokio::task::block_in_place(|| r.helm.run(&args)).map_err(|e| {
+                format!(
+                    "`helm pull {chart} --version {version}` failed: {}",
+                    e.message
+                )
+            })?;
+            std::fs::read_dir(dir.path())
+                .ok()
+                .and_then(|mut d| d.next())
+                .and_then(|e| e.ok())
+                .map(|e| e.path())
+                .ok_or_else(|| format!("`helm pull {chart}` wrote no archive"))?
+        }
+        rollback::OriginalChart::File(path) => path,
+        rollback::OriginalChart::Unknown => {
+            return Err(format!(
+                "no archive live-agent-{}.tgz beside chart {}",
+                plan.from_version, plan.chart
+            ))
+        }
+    };
+    let archive = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if archive.len() > MAX_CHART_BYTES {
+        return Err(format!("{} is {} bytes", path.display(), archive.len()));
+    }
+    let meta =
+        tokio::task::block_in_place(|| r.helm.chart_metadata(&path.clone().into_os_string(), None))
+            .map_err(|e| e.message)?;
+    if meta.version != plan.from_version {
+        return Err(format!(
+            "{} is chart {}, the release runs {}",
+            path.display(),
+            meta.version,
+            plan.from_version
+        ));
+    }
+    Ok(archive)
 }
 
 /// The database Secrets the plan recreates with their old passwords (`--keep-passwords`).

@@ -450,6 +450,14 @@ pub fn for_action(plan: &Plan, action: &Action) -> Vec<String> {
         Action::RestoreReclaimPolicy { volume, policy } => vec![format!(
             "kubectl patch pv {volume} -p '{{\"spec\":{{\"persistentVolumeReclaimPolicy\":\"{policy}\"}}}}'"
         )],
+        Action::RestoreReplicas { .. }
+        | Action::RestoreReclaimPolicies { .. }
+        | Action::UninstallTarget
+        | Action::ReleaseClaims { .. }
+        | Action::RebindVolumes { .. }
+        | Action::RestoreSecrets { .. }
+        | Action::ReinstallOriginal
+        | Action::CheckOriginalDatabase => super::rollback::commands(plan, action),
     }
 }
 

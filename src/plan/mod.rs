@@ -15,6 +15,7 @@ pub mod manifests;
 pub mod options;
 pub mod permissions;
 pub mod quantity;
+pub mod rollback;
 pub mod runbook;
 pub mod scripts;
 pub mod select;
@@ -48,6 +49,8 @@ pub enum Phase {
     Finalize,
     Verify,
     Cleanup,
+    /// Back to the original release (`helm la-migrate 4.44 rollback`), from any step.
+    Rollback,
 }
 
 impl Phase {
@@ -67,6 +70,7 @@ impl Phase {
             Phase::Finalize => "finalize",
             Phase::Verify => "verify",
             Phase::Cleanup => "cleanup",
+            Phase::Rollback => "rollback",
         }
     }
 }
@@ -283,6 +287,37 @@ pub enum Action {
         volume: String,
         policy: String,
     },
+    /// Rollback: scale the Deployments to the replica counts recorded before the migration
+    /// and wait until they are ready.
+    RestoreReplicas {
+        replicas: std::collections::BTreeMap<String, i32>,
+    },
+    /// Rollback: set volumes back to the reclaim policies recorded before the migration.
+    RestoreReclaimPolicies {
+        policies: std::collections::BTreeMap<String, String>,
+    },
+    /// Rollback: uninstall the release unless it is deployed on the original chart.
+    UninstallTarget,
+    /// Rollback: delete the claims of the uninstalled release that hold a volume other than
+    /// the original one (that volume set to Retain first: it is kept, Released).
+    ReleaseClaims {
+        claims: Vec<RetainVolume>,
+    },
+    /// Rollback: reserve each original volume for its original claim.
+    RebindVolumes {
+        volumes: Vec<RetainVolume>,
+    },
+    /// Rollback: the chart's Secrets as they were before the migration (saved in the values
+    /// Secret), with helm's ownership metadata so the install adopts them.
+    RestoreSecrets {
+        secrets: Vec<String>,
+    },
+    /// Rollback: install the original chart (its archive saved in the values Secret) with
+    /// the original values.
+    ReinstallOriginal,
+    /// Rollback: PostgreSQL 11 holds what the proof found in it before the point of no
+    /// return (every table's rows and content, sequences, schema objects).
+    CheckOriginalDatabase,
 }
 
 /// One step: an id the state records, what it does, and how an operator would do it by hand.

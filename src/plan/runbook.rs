@@ -86,30 +86,7 @@ pub fn render(plan: &Plan) -> String {
         }
     }
     for phase in Phase::MIGRATION {
-        let mut steps = plan.steps_of(phase).peekable();
-        if steps.peek().is_none() {
-            continue;
-        }
-        let _ = writeln!(w, "\n== {} ==", phase.name());
-        for step in steps {
-            let mark = if step.destructive {
-                " (destructive)"
-            } else {
-                ""
-            };
-            let _ = writeln!(w, "[{}] {}{mark}", step.id, step.title);
-            for cmd in &step.commands {
-                // Continuation lines (heredocs) stay unindented so they paste as they are.
-                for (i, line) in cmd.lines().enumerate() {
-                    let prefix = match (i, line.starts_with('#')) {
-                        (0, true) => "  ",
-                        (0, false) => "  $ ",
-                        _ => "",
-                    };
-                    let _ = writeln!(w, "{prefix}{line}");
-                }
-            }
-        }
+        render_steps(w, plan, phase);
     }
     let _ = writeln!(
         w,
@@ -117,4 +94,51 @@ pub fn render(plan: &Plan) -> String {
         crate::hint::command(&plan.release, &plan.namespace, "")
     );
     out
+}
+
+/// The rollback's steps (`rollback --dry-run`): back to chart `from_version` from where the
+/// recorded migration stopped.
+pub fn render_rollback(plan: &Plan) -> String {
+    let mut out = String::new();
+    let w = &mut out;
+    let _ = writeln!(
+        w,
+        "Rollback plan for release {} in namespace {}: back to chart {}",
+        plan.release, plan.namespace, plan.from_version
+    );
+    render_steps(w, plan, Phase::Rollback);
+    let _ = writeln!(
+        w,
+        "\nRun it: {}",
+        crate::hint::command(&plan.release, &plan.namespace, "rollback")
+    );
+    out
+}
+
+/// The steps of `phase` with their commands, under the phase's name.
+fn render_steps(w: &mut String, plan: &Plan, phase: Phase) {
+    let mut steps = plan.steps_of(phase).peekable();
+    if steps.peek().is_none() {
+        return;
+    }
+    let _ = writeln!(w, "\n== {} ==", phase.name());
+    for step in steps {
+        let mark = if step.destructive {
+            " (destructive)"
+        } else {
+            ""
+        };
+        let _ = writeln!(w, "[{}] {}{mark}", step.id, step.title);
+        for cmd in &step.commands {
+            // Continuation lines (heredocs) stay unindented so they paste as they are.
+            for (i, line) in cmd.lines().enumerate() {
+                let prefix = match (i, line.starts_with('#')) {
+                    (0, true) => "  ",
+                    (0, false) => "  $ ",
+                    _ => "",
+                };
+                let _ = writeln!(w, "{prefix}{line}");
+            }
+        }
+    }
 }

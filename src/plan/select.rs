@@ -14,7 +14,7 @@ pub enum Decision {
     /// An earlier phase's step is not done: the phase asked for cannot start.
     EarlierPhaseUnfinished,
     /// Run it; first ask for the point of no return when `confirm` (a destructive migration
-    /// step this run has not confirmed yet).
+    /// or rollback step this run has not confirmed yet).
     Run { confirm: bool },
 }
 
@@ -22,8 +22,10 @@ pub enum Decision {
 /// whether the state records it `done` and whether this run has `confirmed` deletions.
 pub fn decide(step: &Step, only: Option<Phase>, done: bool, confirmed: bool) -> Decision {
     match only {
-        // The migration never runs cleanup steps an earlier `cleanup` left in the plan.
-        None if step.phase == Phase::Cleanup => return Decision::Pass,
+        // The migration never runs cleanup or rollback steps an earlier run left in the plan.
+        None if matches!(step.phase, Phase::Cleanup | Phase::Rollback) => return Decision::Pass,
+        // A rollback runs from wherever the migration stopped.
+        Some(Phase::Rollback) if step.phase != Phase::Rollback => return Decision::Pass,
         Some(p) if p != step.phase => {
             return if step.phase < p && !done {
                 Decision::EarlierPhaseUnfinished
@@ -114,5 +116,32 @@ mod tests {
             Decision::Run { confirm: false }
         );
         assert_eq!(decide(&v, None, true, false), Decision::DoneEarlier);
+    }
+
+    #[test]
+    fn a_rollback_runs_only_its_own_steps_from_wherever_the_migration_stopped() {
+        let r = step(Phase::Rollback, true);
+        assert_eq!(decide(&r, None, false, false), Decision::Pass);
+        assert_eq!(
+            decide(&r, Some(Phase::Rollback), false, false),
+            Decision::Run { confirm: true }
+        );
+        assert_eq!(
+            decide(&r, Some(Phase::Rollback), false, true),
+            Decision::Run { confirm: false }
+        );
+        assert_eq!(
+            decide(&r, Some(Phase::Rollback), true, false),
+            Decision::DoneEarlier
+        );
+        let unfinished = step(Phase::Copy, false);
+        assert_eq!(
+            decide(&unfinished, Some(Phase::Rollback), false, false),
+            Decision::Pass
+        );
+        assert_eq!(
+            decide(&r, Some(Phase::Cleanup), false, false),
+            Decision::Pass
+        );
     }
 }

@@ -61,6 +61,10 @@ pub fn volumes(plan: &Plan) -> Vec<String> {
             Action::RebindAttachments { volume, .. }
             | Action::RestoreReclaimPolicy { volume, .. } => out.push(volume.clone()),
             Action::DeleteReleasedVolumes { volumes } => out.extend(volumes.iter().cloned()),
+            Action::ReleaseClaims { claims: volumes } | Action::RebindVolumes { volumes } => {
+                out.extend(volumes.iter().map(|v| v.volume.clone()))
+            }
+            Action::RestoreReclaimPolicies { policies } => out.extend(policies.keys().cloned()),
             _ => {}
         }
     }
@@ -138,6 +142,11 @@ pub fn plan_problems(plan: &Plan, namespace: &str, names: &ObjectNames) -> Vec<S
         own_names::backup_claim(release),
         own_names::values_secret(release),
     ];
+    let app = [
+        &names.app_deployment,
+        &names.worker_deployment,
+        &names.odata_deployment,
+    ];
     for step in &plan.steps {
         let id = &step.id;
         match &step.action {
@@ -147,16 +156,18 @@ pub fn plan_problems(plan: &Plan, namespace: &str, names: &ObjectNames) -> Vec<S
                     .filter(|c| **c != names.postgresql_pvc && !names.is_redis_claim(c))
                     .map(|c| format!("step {id} deletes claim {c:?}, not a database or Redis claim of release {release}")),
             ),
-            Action::RetainVolumes { volumes } => p.extend(
+            Action::RetainVolumes { volumes }
+            | Action::RebindVolumes { volumes }
+            | Action::ReleaseClaims { claims: volumes } => p.extend(
                 volumes
                     .iter()
                     .filter(|v| !release_claim(names, &v.claim))
-                    .map(|v| format!("step {id} retains the volume of claim {:?}, not a claim of release {release}", v.claim)),
+                    .map(|v| format!("step {id} acts on the volume of claim {:?}, not a claim of release {release}", v.claim)),
             ),
             Action::RebindAttachments { claim, .. } => {
                 expect(p, &format!("the claim of step {id}"), claim, names.attachments_pvc)
             }
-            Action::ReplaceSecrets { secrets, .. } => p.extend(
+            Action::ReplaceSecrets { secrets, .. } | Action::RestoreSecrets { secrets } => p.extend(
                 secrets
                     .iter()
                     .filter(|s| **s != names.postgresql_secret && **s != names.redis_secret)
@@ -168,19 +179,18 @@ pub fn plan_problems(plan: &Plan, namespace: &str, names: &ObjectNames) -> Vec<S
                     .filter(|o| o.namespace.as_deref() != Some(namespace) || !own.contains(&o.name))
                     .map(|o| format!("step {id} removes {o}, not an object of the plugin for release {release}")),
             ),
-            Action::ScaleDown { deployments, .. } => {
-                let app = [
-                    &names.app_deployment,
-                    &names.worker_deployment,
-                    &names.odata_deployment,
-                ];
-                p.extend(
-                    deployments
-                        .iter()
-                        .filter(|d| !app.contains(d))
-                        .map(|d| format!("step {id} scales Deployment {d:?}, not one of release {release}")),
-                )
-            }
+            Action::RestoreReplicas { replicas } => p.extend(
+                replicas
+                    .keys()
+                    .filter(|d| !app.contains(d))
+                    .map(|d| format!("step {id} scales Deployment {d:?}, not one of release {release}")),
+            ),
+            Action::ScaleDown { deployments, .. } => p.extend(
+                deployments
+                    .iter()
+                    .filter(|d| !app.contains(d))
+                    .map(|d| format!("step {id} scales Deployment {d:?}, not one of release {release}")),
+            ),
             _ => {}
         }
     }
@@ -307,5 +317,40 @@ mod tests {
         let images = image_problems(&plan, crate::plan::options::DEFAULT_BACKUP_IMAGE);
         assert_eq!(images.len(), 1);
         assert!(images[0].starts_with("the image of the copy pod is \"evil.example/tools:latest\""));
+    }
+
+    #[test]
+    fn a_rollback_names_only_the_releases_objects_and_an_edited_one_is_told_apart() {
+        let facts = release_4_43();
+        let mut plan = build(&facts, &Options::default()).unwrap();
+        let n = names(&facts.release.name);
+        let rollback = crate::plan::rollback::RollbackFacts {
+            past_point_of_no_return: true,
+            replicas: [(n.app_deployment.clone(), 2)].into_iter().collect(),
+            reclaim_policies: Default::default(),
+            proven: true,
+        };
+        let steps = crate::plan::rollback::steps(&plan, &rollback);
+        plan.steps.extend(steps);
+        assert_eq!(
+            plan_problems(&plan, &facts.namespace, &n),
+            Vec::<String>::new()
+        );
+        for step in &mut plan.steps {
+            match &mut step.action {
+                Action::RestoreSecrets { secrets } => secrets.push("tls-cert".into()),
+                Action::RestoreReplicas { replicas } => {
+                    replicas.insert("billing".into(), 1);
+                }
+                _ => {}
+            }
+        }
+        let problems = plan_problems(&plan, &facts.namespace, &n);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].contains("Secret \"tls-cert\""), "{problems:?}");
+        assert!(
+            problems[1].contains("Deployment \"billing\""),
+            "{problems:?}"
+        );
     }
 }

@@ -356,11 +356,19 @@ fn volumes(
     state_dir: &Path,
 ) -> Result<HashMap<String, HostVolume>, NotReady> {
     let ns = meta::namespace(pod);
-    let pod_dir = state_dir
-        .join("pods")
-        .join(ns)
-        .join(meta::name(pod))
-        .join("volumes");
+    // By the pod's uid, as the kubelet keeps them: a pod created again under the same name
+    // starts with empty emptyDirs; those of earlier pods of that name (gone, since names are
+    // unique) are removed.
+    let by_name = state_dir.join("pods").join(ns).join(meta::name(pod));
+    let own = format!("volumes-{}", meta::uid(pod));
+    for old in std::fs::read_dir(&by_name).into_iter().flatten().flatten() {
+        let file = old.file_name();
+        let file = file.to_string_lossy();
+        if (file == "volumes" || file.starts_with("volumes-")) && file != own {
+            let _ = std::fs::remove_dir_all(old.path());
+        }
+    }
+    let pod_dir = by_name.join(own);
     let mut out = HashMap::new();
     for v in pod["spec"]["volumes"].as_array().into_iter().flatten() {
         let name = v["name"].as_str().unwrap_or_default().to_string();
