@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU16, Ordering};
 
+/// [`super::tools::pg11_bin`], as a constant for format strings.
 pub const PG11_BIN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/.tools/pg11/bin");
-pub const PG15_BIN: &str = "/usr/lib/postgresql/15/bin";
+pub use super::tools::PG15_BIN;
 
 static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
 
@@ -18,10 +19,7 @@ pub struct PgServer {
 }
 
 fn require(path: &str) {
-    assert!(
-        Path::new(path).exists(),
-        "{path} is missing: run scripts/install-test-deps.sh (as root) to install the test dependencies"
-    );
+    super::tools::require(Path::new(path));
 }
 
 /// Runs a shell command as `postgres`, panicking with its output on failure.
