@@ -8,13 +8,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::sim::{chart, text, ReleaseSpec, Sim};
+use common::sim::{chart, migrate_args, text, Sim};
 use la_migrate::plan::quantity::parse_bytes;
 
 fn small_release() -> Sim {
-    let mut spec = ReleaseSpec::custom("3.19.0");
-    spec.seed_size = "3MB";
-    Sim::with_release(spec).0
+    Sim::with_seeded_release("3MB").0
 }
 
 /// Runs the plugin and asserts it failed with `code`, mentioning `needle`, changing nothing.
@@ -28,15 +26,11 @@ fn assert_refused(sim: &Sim, args: &[&str], code: i32, needle: &str) -> String {
     stderr
 }
 
-fn target() -> String {
-    chart("4.44.0").to_str().unwrap().to_string()
-}
-
 #[test]
 fn dry_run_prints_the_runbook_and_leaves_the_cluster_exactly_as_it_was() {
     let sim = small_release();
     let before = sim.dump_objects();
-    let out = sim.run_plugin(&["4.44", "--chart", &target(), "--dry-run"]);
+    let out = sim.run_migrate(&["--dry-run"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let runbook = text(&out.stdout);
     for expected in [
@@ -51,7 +45,7 @@ fn dry_run_prints_the_runbook_and_leaves_the_cluster_exactly_as_it_was() {
         );
     }
     assert!(!runbook.contains("pg-Secret-42") && !runbook.contains("redis-Secret-42"));
-    let json = sim.run_plugin(&["4.44", "--chart", &target(), "--dry-run", "-o", "json"]);
+    let json = sim.run_migrate(&["--dry-run", "-o", "json"]);
     assert!(json.status.success());
     let plan: serde_json::Value = serde_json::from_slice(&json.stdout).expect("plan JSON");
     assert!(plan["plan"]["steps"]
@@ -65,14 +59,7 @@ fn a_wrong_release_name_is_not_found_and_changes_nothing() {
     let sim = small_release();
     assert_refused(
         &sim,
-        &[
-            "4.44",
-            "--chart",
-            &target(),
-            "--release",
-            "no-such-release",
-            "--yes",
-        ],
+        &migrate_args(&["--release", "no-such-release", "--yes"]),
         4,
         "release \"no-such-release\" was not found in namespace \"live-agent\"",
     );
@@ -83,7 +70,7 @@ fn a_wrong_namespace_is_not_found_and_changes_nothing() {
     let sim = small_release();
     let before = sim.dump_objects();
     let out = sim
-        .plugin(&["4.44", "--chart", &target(), "--yes"])
+        .migrate_command(&["--yes"])
         .env("HELM_NAMESPACE", "live-agnet")
         .output()
         .unwrap();
@@ -125,7 +112,7 @@ fn a_chart_before_4_44_as_target_is_refused_and_changes_nothing() {
     // A version that contradicts the local chart's own is refused too.
     assert_refused(
         &sim,
-        &["4.44", "--chart", &target(), "--version", "4.45.0", "--yes"],
+        &migrate_args(&["--version", "4.45.0", "--yes"]),
         3,
         "--version 4.45.0 was given, but the chart",
     );
@@ -172,7 +159,7 @@ fn too_little_space_for_postgresql_15_under_a_quota_is_refused_and_changes_nothi
     storage_quota(&sim, 2 << 30);
     let stderr = assert_refused(
         &sim,
-        &["4.44", "--chart", &target(), "--yes"],
+        &migrate_args(&["--yes"]),
         8,
         "too little space: PostgreSQL 15's volume (twice the database's",
     );
@@ -189,12 +176,12 @@ fn too_little_backup_space_under_a_quota_is_refused_and_changes_nothing() {
     // Room for PostgreSQL 15's 4Gi claim and for the 1Gi dump claim, not for both.
     storage_quota(&sim, 9 << 29);
     let before = sim.dump_objects();
-    let plain = sim.run_plugin(&["4.44", "--chart", &target(), "--dry-run"]);
+    let plain = sim.run_migrate(&["--dry-run"]);
     assert!(plain.status.success(), "{}", text(&plain.stderr));
     assert_eq!(before, sim.dump_objects(), "--dry-run changed the cluster");
     let stderr = assert_refused(
         &sim,
-        &["4.44", "--chart", &target(), "--keep-dump", "--yes"],
+        &migrate_args(&["--keep-dump", "--yes"]),
         8,
         "too little space: PostgreSQL 15's volume (4.0 GiB) and the dump volume of --keep-dump (1.0 GiB) need 5.0 GiB together, but ResourceQuota \"storage\" in namespace \"live-agent\" leaves 4.5 GiB",
     );
@@ -220,7 +207,7 @@ fn a_missing_permission_is_named_and_nothing_changes() {
     let kubeconfig = sim.identity("no-deletes", no_deletes);
     let before = sim.dump_objects();
     let out = sim
-        .plugin(&["4.44", "--chart", &target(), "--yes"])
+        .migrate_command(&["--yes"])
         .env("KUBECONFIG", &kubeconfig)
         .output()
         .unwrap();

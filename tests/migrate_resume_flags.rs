@@ -6,13 +6,11 @@
 
 mod common;
 
-use common::sim::{chart, text, ReleaseSpec, Sim};
+use common::sim::{chart, text, Sim};
 
 #[test]
 fn a_resumed_run_refuses_flags_that_change_the_plan_and_applies_a_local_copy() {
-    let mut spec = ReleaseSpec::custom("3.19.0");
-    spec.seed_size = "1MB";
-    let (sim, _before) = Sim::with_release(spec);
+    let (sim, _before) = Sim::with_seeded_release("1MB");
     let local = sim.state_dir().join("live-agent-4.44.0.tgz");
     std::fs::copy(chart("4.44.0"), &local).unwrap();
     let local_arg = local.to_str().unwrap();

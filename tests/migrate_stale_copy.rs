@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::sim::{assert_migrated, chart, text, ReleaseSpec, Sim};
+use common::sim::{assert_migrated, migrate_args, text, Sim};
 use la_migrate::exit::ExitCode;
 
 fn run_ok(sim: &Sim, args: &[&str]) {
@@ -49,11 +49,7 @@ fn untouched(sim: &Sim, revisions: &str) {
 
 #[test]
 fn rows_written_during_the_copy_or_after_its_proof_stop_the_migration_before_anything_is_deleted() {
-    let mut spec = ReleaseSpec::custom("3.19.0");
-    spec.seed_size = "3MB";
-    let (sim, mut before) = Sim::with_release(spec);
-    let target = chart("4.44.0");
-    let target = target.to_str().unwrap();
+    let (sim, mut before) = Sim::with_seeded_release("3MB");
     let revisions = sim.helm(&["history", "cognigy-live-agent", "-o", "json"]);
 
     // A writer the plugin does not know about, inserting a row (tag names are unique) every
@@ -77,8 +73,8 @@ fn rows_written_during_the_copy_or_after_its_proof_stop_the_migration_before_any
             }
         })
     };
-    run_ok(&sim, &["4.44", "--chart", target, "prepare"]);
-    let out = sim.run_plugin(&["4.44", "--chart", target, "copy"]);
+    run_ok(&sim, &migrate_args(&["prepare"]));
+    let out = sim.run_migrate(&["copy"]);
     stop.store(true, Ordering::SeqCst);
     writer.join().unwrap();
     assert!(written.load(Ordering::SeqCst) > 0, "the writer never wrote");
@@ -97,7 +93,7 @@ fn rows_written_during_the_copy_or_after_its_proof_stop_the_migration_before_any
     untouched(&sim, &revisions);
 
     // The copy runs anew with nothing writing, and is proven.
-    run_ok(&sim, &["4.44", "--chart", target, "copy"]);
+    run_ok(&sim, &migrate_args(&["copy"]));
     assert!(sim.state_record()["copy_verified"].as_bool().unwrap());
 
     // Written to after the proof: the point of no return finds the copy stale, forgets it,
@@ -109,7 +105,7 @@ fn rows_written_during_the_copy_or_after_its_proof_stop_the_migration_before_any
         )
         .expect("insert");
     let tags = count(&sim, "select count(*) from tags");
-    let out = sim.run_plugin(&["4.44", "--chart", target, "--yes"]);
+    let out = sim.run_migrate(&["--yes"]);
     let said = text(&out.stderr);
     assert_eq!(
         out.status.code(),
@@ -128,7 +124,7 @@ fn rows_written_during_the_copy_or_after_its_proof_stop_the_migration_before_any
 
     // The next run copies anew and completes, the late row carried along.
     before.db = Some(la_sim::seed::snapshot(&sim.database()).expect("snapshot"));
-    run_ok(&sim, &["4.44", "--chart", target, "--yes"]);
+    run_ok(&sim, &migrate_args(&["--yes"]));
     assert_migrated(&sim, &before);
     assert_eq!(count(&sim, "select count(*) from tags"), tags);
 }

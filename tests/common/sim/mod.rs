@@ -28,7 +28,7 @@ use super::tools::{pg11_bin, require, BackgroundSim};
 pub use checks::{assert_migrated, assert_migrated_to, assert_old_database_untouched};
 pub use faults::HeldLock;
 pub use jobs::job_dir;
-pub use plugin::RunningPlugin;
+pub use plugin::{migrate_args, target_chart, RunningPlugin};
 pub use release::{Before, ReleaseSpec};
 
 pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");

@@ -3,9 +3,25 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
+
 use super::{chart, helm, text, Sim, NAMESPACE, PLUGIN};
+
+/// The target chart archive, 4.44.0, as an argument.
+pub fn target_chart() -> &'static str {
+    static CHART: OnceLock<String> = OnceLock::new();
+    CHART.get_or_init(|| chart("4.44.0").to_str().unwrap().to_string())
+}
+
+/// The migration's arguments: `4.44 --chart <4.44.0>` and then `extra`.
+pub fn migrate_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["4.44", "--chart", target_chart()];
+    args.extend_from_slice(extra);
+    args
+}
 
 impl Sim {
     /// The plugin binary, run as helm runs it (`HELM_BIN`, `HELM_NAMESPACE`, `KUBECONFIG`).
@@ -23,10 +39,33 @@ impl Sim {
         cmd
     }
 
+    /// `la-migrate 4.44 --chart <4.44.0> <extra>`, as helm runs it (not started yet).
+    pub fn migrate_command(&self, extra: &[&str]) -> Command {
+        self.plugin(&migrate_args(extra))
+    }
+
+    /// Runs `la-migrate 4.44 --chart <4.44.0> <extra>` to the end.
+    pub fn run_migrate(&self, extra: &[&str]) -> Output {
+        self.run_plugin(&migrate_args(extra))
+    }
+
+    /// The ids of the plan's steps in order, as `--dry-run -o json` prints them for
+    /// `la-migrate 4.44 --chart <4.44.0> <extra>`.
+    pub fn plan_steps(&self, extra: &[&str]) -> Vec<String> {
+        let out = self.run_migrate(&[extra, &["--dry-run", "-o", "json"]].concat());
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let plan: Value = serde_json::from_slice(&out.stdout).expect("plan JSON");
+        plan["plan"]["steps"]
+            .as_array()
+            .expect("the plan's steps")
+            .iter()
+            .map(|step| step["id"].as_str().expect("a step id").to_string())
+            .collect()
+    }
+
     /// `la-migrate 4.44 --chart <4.44.0> --yes`, which must succeed (its output shown if not).
     pub fn migrate(&self) {
-        let target = chart("4.44.0");
-        let out = self.run_plugin(&["4.44", "--chart", target.to_str().unwrap(), "--yes"]);
+        let out = self.run_migrate(&["--yes"]);
         assert!(
             out.status.success(),
             "la-migrate 4.44 failed ({}):\n{}\n{}",
@@ -57,11 +96,8 @@ impl Sim {
 
     /// [`Sim::plugin_until`] with more arguments for the migration.
     pub fn plugin_with_until(&self, extra: &[&str], marker: &str) -> RunningPlugin {
-        let target = chart("4.44.0");
-        let mut args = vec!["4.44", "--chart", target.to_str().unwrap(), "--yes"];
-        args.extend_from_slice(extra);
         let mut child = self
-            .plugin(&args)
+            .migrate_command(&[&["--yes"], extra].concat())
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()

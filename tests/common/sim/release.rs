@@ -161,6 +161,15 @@ pub struct Before {
 }
 
 impl Sim {
+    /// The custom values of [`ReleaseSpec::custom`] installed with helm 3.19.0, seeded with
+    /// `seed_size` of data: the release most tests migrate.
+    pub fn with_seeded_release(seed_size: &'static str) -> (Sim, Before) {
+        Sim::with_release(ReleaseSpec {
+            seed_size,
+            ..ReleaseSpec::custom("3.19.0")
+        })
+    }
+
     pub(super) fn install(&self) {
         self.install_as(RELEASE, NAMESPACE);
     }
