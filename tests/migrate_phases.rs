@@ -23,6 +23,13 @@ fn phase(sim: &Sim, name: &str, extra: &[&str]) -> String {
     text(&out.stdout)
 }
 
+/// What `la-migrate 4.44 status` prints, which must succeed.
+fn status_text(sim: &Sim) -> String {
+    let out = sim.run_plugin(&["4.44", "status"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    sim.redact(&text(&out.stdout))
+}
+
 /// The JSON step events of a run with `-o json`.
 fn step_events(stdout: &str) -> Vec<Value> {
     stdout
@@ -40,6 +47,7 @@ fn finalize_deletes_the_onboarding_key_an_empty_install_set_and_leaves_other_red
     for name in ["prepare", "copy", "cutover"] {
         phase(&sim, name, &[]);
     }
+    insta::assert_snapshot!("status_after_cutover", status_text(&sim));
     // What the chart's migration Job leaves in Redis on an empty database, plus keys of the
     // app that finalize must not touch.
     sim.redis_set(ONBOARDING_KEY, &password);
@@ -94,4 +102,5 @@ fn finalize_deletes_the_onboarding_key_an_empty_install_set_and_leaves_other_red
     let status = sim.run_plugin(&["4.44", "status", "-o", "json"]);
     let status: Value = serde_json::from_slice(&status.stdout).expect("status JSON");
     assert_eq!(status["status"], "complete", "{status}");
+    insta::assert_snapshot!("status_complete", status_text(&sim));
 }

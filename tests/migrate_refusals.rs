@@ -16,14 +16,29 @@ fn small_release() -> Sim {
 }
 
 /// Runs the plugin and asserts it failed with `code`, mentioning `needle`, changing nothing.
-fn assert_refused(sim: &Sim, args: &[&str], code: i32, needle: &str) -> String {
+/// What it said is snapshotted as `name`.
+fn assert_refused(sim: &Sim, name: &str, args: &[&str], code: i32, needle: &str) -> String {
     let before = sim.dump_objects();
     let out = sim.run_plugin(args);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(code), "{stderr}");
     assert!(stderr.contains(needle), "expected {needle:?} in:\n{stderr}");
     assert_eq!(before, sim.dump_objects(), "the cluster changed");
+    insta::assert_snapshot!(name, without_database_size(&sim.redact(&stderr)));
     stderr
+}
+
+/// `text` with the size of the seeded database (`the database's 14 MiB`), which depends on
+/// how PostgreSQL laid it out, replaced.
+fn without_database_size(text: &str) -> String {
+    const SIZE_OF: &str = "the database's ";
+    match text.split_once(SIZE_OF) {
+        Some((head, tail)) => {
+            let end = tail.find([',', ')']).unwrap_or(tail.len());
+            format!("{head}{SIZE_OF}[size]{}", &tail[end..])
+        }
+        None => text.to_string(),
+    }
 }
 
 #[test]
@@ -59,6 +74,7 @@ fn a_wrong_release_name_is_not_found_and_changes_nothing() {
     let sim = small_release();
     assert_refused(
         &sim,
+        "wrong_release",
         &migrate_args(&["--release", "no-such-release", "--yes"]),
         4,
         "release \"no-such-release\" was not found in namespace \"live-agent\"",
@@ -81,6 +97,7 @@ fn a_wrong_namespace_is_not_found_and_changes_nothing() {
         "{stderr}"
     );
     assert_eq!(before, sim.dump_objects());
+    insta::assert_snapshot!("wrong_namespace", sim.redact(&stderr));
 }
 
 #[test]
@@ -89,6 +106,7 @@ fn a_missing_chart_is_not_found_and_changes_nothing() {
     let missing = sim.state_dir().join("live-agent-4.44.0-missing.tgz");
     assert_refused(
         &sim,
+        "missing_chart",
         &["4.44", "--chart", missing.to_str().unwrap(), "--yes"],
         4,
         "the target chart cannot be read",
@@ -101,6 +119,7 @@ fn a_chart_before_4_44_as_target_is_refused_and_changes_nothing() {
     let old = chart("4.43.1");
     let stderr = assert_refused(
         &sim,
+        "chart_before_4_44",
         &["4.44", "--chart", old.to_str().unwrap(), "--yes"],
         3,
         "is version 4.43.1, not a 4.44 or later 4.x chart",
@@ -112,6 +131,7 @@ fn a_chart_before_4_44_as_target_is_refused_and_changes_nothing() {
     // A version that contradicts the local chart's own is refused too.
     assert_refused(
         &sim,
+        "version_contradicts_chart",
         &migrate_args(&["--version", "4.45.0", "--yes"]),
         3,
         "--version 4.45.0 was given, but the chart",
@@ -159,6 +179,7 @@ fn too_little_space_for_postgresql_15_under_a_quota_is_refused_and_changes_nothi
     storage_quota(&sim, 2 << 30);
     let stderr = assert_refused(
         &sim,
+        "no_room_for_postgresql_15",
         &migrate_args(&["--yes"]),
         8,
         "too little space: PostgreSQL 15's volume (twice the database's",
@@ -181,6 +202,7 @@ fn too_little_backup_space_under_a_quota_is_refused_and_changes_nothing() {
     assert_eq!(before, sim.dump_objects(), "--dry-run changed the cluster");
     let stderr = assert_refused(
         &sim,
+        "no_room_for_the_dump",
         &migrate_args(&["--keep-dump", "--yes"]),
         8,
         "too little space: PostgreSQL 15's volume (4.0 GiB) and the dump volume of --keep-dump (1.0 GiB) need 5.0 GiB together, but ResourceQuota \"storage\" in namespace \"live-agent\" leaves 4.5 GiB",
@@ -219,4 +241,5 @@ fn a_missing_permission_is_named_and_nothing_changes() {
         "{stderr}"
     );
     assert_eq!(before, sim.dump_objects());
+    insta::assert_snapshot!("missing_permission", sim.redact(&stderr));
 }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::super::tools::workspace;
 use super::{chart, helm, text, Sim, NAMESPACE, PLUGIN};
 
 /// The target chart archive, 4.44.0, as an argument.
@@ -61,6 +62,13 @@ impl Sim {
             .iter()
             .map(|step| step["id"].as_str().expect("a step id").to_string())
             .collect()
+    }
+
+    /// `text` with what differs from run to run replaced, for a snapshot: this sim's state
+    /// directory, the workspace's path.
+    pub fn redact(&self, text: &str) -> String {
+        text.replace(&self.state_dir().display().to_string(), "[state-dir]")
+            .replace(&workspace().display().to_string(), "[workspace]")
     }
 
     /// `la-migrate 4.44 --chart <4.44.0> --yes`, which must succeed (its output shown if not).
