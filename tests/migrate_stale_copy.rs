@@ -9,6 +9,7 @@
 
 mod common;
 
+use std::process::Output;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,6 +48,19 @@ fn untouched(sim: &Sim, revisions: &str) {
         .unwrap_or(false));
 }
 
+/// The run stopped with exit 9 (verification failed) saying each of `needles`, and the old
+/// release is untouched.
+fn stopped_unverified(sim: &Sim, out: &Output, revisions: &str, needles: &[&str]) {
+    let said = text(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(ExitCode::VerificationFailed as i32),
+        "{said}"
+    );
+    assert!(needles.iter().all(|n| said.contains(n)), "{said}");
+    untouched(sim, revisions);
+}
+
 #[test]
 fn rows_written_during_the_copy_or_after_its_proof_stop_the_migration_before_anything_is_deleted() {
     let (sim, mut before) = Sim::with_seeded_release("3MB");
@@ -78,19 +92,16 @@ fn rows_written_during_the_copy_or_after_its_proof_stop_the_migration_before_any
     stop.store(true, Ordering::SeqCst);
     writer.join().unwrap();
     assert!(written.load(Ordering::SeqCst) > 0, "the writer never wrote");
-    let said = text(&out.stderr);
-    assert_eq!(
-        out.status.code(),
-        Some(ExitCode::VerificationFailed as i32),
-        "{said}"
+    stopped_unverified(
+        &sim,
+        &out,
+        &revisions,
+        &[
+            "PostgreSQL 15 differs from PostgreSQL 11 after the copy",
+            "tags",
+            "the old release is untouched",
+        ],
     );
-    assert!(
-        said.contains("PostgreSQL 15 differs from PostgreSQL 11 after the copy")
-            && said.contains("tags")
-            && said.contains("the old release is untouched"),
-        "{said}"
-    );
-    untouched(&sim, &revisions);
 
     // The copy runs anew with nothing writing, and is proven.
     run_ok(&sim, &migrate_args(&["copy"]));
@@ -106,18 +117,15 @@ fn rows_written_during_the_copy_or_after_its_proof_stop_the_migration_before_any
         .expect("insert");
     let tags = count(&sim, "select count(*) from tags");
     let out = sim.run_migrate(&["--yes"]);
-    let said = text(&out.stderr);
-    assert_eq!(
-        out.status.code(),
-        Some(ExitCode::VerificationFailed as i32),
-        "{said}"
+    stopped_unverified(
+        &sim,
+        &out,
+        &revisions,
+        &[
+            "the copy is stale: PostgreSQL 11 was written to since the copy was proven",
+            "nothing was deleted",
+        ],
     );
-    assert!(
-        said.contains("the copy is stale: PostgreSQL 11 was written to since the copy was proven")
-            && said.contains("nothing was deleted"),
-        "{said}"
-    );
-    untouched(&sim, &revisions);
     for (name, replicas) in sim.replicas() {
         assert_eq!(replicas, 0, "{name} was scaled up");
     }

@@ -52,19 +52,9 @@ impl PgServer {
     fn start_listening(bin: &str, name: &str, pods_host: Option<&str>) -> PgServer {
         require(&format!("{bin}/postgres"));
         require(&format!("{PG15_BIN}/psql"));
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!("la-migrate-{name}-"))
-            .tempdir()
-            .unwrap();
-        let dir = tmp.path().to_path_buf();
+        let server = PgServer::unstarted(bin, name);
+        let (dir, port) = (server.dir.clone(), server.port);
         std::os::unix::fs::chown(&dir, Some(postgres_uid()), None).unwrap();
-        let port = next_port();
-        let server = PgServer {
-            bin: bin.to_string(),
-            dir: dir.clone(),
-            port,
-            _tmp: tmp,
-        };
         let (listen, hba) = match pods_host {
             Some(host) => (
                 format!("127.0.0.1,{host}"),
@@ -93,11 +83,8 @@ impl PgServer {
             "{} is no PostgreSQL data directory",
             data.display()
         );
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!("la-migrate-{name}-"))
-            .tempdir()
-            .unwrap();
-        let dir = tmp.path().to_path_buf();
+        let server = PgServer::unstarted(bin, name);
+        let (dir, port) = (server.dir.clone(), server.port);
         let copy = dir.join("data");
         let out = Command::new("cp")
             .arg("-a")
@@ -123,18 +110,25 @@ impl PgServer {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let port = next_port();
-        let server = PgServer {
-            bin: bin.to_string(),
-            dir: dir.clone(),
-            port,
-            _tmp: tmp,
-        };
         as_postgres(&format!(
             "{bin}/pg_ctl -D {d}/data -w -t 120 -l {d}/log -o '-p {port} -k {d} -c listen_addresses=127.0.0.1' start >/dev/null || {{ cat {d}/log; exit 1; }}",
             d = dir.display()
         ));
         server
+    }
+
+    /// A server of `bin` on a new directory and port of its own, not started yet.
+    fn unstarted(bin: &str, name: &str) -> PgServer {
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!("la-migrate-{name}-"))
+            .tempdir()
+            .unwrap();
+        PgServer {
+            bin: bin.to_string(),
+            dir: tmp.path().to_path_buf(),
+            port: next_port(),
+            _tmp: tmp,
+        }
     }
 
     /// Runs SQL (several statements allowed) and returns psql's unaligned, tuples-only output.

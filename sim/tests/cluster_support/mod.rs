@@ -183,6 +183,27 @@ impl SimProcess {
         self.ok(&kubectl(), args)
     }
 
+    /// Sets the PersistentVolume's reclaim policy to Retain.
+    pub fn retain_volume(&self, pv: &str) {
+        self.kubectl(&[
+            "patch",
+            "pv",
+            pv,
+            "-p",
+            r#"{"spec":{"persistentVolumeReclaimPolicy":"Retain"}}"#,
+        ]);
+    }
+
+    /// Polls until the PersistentVolume is in `phase` (`what` names it in a timeout).
+    pub fn wait_volume_phase(&self, pv: &str, phase: &str, what: &str, timeout: Duration) {
+        self.wait_for(
+            &["get", "pv", pv, "-o", "jsonpath={.status.phase}"],
+            what,
+            timeout,
+            |o| o == phase,
+        );
+    }
+
     /// Polls a kubectl query until `pred` holds on its output.
     pub fn wait_for(
         &self,
