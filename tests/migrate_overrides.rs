@@ -66,13 +66,10 @@ fn overrides_given_once_are_used_by_the_single_install_of_a_resumed_run() {
 
     // The first run saves the overrides with the values and is killed right after. It also
     // keeps a dump, on a volume of a storage class it names, which the plan keeps.
-    let class = sim.state_dir().join("class.yaml");
-    std::fs::write(
-        &class,
+    sim.apply(
+        "class.yaml",
         "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata:\n  name: backup-ssd\nprovisioner: example.com/ssd\nreclaimPolicy: Delete\n",
-    )
-    .unwrap();
-    sim.kubectl(&["apply", "-f", class.to_str().unwrap()]);
+    );
     let mut running = sim.plugin_with_until(
         &[
             "--values-override",

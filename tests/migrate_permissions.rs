@@ -28,11 +28,7 @@ fn a_permission_lost_after_the_copy_stops_with_exit_7_naming_it_and_a_full_ident
     assert!(proven.contains("copy.prove"), "{proven}");
 
     let restricted = sim.identity("no-volume-patch", NO_VOLUME_PATCH);
-    let out = sim
-        .migrate_command(&["--yes"])
-        .env("KUBECONFIG", &restricted)
-        .output()
-        .unwrap();
+    let out = sim.run_migrate_as(&restricted, &["--yes"]);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(7), "{stderr}");
     for needle in [

@@ -142,14 +142,11 @@ fn a_chart_before_4_44_as_target_is_refused_and_changes_nothing() {
 /// namespace's claims use, once the quota controller has counted them (preflight reads the
 /// quota's status).
 fn storage_quota(sim: &Sim, room: u64) {
-    let file = sim.state_dir().join("quota.yaml");
     let apply = |hard: &str| {
-        std::fs::write(
-            &file,
-            format!("apiVersion: v1\nkind: ResourceQuota\nmetadata:\n  name: storage\nspec:\n  hard:\n    requests.storage: '{hard}'\n"),
-        )
-        .unwrap();
-        sim.kubectl(&["apply", "-f", file.to_str().unwrap()]);
+        sim.apply(
+            "quota.yaml",
+            &format!("apiVersion: v1\nkind: ResourceQuota\nmetadata:\n  name: storage\nspec:\n  hard:\n    requests.storage: '{hard}'\n"),
+        );
         let mut used = None;
         sim.wait_until("the quota's status", Duration::from_secs(30), || {
             let status = sim.kubectl(&[
@@ -228,11 +225,7 @@ fn a_missing_permission_is_named_and_nothing_changes() {
     ]"#;
     let kubeconfig = sim.identity("no-deletes", no_deletes);
     let before = sim.dump_objects();
-    let out = sim
-        .migrate_command(&["--yes"])
-        .env("KUBECONFIG", &kubeconfig)
-        .output()
-        .unwrap();
+    let out = sim.run_migrate_as(&kubeconfig, &["--yes"]);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(7), "{stderr}");
     assert!(

@@ -205,10 +205,9 @@ fn backup_plan() -> BackupPlan {
 #[test]
 fn the_plugins_pods_are_admitted_at_restricted_and_a_bare_pod_is_not() {
     let sim = Sim::start(ReleaseSpec::custom("3.19.0"));
-    let objects = sim.state_dir().join("objects.yaml");
-    std::fs::write(
-        &objects,
-        format!(
+    sim.apply(
+        "objects.yaml",
+        &format!(
             "{}---
 apiVersion: v1
 kind: Secret
@@ -227,16 +226,15 @@ spec:
                 .next()
                 .unwrap()
         ),
-    )
-    .unwrap();
-    sim.kubectl(&["apply", "-f", objects.to_str().unwrap()]);
+    );
     let backup = backup_plan();
     {
         let pod = tools_pod(&backup, NAMESPACE, RELEASE);
         let name = pod.metadata.name.clone().unwrap();
-        let file = sim.state_dir().join(format!("{name}.json"));
-        std::fs::write(&file, serde_json::to_string(&pod).unwrap()).unwrap();
-        sim.kubectl(&["apply", "-f", file.to_str().unwrap()]);
+        sim.apply(
+            &format!("{name}.json"),
+            &serde_json::to_string(&pod).unwrap(),
+        );
         sim.kubectl(&[
             "wait",
             "--for=condition=Ready",
@@ -298,13 +296,10 @@ spec:
 
 /// A ResourceQuota `pods` of `pods` pods.
 fn pod_quota(sim: &Sim, pods: usize) {
-    let quota = sim.state_dir().join("quota.yaml");
-    std::fs::write(
-        &quota,
-        format!("apiVersion: v1\nkind: ResourceQuota\nmetadata: {{name: pods}}\nspec: {{hard: {{pods: '{pods}'}}}}\n"),
-    )
-    .unwrap();
-    sim.kubectl(&["apply", "-f", quota.to_str().unwrap()]);
+    sim.apply(
+        "quota.yaml",
+        &format!("apiVersion: v1\nkind: ResourceQuota\nmetadata: {{name: pods}}\nspec: {{hard: {{pods: '{pods}'}}}}\n"),
+    );
 }
 
 #[test]

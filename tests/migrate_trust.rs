@@ -61,13 +61,10 @@ fn a_claim_created_again_under_a_recorded_name_is_not_deleted_and_the_run_stops_
     let redis_claim = format!("redis-data-{RELEASE}-redis-replicas-0");
     let recorded = claim_uid(&sim, &redis_claim);
     sim.kubectl(&["delete", "pvc", &redis_claim]);
-    let manifest = sim.state_dir().join("new-claim.yaml");
-    std::fs::write(
-        &manifest,
-        format!("apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: {redis_claim}\nspec:\n  accessModes: [ReadWriteOnce]\n  resources:\n    requests:\n      storage: 1Gi\n"),
-    )
-    .unwrap();
-    sim.kubectl(&["apply", "-f", manifest.to_str().unwrap()]);
+    sim.apply(
+        "new-claim.yaml",
+        &format!("apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: {redis_claim}\nspec:\n  accessModes: [ReadWriteOnce]\n  resources:\n    requests:\n      storage: 1Gi\n"),
+    );
     let created = claim_uid(&sim, &redis_claim);
     assert_ne!(created, recorded);
 

@@ -88,6 +88,14 @@ impl Sim {
             .expect("running kubectl")
     }
 
+    /// Writes `manifest` (YAML or JSON) to `file` in the state directory and applies it
+    /// with kubectl in the release's namespace.
+    pub fn apply(&self, file: &str, manifest: &str) -> String {
+        let path = self.state_dir().join(file);
+        std::fs::write(&path, manifest).unwrap();
+        self.kubectl(&["apply", "-f", path.to_str().unwrap()])
+    }
+
     /// kubectl in the release's namespace; panics with its output on failure.
     pub fn kubectl(&self, args: &[&str]) -> String {
         let out = self.kubectl_unchecked(args);

@@ -2,6 +2,7 @@
 //! after one, or on a terminal.
 
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -48,6 +49,14 @@ impl Sim {
     /// Runs `la-migrate 4.44 --chart <4.44.0> <extra>` to the end.
     pub fn run_migrate(&self, extra: &[&str]) -> Output {
         self.run_plugin(&migrate_args(extra))
+    }
+
+    /// [`Sim::run_migrate`] as the identity of `kubeconfig` (see [`Sim::identity`]).
+    pub fn run_migrate_as(&self, kubeconfig: &Path, extra: &[&str]) -> Output {
+        self.migrate_command(extra)
+            .env("KUBECONFIG", kubeconfig)
+            .output()
+            .expect("running la-migrate")
     }
 
     /// The ids of the plan's steps in order, as `--dry-run -o json` prints them for

@@ -180,9 +180,7 @@ impl Sim {
         std::fs::write(&values, &self.spec.values).unwrap();
         if let Some(objects) = &self.spec.pre_objects {
             self.kubectl(&["create", "namespace", NAMESPACE]);
-            let file = self.state_dir().join("pre-objects.yaml");
-            std::fs::write(&file, objects).unwrap();
-            self.kubectl(&["apply", "-f", file.to_str().unwrap()]);
+            self.apply("pre-objects.yaml", objects);
         }
         let started = Instant::now();
         let (chart, helm) = (chart("4.43.1"), helm(self.spec.helm_version));
