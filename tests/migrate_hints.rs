@@ -56,7 +56,9 @@ fn every_suggested_command_names_a_release_and_namespace_that_are_not_the_defaul
 
     let said = assert_hints(&sim, &["4.44", "status"], 0);
     assert!(said.contains("Start one"), "{said}");
-    assert_hints(&sim, &migrate_args(&["cutover"]), 8);
+    insta::assert_snapshot!("status_not_started", sim.redact(&said));
+    let said = assert_hints(&sim, &migrate_args(&["cutover"]), 8);
+    insta::assert_snapshot!("cutover_before_prepare", sim.redact(&said));
     let said = assert_hints(&sim, &migrate_args(&["--dry-run"]), 0);
     assert!(said.contains("Run it"), "{said}");
 
@@ -65,8 +67,10 @@ fn every_suggested_command_names_a_release_and_namespace_that_are_not_the_defaul
     assert!(said.contains("--yes"), "{said}");
     let said = assert_hints(&sim, &migrate_args(&["finalize"]), 8);
     assert!(said.contains("has not run yet"), "{said}");
+    insta::assert_snapshot!("finalize_before_cutover", sim.redact(&said));
     let said = assert_hints(&sim, &["4.44", "status"], 0);
     assert!(said.contains("Next: cutover."), "{said}");
+    insta::assert_snapshot!("status_before_cutover", sim.redact(&said));
 
     // A lock held by a live run on another machine: it renews the lock while this run
     // watches it.
