@@ -12,35 +12,11 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use common::sim::{
-    assert_migrated, assert_old_database_untouched, chart, text, ReleaseSpec, Sim, COPY_POD,
-    ONBOARDING_KEY,
+    assert_migrated, assert_old_database_untouched, text, Sim, COPY_POD, ONBOARDING_KEY,
 };
 
 /// How long each fault lasts.
 const FAULT: Duration = Duration::from_secs(3);
-
-/// The plan's steps in order (the runbook's ids, no `--keep-dump`): each gets its fault.
-const STEPS: &[&str] = &[
-    "prepare.save-values",
-    "prepare.record-replicas",
-    "prepare.passwords",
-    "prepare.new-database",
-    "prepare.copy-pod",
-    "copy.scale-down",
-    "copy.copy",
-    "copy.prove",
-    "cutover.confirm",
-    "cutover.retain-volumes",
-    "cutover.helm-uninstall",
-    "cutover.rebind-attachments",
-    "cutover.delete-claims",
-    "cutover.bind-database",
-    "cutover.secrets",
-    "cutover.helm-install",
-    "cutover.wait-app",
-    "finalize.clear-onboarding",
-    "verify.report",
-];
 
 /// The exit codes a run may stop with when the API fails (README, "Exit codes"): 1, a
 /// Kubernetes call failed; 11, helm or a command in a pod failed.
@@ -73,9 +49,8 @@ struct Run {
 }
 
 fn run(sim: &Sim, faulted: &mut Vec<String>, mid_copy: &mut bool) -> Run {
-    let target = chart("4.44.0");
     let mut child = sim
-        .plugin(&["4.44", "--chart", target.to_str().unwrap(), "--yes"])
+        .migrate_command(&["--yes"])
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -116,10 +91,10 @@ fn run(sim: &Sim, faulted: &mut Vec<String>, mid_copy: &mut bool) -> Run {
 
 #[test]
 fn a_migration_whose_api_fails_after_every_step_and_mid_copy_resumes_each_time_and_loses_nothing() {
-    let mut spec = ReleaseSpec::custom("3.19.0");
     // Big enough that the copy runs for seconds once seen running.
-    spec.seed_size = "40MB";
-    let (sim, before) = Sim::with_release(spec);
+    let (sim, before) = Sim::with_seeded_release("40MB");
+    // The plan's steps in order (no `--keep-dump`): each gets its fault.
+    let steps = sim.plan_steps(&[]);
 
     let started = Instant::now();
     let mut faulted: Vec<String> = Vec::new();
@@ -129,7 +104,7 @@ fn a_migration_whose_api_fails_after_every_step_and_mid_copy_resumes_each_time_a
     loop {
         runs += 1;
         assert!(
-            runs <= 3 * STEPS.len(),
+            runs <= 3 * steps.len(),
             "no end after {runs} runs; faults after {faulted:?}"
         );
         let Run {
@@ -173,7 +148,7 @@ fn a_migration_whose_api_fails_after_every_step_and_mid_copy_resumes_each_time_a
         started.elapsed().as_secs_f64()
     );
     assert_eq!(
-        faulted, STEPS,
+        faulted, steps,
         "the steps whose completion a fault followed"
     );
     assert!(mid_copy, "no fault while the copy ran");

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::sim::{assert_migrated, chart, text, ReleaseSpec, Sim, RELEASE};
+use common::sim::{assert_migrated, text, Sim, RELEASE};
 use serde_json::Value;
 
 fn volume_field(sim: &Sim, volume: &str, path: &str) -> Option<String> {
@@ -29,17 +29,8 @@ fn objects_but_state(sim: &Sim) -> Vec<String> {
 #[test]
 fn cleanup_is_refused_unconfirmed_then_removes_the_backup_the_old_volumes_and_restores_the_policy()
 {
-    let mut spec = ReleaseSpec::custom("3.19.0");
-    spec.seed_size = "3MB";
-    let (sim, before) = Sim::with_release(spec);
-    let target = chart("4.44.0");
-    let out = sim.run_plugin(&[
-        "4.44",
-        "--chart",
-        target.to_str().unwrap(),
-        "--keep-dump",
-        "--yes",
-    ]);
+    let (sim, before) = Sim::with_seeded_release("3MB");
+    let out = sim.run_migrate(&["--keep-dump", "--yes"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
 
     let backup_claim = format!("la-migrate-{RELEASE}-backup");

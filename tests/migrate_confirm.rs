@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::sim::{assert_migrated, chart, text, ReleaseSpec, Sim, RELEASE};
+use common::sim::{assert_migrated, migrate_args, text, Sim, RELEASE};
 use serde_json::Value;
 
 fn still_installed(sim: &Sim) {
@@ -20,11 +20,7 @@ fn still_installed(sim: &Sim) {
 
 #[test]
 fn the_point_of_no_return_asks_every_run_that_would_delete_and_refuses_without_an_answer() {
-    let mut spec = ReleaseSpec::custom("3.19.0");
-    spec.seed_size = "3MB";
-    let (sim, before) = Sim::with_release(spec);
-    let target = chart("4.44.0");
-    let chart_arg = target.to_str().unwrap();
+    let (sim, before) = Sim::with_seeded_release("3MB");
 
     // Jobs waiting in Sidekiq (one queued, two scheduled): Redis 7 will not have them, so the
     // point of no return names them.
@@ -39,12 +35,12 @@ fn the_point_of_no_return_asks_every_run_that_would_delete_and_refuses_without_a
 
     // Prepare and copy delete nothing: no confirmation.
     for phase in ["prepare", "copy"] {
-        let out = sim.run_plugin(&["4.44", "--chart", chart_arg, phase]);
+        let out = sim.run_migrate(&[phase]);
         assert!(out.status.success(), "{}", text(&out.stderr));
     }
 
     // No terminal, no --yes: refused before anything is deleted, the list as a JSON event.
-    let out = sim.run_plugin(&["4.44", "--chart", chart_arg, "-o", "json"]);
+    let out = sim.run_migrate(&["-o", "json"]);
     assert_eq!(out.status.code(), Some(6), "{}", text(&out.stdout));
     let events: Vec<Value> = text(&out.stdout)
         .lines()
@@ -79,7 +75,7 @@ fn the_point_of_no_return_asks_every_run_that_would_delete_and_refuses_without_a
     assert!(!sim.steps_done().contains("cutover.confirm"));
 
     // On a terminal, a wrong name is refused.
-    let (code, shown) = sim.plugin_on_terminal(&["4.44", "--chart", chart_arg], "cognigy\n");
+    let (code, shown) = sim.plugin_on_terminal(&migrate_args(&[]), "cognigy\n");
     assert_eq!(code, Some(6), "{shown}");
     assert!(shown.contains("The next steps delete:"), "{shown}");
     assert!(
@@ -94,8 +90,7 @@ fn the_point_of_no_return_asks_every_run_that_would_delete_and_refuses_without_a
     // step after it, fails and the run stops with the release still there.
     sim.fail_api_method(500, 15, "/persistentvolumes", "PATCH");
     let fault_ends = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    let (code, shown) =
-        sim.plugin_on_terminal(&["4.44", "--chart", chart_arg], &format!("{RELEASE}\n"));
+    let (code, shown) = sim.plugin_on_terminal(&migrate_args(&[]), &format!("{RELEASE}\n"));
     assert_eq!(code, Some(1), "{shown}");
     assert!(shown.contains("run the same command again"), "{shown}");
     assert!(sim.steps_done().contains("cutover.confirm"), "{shown}");
@@ -104,14 +99,13 @@ fn the_point_of_no_return_asks_every_run_that_would_delete_and_refuses_without_a
     still_installed(&sim);
 
     // A rerun with destructive steps ahead asks again: without an answer, nothing happens.
-    let out = sim.run_plugin(&["4.44", "--chart", chart_arg, "--no-input"]);
+    let out = sim.run_migrate(&["--no-input"]);
     assert_eq!(out.status.code(), Some(6), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("The next steps delete:"));
     still_installed(&sim);
 
     // Answered, it goes to the end.
-    let (code, shown) =
-        sim.plugin_on_terminal(&["4.44", "--chart", chart_arg], &format!("{RELEASE}\n"));
+    let (code, shown) = sim.plugin_on_terminal(&migrate_args(&[]), &format!("{RELEASE}\n"));
     assert_eq!(code, Some(0), "{shown}");
     assert_migrated(&sim, &before);
 }

@@ -8,7 +8,7 @@ mod common;
 
 use std::process::Output;
 
-use common::sim::{chart, text, ReleaseSpec, Sim};
+use common::sim::{migrate_args, text, ReleaseSpec, Sim};
 
 const RELEASE: &str = "la-prod";
 const NS: &str = "prod";
@@ -53,22 +53,24 @@ fn assert_hints(sim: &Sim, args: &[&str], code: i32) -> String {
 fn every_suggested_command_names_a_release_and_namespace_that_are_not_the_defaults() {
     let sim = Sim::start(ReleaseSpec::custom("3.19.0"));
     sim.install_as(RELEASE, NS);
-    let target = chart("4.44.0");
-    let chart_arg = target.to_str().unwrap();
 
     let said = assert_hints(&sim, &["4.44", "status"], 0);
     assert!(said.contains("Start one"), "{said}");
-    assert_hints(&sim, &["4.44", "--chart", chart_arg, "cutover"], 8);
-    let said = assert_hints(&sim, &["4.44", "--chart", chart_arg, "--dry-run"], 0);
+    insta::assert_snapshot!("status_not_started", sim.redact(&said));
+    let said = assert_hints(&sim, &migrate_args(&["cutover"]), 8);
+    insta::assert_snapshot!("cutover_before_prepare", sim.redact(&said));
+    let said = assert_hints(&sim, &migrate_args(&["--dry-run"]), 0);
     assert!(said.contains("Run it"), "{said}");
 
     // Prepare and copy run; the point of no return is refused without --yes.
-    let said = assert_hints(&sim, &["4.44", "--chart", chart_arg, "--no-input"], 6);
+    let said = assert_hints(&sim, &migrate_args(&["--no-input"]), 6);
     assert!(said.contains("--yes"), "{said}");
-    let said = assert_hints(&sim, &["4.44", "--chart", chart_arg, "finalize"], 8);
+    let said = assert_hints(&sim, &migrate_args(&["finalize"]), 8);
     assert!(said.contains("has not run yet"), "{said}");
+    insta::assert_snapshot!("finalize_before_cutover", sim.redact(&said));
     let said = assert_hints(&sim, &["4.44", "status"], 0);
     assert!(said.contains("Next: cutover."), "{said}");
+    insta::assert_snapshot!("status_before_cutover", sim.redact(&said));
 
     // A lock held by a live run on another machine: it renews the lock while this run
     // watches it.
@@ -96,7 +98,7 @@ fn every_suggested_command_names_a_release_and_namespace_that_are_not_the_defaul
                 n += 1;
             }
         });
-        let said = assert_hints(&sim, &["4.44", "--chart", chart_arg, "--no-input"], 10);
+        let said = assert_hints(&sim, &migrate_args(&["--no-input"]), 10);
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         renewer.join().unwrap();
         said

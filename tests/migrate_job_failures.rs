@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::sim::{assert_migrated, chart, text, ReleaseSpec, Sim, ONBOARDING_KEY, RELEASE};
+use common::sim::{assert_migrated, migrate_args, text, Sim, ONBOARDING_KEY, RELEASE};
 
 const COPY_POD: &str = "la-migrate-cognigy-live-agent-copy";
 
@@ -27,12 +27,9 @@ fn copy_held_at(sim: &Sim, step: &str) {
 
 #[test]
 fn a_copy_whose_source_dies_is_started_anew_by_the_next_run_and_nothing_is_lost() {
-    let mut spec = ReleaseSpec::custom("3.19.0");
-    spec.seed_size = "8MB";
-    let (sim, before) = Sim::with_release(spec);
+    let (sim, before) = Sim::with_seeded_release("8MB");
     let db_pod = format!("{RELEASE}-postgresql-0");
-    let target = chart("4.44.0");
-    let migrate = ["4.44", "--chart", target.to_str().unwrap(), "--yes"];
+    let migrate = migrate_args(&["--yes"]);
 
     // The copy's schema dump waits behind a lock; PostgreSQL 11 dies under it: the run stops
     // with exit 11 (external).
@@ -95,11 +92,8 @@ fn lock_expires(sim: &Sim) -> i64 {
 
 #[test]
 fn a_run_holds_the_lock_while_it_waits_is_refused_to_a_second_run_and_releases_it_on_sigterm() {
-    let mut spec = ReleaseSpec::custom("3.19.0");
-    spec.seed_size = "3MB";
-    let (sim, before) = Sim::with_release(spec);
-    let target = chart("4.44.0");
-    let migrate = ["4.44", "--chart", target.to_str().unwrap(), "--yes"];
+    let (sim, before) = Sim::with_seeded_release("3MB");
+    let migrate = migrate_args(&["--yes"]);
 
     // The first run waits on a copy held behind a lock, writing no step meanwhile.
     let running = sim.plugin_until("→ [copy.scale-down]");

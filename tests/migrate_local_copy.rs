@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::pg::PG15_BIN;
-use common::sim::{assert_migrated_to, chart, text, ReleaseSpec, Sim, PLUGIN};
+use common::sim::{assert_migrated_to, chart, migrate_args, text, Sim, PLUGIN};
 use sha2::{Digest, Sha256};
 
 fn sha256_hex(path: &Path) -> String {
@@ -38,9 +38,7 @@ fn sh(dir: &Path, script: &str) -> String {
 
 #[test]
 fn a_migration_to_4_45_with_a_local_copy_writes_the_recorded_archive_with_a_progress_bar() {
-    let mut spec = ReleaseSpec::custom("3.19.0");
-    spec.seed_size = "4MB";
-    let (sim, before) = Sim::with_release(spec);
+    let (sim, before) = Sim::with_seeded_release("4MB");
     let copy = sim.state_dir().join("operator-disk/live-agent-dump.tar");
     std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
     let target = chart("4.45.0");
@@ -119,10 +117,7 @@ fn a_migration_to_4_45_with_a_local_copy_writes_the_recorded_archive_with_a_prog
 
 #[test]
 fn an_existing_file_at_the_local_copy_path_is_refused_before_anything_changes() {
-    let mut spec = ReleaseSpec::custom("3.19.0");
-    spec.seed_size = "1MB";
-    let (sim, _before) = Sim::with_release(spec);
-    let target = chart("4.44.0");
+    let (sim, _before) = Sim::with_seeded_release("1MB");
     let copy = sim.state_dir().join("dump.tar");
     std::fs::write(&copy, "last week's copy").unwrap();
     let before = sim.dump_objects();
@@ -132,7 +127,7 @@ fn an_existing_file_at_the_local_copy_path_is_refused_before_anything_changes() 
         // Relative to the working directory (the state directory), like the operator types it.
         vec!["prepare", "--local-copy", "dump.tar"],
     ] {
-        let mut argv = vec!["4.44", "--chart", target.to_str().unwrap()];
+        let mut argv = migrate_args(&[]);
         argv.extend(args);
         let out = sim.run_plugin(&argv);
         let said = text(&out.stderr);
@@ -150,14 +145,7 @@ fn an_existing_file_at_the_local_copy_path_is_refused_before_anything_changes() 
     std::fs::remove_file(&copy).unwrap();
     let partial = sim.state_dir().join("dump.tar.partial");
     std::fs::write(&partial, "half").unwrap();
-    let out = sim.run_plugin(&[
-        "4.44",
-        "--chart",
-        target.to_str().unwrap(),
-        "--local-copy",
-        "dump.tar",
-        "--dry-run",
-    ]);
+    let out = sim.run_migrate(&["--local-copy", "dump.tar", "--dry-run"]);
     let said = text(&out.stderr);
     assert_eq!(out.status.code(), Some(5), "{said}");
     assert!(said.contains("dump.tar.partial exists"), "{said}");

@@ -6,12 +6,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::sim::{chart, text, ReleaseSpec, Sim, RELEASE};
+use common::sim::{text, Sim, RELEASE};
 
 fn small_release() -> Sim {
-    let mut spec = ReleaseSpec::custom("3.19.0");
-    spec.seed_size = "2MB";
-    Sim::with_release(spec).0
+    Sim::with_seeded_release("2MB").0
 }
 
 #[test]
@@ -63,7 +61,6 @@ fn a_run_whose_lock_was_taken_stops_with_exit_10_and_writes_nothing_more() {
 #[test]
 fn a_killed_run_still_a_zombie_leaves_a_lock_the_rerun_takes_over_at_once() {
     let sim = small_release();
-    let target = chart("4.44.0");
     let mut running = sim.plugin_until("✓ [prepare.record-replicas]");
     // SIGKILL, not reaped: /proc/<pid> of the zombie stays while the rerun starts.
     running.child.kill().unwrap();
@@ -73,7 +70,7 @@ fn a_killed_run_still_a_zombie_leaves_a_lock_the_rerun_takes_over_at_once() {
         stat.as_deref().is_ok_and(|s| s.contains(") Z ")),
         "not a zombie: {stat:?}"
     );
-    let out = sim.run_plugin(&["4.44", "--chart", target.to_str().unwrap(), "prepare"]);
+    let out = sim.run_migrate(&["prepare"]);
     let said = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{said}");
     let _ = running.finish();

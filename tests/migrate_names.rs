@@ -14,7 +14,7 @@ mod common;
 use std::path::PathBuf;
 
 use common::sim::{
-    assert_migrated, assert_old_database_untouched, ReleaseSpec, Sim, ONBOARDING_KEY,
+    assert_migrated, assert_old_database_untouched, Before, ReleaseSpec, Sim, ONBOARDING_KEY,
 };
 
 /// A file on the host, seen at the same path in every pod (`/var/tmp` is the host's there,
@@ -47,6 +47,17 @@ fn release_named(database: &str, user: &str, superuser_password: Option<&str>) -
     }
 }
 
+/// Migrates a seeded release and checks that nothing was lost.
+fn migrate_seeded(sim: &Sim, before: &Before) {
+    assert!(
+        before.db.as_ref().is_some_and(|db| db.total_rows() > 0),
+        "nothing was seeded"
+    );
+    sim.migrate();
+    assert_migrated(sim, before);
+    assert!(!sim.redis_exists(ONBOARDING_KEY, &sim.spec.redis_password));
+}
+
 #[test]
 fn a_database_and_user_named_with_quotes_spaces_semicolons_and_dollars_migrate_intact() {
     let marker = marker();
@@ -57,15 +68,7 @@ fn a_database_and_user_named_with_quotes_spaces_semicolons_and_dollars_migrate_i
     let user = format!("a b';touch {};'", marker.display());
     assert!(user.len() < 64, "PostgreSQL names hold 63 bytes: {user}");
     let (sim, before) = Sim::with_release(release_named(database, &user, Some("pg-Super-42")));
-    assert!(
-        before.db.as_ref().is_some_and(|db| db.total_rows() > 0),
-        "nothing was seeded"
-    );
-
-    sim.migrate();
-
-    assert_migrated(&sim, &before);
-    assert!(!sim.redis_exists(ONBOARDING_KEY, &sim.spec.redis_password));
+    migrate_seeded(&sim, &before);
     // PostgreSQL 15 holds the database under its exact name, owned by the exact user.
     let owner = sim
         .database()
@@ -92,12 +95,6 @@ fn a_database_and_user_named_with_quotes_spaces_semicolons_and_dollars_migrate_i
 #[test]
 fn a_release_whose_database_is_named_postgres_migrates() {
     let (sim, before) = Sim::with_release(release_named("postgres", "postgres", None));
-    assert!(
-        before.db.as_ref().is_some_and(|db| db.total_rows() > 0),
-        "nothing was seeded"
-    );
-    sim.migrate();
-    assert_migrated(&sim, &before);
-    assert!(!sim.redis_exists(ONBOARDING_KEY, &sim.spec.redis_password));
+    migrate_seeded(&sim, &before);
     assert_old_database_untouched(&sim, &before);
 }

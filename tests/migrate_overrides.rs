@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::sim::{assert_migrated, chart, text, ReleaseSpec, Sim, RELEASE};
+use common::sim::{assert_migrated, text, Sim, RELEASE};
 
 fn image_of(sim: &Sim, statefulset: &str) -> String {
     sim.kubectl(&[
@@ -22,11 +22,7 @@ fn image_of(sim: &Sim, statefulset: &str) -> String {
 
 #[test]
 fn overrides_given_once_are_used_by_the_single_install_of_a_resumed_run() {
-    let mut spec = ReleaseSpec::custom("3.19.0");
-    spec.seed_size = "3MB";
-    let (sim, before) = Sim::with_release(spec);
-    let target = chart("4.44.0");
-    let chart_arg = target.to_str().unwrap();
+    let (sim, before) = Sim::with_seeded_release("3MB");
     let file = sim.state_dir().join("operator/images.yaml");
     std::fs::create_dir_all(file.parent().unwrap()).unwrap();
     std::fs::write(
@@ -36,10 +32,7 @@ fn overrides_given_once_are_used_by_the_single_install_of_a_resumed_run() {
     .unwrap();
     let file_arg = file.to_str().unwrap();
 
-    let dry = sim.run_plugin(&[
-        "4.44",
-        "--chart",
-        chart_arg,
+    let dry = sim.run_migrate(&[
         "--dry-run",
         "--values-override",
         file_arg,
@@ -73,13 +66,10 @@ fn overrides_given_once_are_used_by_the_single_install_of_a_resumed_run() {
 
     // The first run saves the overrides with the values and is killed right after. It also
     // keeps a dump, on a volume of a storage class it names, which the plan keeps.
-    let class = sim.state_dir().join("class.yaml");
-    std::fs::write(
-        &class,
+    sim.apply(
+        "class.yaml",
         "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata:\n  name: backup-ssd\nprovisioner: example.com/ssd\nreclaimPolicy: Delete\n",
-    )
-    .unwrap();
-    sim.kubectl(&["apply", "-f", class.to_str().unwrap()]);
+    );
     let mut running = sim.plugin_with_until(
         &[
             "--values-override",
@@ -100,10 +90,7 @@ fn overrides_given_once_are_used_by_the_single_install_of_a_resumed_run() {
     );
 
     // A later run given overrides again replaces the saved ones (here: one more --set).
-    let prepare = sim.run_plugin(&[
-        "4.44",
-        "--chart",
-        chart_arg,
+    let prepare = sim.run_migrate(&[
         "prepare",
         "-f",
         file_arg,
@@ -121,7 +108,7 @@ fn overrides_given_once_are_used_by_the_single_install_of_a_resumed_run() {
     std::fs::remove_file(&file).unwrap();
 
     // Resumed without the flags: the saved overrides apply to the install.
-    let out = sim.run_plugin(&["4.44", "--chart", chart_arg, "--yes"]);
+    let out = sim.run_migrate(&["--yes"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_migrated(&sim, &before);
     let postgres = image_of(&sim, &format!("{RELEASE}-postgresql"));

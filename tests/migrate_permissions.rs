@@ -6,9 +6,7 @@
 
 mod common;
 
-use common::sim::{
-    assert_migrated, assert_old_database_untouched, chart, text, ReleaseSpec, Sim, DATABASE_CLAIM,
-};
+use common::sim::{assert_migrated, assert_old_database_untouched, text, Sim, DATABASE_CLAIM};
 
 const NO_VOLUME_PATCH: &str = r#"[
   {"verbs": ["*"], "apiGroups": ["*"], "resources": ["pods", "pods/exec", "pods/log", "secrets",
@@ -20,25 +18,17 @@ const NO_VOLUME_PATCH: &str = r#"[
 
 #[test]
 fn a_permission_lost_after_the_copy_stops_with_exit_7_naming_it_and_a_full_identity_resumes() {
-    let mut spec = ReleaseSpec::custom("3.19.0");
-    spec.seed_size = "3MB";
-    let (sim, before) = Sim::with_release(spec);
-    let target = chart("4.44.0");
-    let chart_arg = target.to_str().unwrap();
+    let (sim, before) = Sim::with_seeded_release("3MB");
 
     for phase in ["prepare", "copy"] {
-        let out = sim.run_plugin(&["4.44", "--chart", chart_arg, phase, "--yes"]);
+        let out = sim.run_migrate(&[phase, "--yes"]);
         assert!(out.status.success(), "{phase}: {}", text(&out.stderr));
     }
     let proven = sim.steps_done();
     assert!(proven.contains("copy.prove"), "{proven}");
 
     let restricted = sim.identity("no-volume-patch", NO_VOLUME_PATCH);
-    let out = sim
-        .plugin(&["4.44", "--chart", chart_arg, "--yes"])
-        .env("KUBECONFIG", &restricted)
-        .output()
-        .unwrap();
+    let out = sim.run_migrate_as(&restricted, &["--yes"]);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(7), "{stderr}");
     for needle in [
@@ -61,7 +51,7 @@ fn a_permission_lost_after_the_copy_stops_with_exit_7_naming_it_and_a_full_ident
         assert!(!done.contains(step), "{step} recorded as done: {done}");
     }
 
-    let resumed = sim.run_plugin(&["4.44", "--chart", chart_arg, "--yes"]);
+    let resumed = sim.run_migrate(&["--yes"]);
     let log = text(&resumed.stderr);
     assert!(resumed.status.success(), "{log}");
     for step in ["prepare.new-database", "copy.copy", "copy.prove"] {

@@ -5,13 +5,12 @@
 
 mod common;
 
-use common::sim::{assert_migrated, chart, text, ReleaseSpec, Sim, ONBOARDING_KEY};
+use common::sim::{assert_migrated, migrate_args, text, Sim, ONBOARDING_KEY};
 use serde_json::Value;
 
 /// Runs one phase to success and returns its stdout.
 fn phase(sim: &Sim, name: &str, extra: &[&str]) -> String {
-    let target = chart("4.44.0");
-    let mut args = vec!["4.44", "--chart", target.to_str().unwrap(), name, "--yes"];
+    let mut args = migrate_args(&[name, "--yes"]);
     args.extend_from_slice(extra);
     let out = sim.run_plugin(&args);
     assert!(
@@ -22,6 +21,13 @@ fn phase(sim: &Sim, name: &str, extra: &[&str]) -> String {
         text(&out.stdout)
     );
     text(&out.stdout)
+}
+
+/// What `la-migrate 4.44 status` prints, which must succeed.
+fn status_text(sim: &Sim) -> String {
+    let out = sim.run_plugin(&["4.44", "status"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    sim.redact(&text(&out.stdout))
 }
 
 /// The JSON step events of a run with `-o json`.
@@ -35,14 +41,13 @@ fn step_events(stdout: &str) -> Vec<Value> {
 
 #[test]
 fn finalize_deletes_the_onboarding_key_an_empty_install_set_and_leaves_other_redis_keys_alone() {
-    let mut spec = ReleaseSpec::custom("3.19.0");
-    spec.seed_size = "3MB";
-    let (sim, before) = Sim::with_release(spec);
+    let (sim, before) = Sim::with_seeded_release("3MB");
     let password = sim.spec.redis_password.clone();
 
     for name in ["prepare", "copy", "cutover"] {
         phase(&sim, name, &[]);
     }
+    insta::assert_snapshot!("status_after_cutover", status_text(&sim));
     // What the chart's migration Job leaves in Redis on an empty database, plus keys of the
     // app that finalize must not touch.
     sim.redis_set(ONBOARDING_KEY, &password);
@@ -68,8 +73,7 @@ fn finalize_deletes_the_onboarding_key_an_empty_install_set_and_leaves_other_red
     // Verify checks the result, not the record: a key set again since finalize fails it,
     // naming the command that removes it.
     sim.redis_set(ONBOARDING_KEY, &password);
-    let target = chart("4.44.0");
-    let out = sim.run_plugin(&["4.44", "--chart", target.to_str().unwrap(), "verify"]);
+    let out = sim.run_migrate(&["verify"]);
     let said = text(&out.stderr);
     assert_eq!(out.status.code(), Some(9), "{said}");
     assert!(
@@ -79,7 +83,7 @@ fn finalize_deletes_the_onboarding_key_an_empty_install_set_and_leaves_other_red
     );
     sim.redis_cli_del(ONBOARDING_KEY, &password);
 
-    let report = sim.run_plugin(&["4.44", "--chart", target.to_str().unwrap(), "verify"]);
+    let report = sim.run_migrate(&["verify"]);
     let said = text(&report.stderr);
     assert!(report.status.success(), "{said}");
     for line in [
@@ -92,10 +96,11 @@ fn finalize_deletes_the_onboarding_key_an_empty_install_set_and_leaves_other_red
     assert_migrated(&sim, &before);
     // Asked for again, verify checks again.
     sim.redis_set(ONBOARDING_KEY, &password);
-    let again = sim.run_plugin(&["4.44", "--chart", target.to_str().unwrap(), "verify"]);
+    let again = sim.run_migrate(&["verify"]);
     assert_eq!(again.status.code(), Some(9), "{}", text(&again.stderr));
     sim.redis_cli_del(ONBOARDING_KEY, &password);
     let status = sim.run_plugin(&["4.44", "status", "-o", "json"]);
     let status: Value = serde_json::from_slice(&status.stdout).expect("status JSON");
     assert_eq!(status["status"], "complete", "{status}");
+    insta::assert_snapshot!("status_complete", status_text(&sim));
 }

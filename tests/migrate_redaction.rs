@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::sim::{chart, text, ReleaseSpec, Sim, RELEASE};
+use common::sim::{migrate_args, text, Sim, RELEASE};
 
 const COMMA_SECRET: &str = "Comma-Pw-4411";
 const URL_SECRET: &str = "Url-Pw-4412";
@@ -29,19 +29,11 @@ fn assert_no_secret(what: &str, shown: &str) {
 
 #[test]
 fn set_secrets_are_redacted_everywhere_and_no_set_value_is_stored_in_the_state() {
-    let mut spec = ReleaseSpec::custom("3.19.0");
-    spec.seed_size = "1MB";
-    let (sim, _before) = Sim::with_release(spec);
-    let target = chart("4.44.0");
-    let mut args: Vec<String> = [
-        "4.44",
-        "--chart",
-        target.to_str().unwrap(),
-        "-vv",
-        "--dry-run",
-    ]
-    .map(String::from)
-    .to_vec();
+    let (sim, _before) = Sim::with_seeded_release("1MB");
+    let mut args: Vec<String> = migrate_args(&["-vv", "--dry-run"])
+        .into_iter()
+        .map(String::from)
+        .collect();
     args.extend(sets());
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
 

@@ -8,35 +8,44 @@ mod common;
 
 use std::time::Duration;
 
-use common::sim::{chart, text, ReleaseSpec, Sim};
+use common::sim::{chart, migrate_args, text, Sim};
 use la_migrate::plan::quantity::parse_bytes;
 
 fn small_release() -> Sim {
-    let mut spec = ReleaseSpec::custom("3.19.0");
-    spec.seed_size = "3MB";
-    Sim::with_release(spec).0
+    Sim::with_seeded_release("3MB").0
 }
 
 /// Runs the plugin and asserts it failed with `code`, mentioning `needle`, changing nothing.
-fn assert_refused(sim: &Sim, args: &[&str], code: i32, needle: &str) -> String {
+/// What it said is snapshotted as `name`.
+fn assert_refused(sim: &Sim, name: &str, args: &[&str], code: i32, needle: &str) -> String {
     let before = sim.dump_objects();
     let out = sim.run_plugin(args);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(code), "{stderr}");
     assert!(stderr.contains(needle), "expected {needle:?} in:\n{stderr}");
     assert_eq!(before, sim.dump_objects(), "the cluster changed");
+    insta::assert_snapshot!(name, without_database_size(&sim.redact(&stderr)));
     stderr
 }
 
-fn target() -> String {
-    chart("4.44.0").to_str().unwrap().to_string()
+/// `text` with the size of the seeded database (`the database's 14 MiB`), which depends on
+/// how PostgreSQL laid it out, replaced.
+fn without_database_size(text: &str) -> String {
+    const SIZE_OF: &str = "the database's ";
+    match text.split_once(SIZE_OF) {
+        Some((head, tail)) => {
+            let end = tail.find([',', ')']).unwrap_or(tail.len());
+            format!("{head}{SIZE_OF}[size]{}", &tail[end..])
+        }
+        None => text.to_string(),
+    }
 }
 
 #[test]
 fn dry_run_prints_the_runbook_and_leaves_the_cluster_exactly_as_it_was() {
     let sim = small_release();
     let before = sim.dump_objects();
-    let out = sim.run_plugin(&["4.44", "--chart", &target(), "--dry-run"]);
+    let out = sim.run_migrate(&["--dry-run"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let runbook = text(&out.stdout);
     for expected in [
@@ -51,7 +60,7 @@ fn dry_run_prints_the_runbook_and_leaves_the_cluster_exactly_as_it_was() {
         );
     }
     assert!(!runbook.contains("pg-Secret-42") && !runbook.contains("redis-Secret-42"));
-    let json = sim.run_plugin(&["4.44", "--chart", &target(), "--dry-run", "-o", "json"]);
+    let json = sim.run_migrate(&["--dry-run", "-o", "json"]);
     assert!(json.status.success());
     let plan: serde_json::Value = serde_json::from_slice(&json.stdout).expect("plan JSON");
     assert!(plan["plan"]["steps"]
@@ -65,14 +74,8 @@ fn a_wrong_release_name_is_not_found_and_changes_nothing() {
     let sim = small_release();
     assert_refused(
         &sim,
-        &[
-            "4.44",
-            "--chart",
-            &target(),
-            "--release",
-            "no-such-release",
-            "--yes",
-        ],
+        "wrong_release",
+        &migrate_args(&["--release", "no-such-release", "--yes"]),
         4,
         "release \"no-such-release\" was not found in namespace \"live-agent\"",
     );
@@ -83,7 +86,7 @@ fn a_wrong_namespace_is_not_found_and_changes_nothing() {
     let sim = small_release();
     let before = sim.dump_objects();
     let out = sim
-        .plugin(&["4.44", "--chart", &target(), "--yes"])
+        .migrate_command(&["--yes"])
         .env("HELM_NAMESPACE", "live-agnet")
         .output()
         .unwrap();
@@ -94,6 +97,7 @@ fn a_wrong_namespace_is_not_found_and_changes_nothing() {
         "{stderr}"
     );
     assert_eq!(before, sim.dump_objects());
+    insta::assert_snapshot!("wrong_namespace", sim.redact(&stderr));
 }
 
 #[test]
@@ -102,6 +106,7 @@ fn a_missing_chart_is_not_found_and_changes_nothing() {
     let missing = sim.state_dir().join("live-agent-4.44.0-missing.tgz");
     assert_refused(
         &sim,
+        "missing_chart",
         &["4.44", "--chart", missing.to_str().unwrap(), "--yes"],
         4,
         "the target chart cannot be read",
@@ -114,6 +119,7 @@ fn a_chart_before_4_44_as_target_is_refused_and_changes_nothing() {
     let old = chart("4.43.1");
     let stderr = assert_refused(
         &sim,
+        "chart_before_4_44",
         &["4.44", "--chart", old.to_str().unwrap(), "--yes"],
         3,
         "is version 4.43.1, not a 4.44 or later 4.x chart",
@@ -125,7 +131,8 @@ fn a_chart_before_4_44_as_target_is_refused_and_changes_nothing() {
     // A version that contradicts the local chart's own is refused too.
     assert_refused(
         &sim,
-        &["4.44", "--chart", &target(), "--version", "4.45.0", "--yes"],
+        "version_contradicts_chart",
+        &migrate_args(&["--version", "4.45.0", "--yes"]),
         3,
         "--version 4.45.0 was given, but the chart",
     );
@@ -135,14 +142,11 @@ fn a_chart_before_4_44_as_target_is_refused_and_changes_nothing() {
 /// namespace's claims use, once the quota controller has counted them (preflight reads the
 /// quota's status).
 fn storage_quota(sim: &Sim, room: u64) {
-    let file = sim.state_dir().join("quota.yaml");
     let apply = |hard: &str| {
-        std::fs::write(
-            &file,
-            format!("apiVersion: v1\nkind: ResourceQuota\nmetadata:\n  name: storage\nspec:\n  hard:\n    requests.storage: '{hard}'\n"),
-        )
-        .unwrap();
-        sim.kubectl(&["apply", "-f", file.to_str().unwrap()]);
+        sim.apply(
+            "quota.yaml",
+            &format!("apiVersion: v1\nkind: ResourceQuota\nmetadata:\n  name: storage\nspec:\n  hard:\n    requests.storage: '{hard}'\n"),
+        );
         let mut used = None;
         sim.wait_until("the quota's status", Duration::from_secs(30), || {
             let status = sim.kubectl(&[
@@ -172,7 +176,8 @@ fn too_little_space_for_postgresql_15_under_a_quota_is_refused_and_changes_nothi
     storage_quota(&sim, 2 << 30);
     let stderr = assert_refused(
         &sim,
-        &["4.44", "--chart", &target(), "--yes"],
+        "no_room_for_postgresql_15",
+        &migrate_args(&["--yes"]),
         8,
         "too little space: PostgreSQL 15's volume (twice the database's",
     );
@@ -189,12 +194,13 @@ fn too_little_backup_space_under_a_quota_is_refused_and_changes_nothing() {
     // Room for PostgreSQL 15's 4Gi claim and for the 1Gi dump claim, not for both.
     storage_quota(&sim, 9 << 29);
     let before = sim.dump_objects();
-    let plain = sim.run_plugin(&["4.44", "--chart", &target(), "--dry-run"]);
+    let plain = sim.run_migrate(&["--dry-run"]);
     assert!(plain.status.success(), "{}", text(&plain.stderr));
     assert_eq!(before, sim.dump_objects(), "--dry-run changed the cluster");
     let stderr = assert_refused(
         &sim,
-        &["4.44", "--chart", &target(), "--keep-dump", "--yes"],
+        "no_room_for_the_dump",
+        &migrate_args(&["--keep-dump", "--yes"]),
         8,
         "too little space: PostgreSQL 15's volume (4.0 GiB) and the dump volume of --keep-dump (1.0 GiB) need 5.0 GiB together, but ResourceQuota \"storage\" in namespace \"live-agent\" leaves 4.5 GiB",
     );
@@ -219,11 +225,7 @@ fn a_missing_permission_is_named_and_nothing_changes() {
     ]"#;
     let kubeconfig = sim.identity("no-deletes", no_deletes);
     let before = sim.dump_objects();
-    let out = sim
-        .plugin(&["4.44", "--chart", &target(), "--yes"])
-        .env("KUBECONFIG", &kubeconfig)
-        .output()
-        .unwrap();
+    let out = sim.run_migrate_as(&kubeconfig, &["--yes"]);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(7), "{stderr}");
     assert!(
@@ -232,4 +234,5 @@ fn a_missing_permission_is_named_and_nothing_changes() {
         "{stderr}"
     );
     assert_eq!(before, sim.dump_objects());
+    insta::assert_snapshot!("missing_permission", sim.redact(&stderr));
 }

@@ -4,19 +4,15 @@
 
 mod common;
 
-use common::sim::{chart, text, ReleaseSpec, Sim, RELEASE};
+use common::sim::{text, Sim, RELEASE};
 
 #[test]
 fn an_app_scaled_to_0_before_the_migration_comes_back_with_the_values_replicas() {
-    let mut spec = ReleaseSpec::custom("3.19.0");
-    spec.seed_size = "1MB";
-    let (sim, _before) = Sim::with_release(spec);
+    let (sim, _before) = Sim::with_seeded_release("1MB");
     let worker = format!("{RELEASE}-worker");
     sim.kubectl(&["scale", "deployment", RELEASE, &worker, "--replicas=0"]);
     assert_eq!(sim.replicas()["app"], 0);
-
-    let target = chart("4.44.0");
-    let out = sim.run_plugin(&["4.44", "--chart", target.to_str().unwrap(), "--yes"]);
+    let out = sim.run_migrate(&["--yes"]);
     let said = text(&out.stderr);
     assert!(out.status.success(), "{said}");
     assert!(
@@ -38,7 +34,7 @@ fn an_app_scaled_to_0_before_the_migration_comes_back_with_the_values_replicas()
         &format!("{RELEASE}-app"),
         "--replicas=0",
     ]);
-    let out = sim.run_plugin(&["4.44", "--chart", target.to_str().unwrap(), "verify"]);
+    let out = sim.run_migrate(&["verify"]);
     let said = text(&out.stderr);
     assert_eq!(out.status.code(), Some(9), "{said}");
     assert!(

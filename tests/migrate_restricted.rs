@@ -7,8 +7,8 @@
 mod common;
 
 use common::sim::{
-    assert_migrated, assert_old_database_untouched, chart, text, ReleaseSpec, Sim, NAMESPACE,
-    RELEASE,
+    assert_migrated, assert_old_database_untouched, migrate_args, text, ReleaseSpec, Sim,
+    NAMESPACE, RELEASE,
 };
 use la_migrate::plan::manifests::tools_pod;
 use la_migrate::plan::options::PodResources;
@@ -100,9 +100,8 @@ fn a_release_in_a_restricted_namespace_under_a_compute_quota_migrates() {
         ..ReleaseSpec::custom("3.19.0")
     };
     let (sim, before) = Sim::with_release(spec);
-    let target = chart("4.44.0");
     let run = |extra: &[&str]| {
-        let mut args = vec!["4.44", "--chart", target.to_str().unwrap()];
+        let mut args = migrate_args(&[]);
         args.extend_from_slice(extra);
         let out = sim.run_plugin(&args);
         assert!(
@@ -206,10 +205,9 @@ fn backup_plan() -> BackupPlan {
 #[test]
 fn the_plugins_pods_are_admitted_at_restricted_and_a_bare_pod_is_not() {
     let sim = Sim::start(ReleaseSpec::custom("3.19.0"));
-    let objects = sim.state_dir().join("objects.yaml");
-    std::fs::write(
-        &objects,
-        format!(
+    sim.apply(
+        "objects.yaml",
+        &format!(
             "{}---
 apiVersion: v1
 kind: Secret
@@ -228,16 +226,15 @@ spec:
                 .next()
                 .unwrap()
         ),
-    )
-    .unwrap();
-    sim.kubectl(&["apply", "-f", objects.to_str().unwrap()]);
+    );
     let backup = backup_plan();
     {
         let pod = tools_pod(&backup, NAMESPACE, RELEASE);
         let name = pod.metadata.name.clone().unwrap();
-        let file = sim.state_dir().join(format!("{name}.json"));
-        std::fs::write(&file, serde_json::to_string(&pod).unwrap()).unwrap();
-        sim.kubectl(&["apply", "-f", file.to_str().unwrap()]);
+        sim.apply(
+            &format!("{name}.json"),
+            &serde_json::to_string(&pod).unwrap(),
+        );
         sim.kubectl(&[
             "wait",
             "--for=condition=Ready",
@@ -299,25 +296,18 @@ spec:
 
 /// A ResourceQuota `pods` of `pods` pods.
 fn pod_quota(sim: &Sim, pods: usize) {
-    let quota = sim.state_dir().join("quota.yaml");
-    std::fs::write(
-        &quota,
-        format!("apiVersion: v1\nkind: ResourceQuota\nmetadata: {{name: pods}}\nspec: {{hard: {{pods: '{pods}'}}}}\n"),
-    )
-    .unwrap();
-    sim.kubectl(&["apply", "-f", quota.to_str().unwrap()]);
+    sim.apply(
+        "quota.yaml",
+        &format!("apiVersion: v1\nkind: ResourceQuota\nmetadata: {{name: pods}}\nspec: {{hard: {{pods: '{pods}'}}}}\n"),
+    );
 }
 
 #[test]
 fn a_plugin_pod_the_quota_has_no_room_for_stops_the_run_before_the_app_stops_and_the_rerun_resumes()
 {
-    let (sim, before) = Sim::with_release(ReleaseSpec {
-        seed_size: "2MB",
-        ..ReleaseSpec::custom("3.19.0")
-    });
+    let (sim, before) = Sim::with_seeded_release("2MB");
     let pods = sim.kubectl(&["get", "pods", "-o", "name"]).lines().count();
-    let target = chart("4.44.0");
-    let args = ["4.44", "--chart", target.to_str().unwrap(), "--yes"];
+    let args = migrate_args(&["--yes"]);
     let refused = |step: &str, pod: &str, limit: usize| {
         let out = sim.run_plugin(&args);
         let stderr = text(&out.stderr);

@@ -10,8 +10,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::sim::{
-    assert_migrated, assert_old_database_untouched, chart, text, ReleaseSpec, RunningPlugin, Sim,
-    COPY_POD, ONBOARDING_KEY,
+    assert_migrated, assert_old_database_untouched, text, RunningPlugin, Sim, COPY_POD,
+    ONBOARDING_KEY,
 };
 
 /// Where a run is killed (SIGKILL, as a closed laptop or a lost node would).
@@ -75,10 +75,8 @@ fn kill_during(sim: &Sim, step: &str, what: &str, midway: impl FnMut() -> bool) 
 
 #[test]
 fn a_migration_killed_after_every_step_and_mid_copy_resumes_each_time_and_loses_nothing() {
-    let mut spec = ReleaseSpec::custom("3.19.0");
     // Big enough that the copy runs for seconds after the kill.
-    spec.seed_size = "40MB";
-    let (sim, before) = Sim::with_release(spec);
+    let (sim, before) = Sim::with_seeded_release("40MB");
 
     let started = Instant::now();
     let mut previous: Option<&str> = None;
@@ -131,8 +129,7 @@ fn a_migration_killed_after_every_step_and_mid_copy_resumes_each_time_and_loses_
     );
 
     let started = Instant::now();
-    let target = chart("4.44.0");
-    let out = sim.run_plugin(&["4.44", "--chart", target.to_str().unwrap(), "--yes"]);
+    let out = sim.run_migrate(&["--yes"]);
     assert!(
         out.status.success(),
         "the resumed migration failed ({}):\n{}",
@@ -178,9 +175,7 @@ fn signal_helm(running: &RunningPlugin, signal: &str) {
 
 #[test]
 fn helm_operations_interrupted_or_killed_midway_are_completed_by_the_next_run() {
-    let mut spec = ReleaseSpec::custom("3.19.0");
-    spec.seed_size = "3MB";
-    let (sim, before) = Sim::with_release(spec);
+    let (sim, before) = Sim::with_seeded_release("3MB");
     let pending = |state: &str| {
         sim.helm(&["list", "--pending", "--failed", "-o", "json"])
             .contains(state)
@@ -241,12 +236,7 @@ fn helm_operations_interrupted_or_killed_midway_are_completed_by_the_next_run() 
     // helm itself refuses any operation now; the next run waits out helm's timeout (8 s from
     // the first run's plan, plus a margin), drops the dead operation's record (revision 2:
     // 1 the failed install) and completes the failed install.
-    let out = sim.run_plugin(&[
-        "4.44",
-        "--chart",
-        chart("4.44.0").to_str().unwrap(),
-        "--yes",
-    ]);
+    let out = sim.run_migrate(&["--yes"]);
     let log = text(&out.stderr);
     assert!(out.status.success(), "{log}");
     assert!(log.contains("waiting up to"), "{log}");

@@ -6,13 +6,11 @@
 
 mod common;
 
-use common::sim::{chart, text, ReleaseSpec, Sim};
+use common::sim::{chart, text, Sim};
 
 #[test]
 fn a_resumed_run_refuses_flags_that_change_the_plan_and_applies_a_local_copy() {
-    let mut spec = ReleaseSpec::custom("3.19.0");
-    spec.seed_size = "1MB";
-    let (sim, _before) = Sim::with_release(spec);
+    let (sim, _before) = Sim::with_seeded_release("1MB");
     let local = sim.state_dir().join("live-agent-4.44.0.tgz");
     std::fs::copy(chart("4.44.0"), &local).unwrap();
     let local_arg = local.to_str().unwrap();
@@ -23,7 +21,8 @@ fn a_resumed_run_refuses_flags_that_change_the_plan_and_applies_a_local_copy() {
     assert_eq!(first.status.code(), Some(6), "{}", text(&first.stderr));
     let before = sim.dump_objects();
 
-    let refused = |args: &[&str], code: i32, names: &[&str]| {
+    // What it said is snapshotted as `name`.
+    let refused = |name: &str, args: &[&str], code: i32, names: &[&str]| {
         let mut argv = vec!["4.44"];
         argv.extend_from_slice(args);
         argv.push("--no-input");
@@ -34,8 +33,10 @@ fn a_resumed_run_refuses_flags_that_change_the_plan_and_applies_a_local_copy() {
             assert!(said.contains(name), "{name} not named:\n{said}");
         }
         assert_eq!(before, sim.dump_objects(), "the cluster changed");
+        insta::assert_snapshot!(name, sim.redact(&said));
     };
     refused(
+        "plan_flags_changed",
         &[
             "--chart",
             local_arg,
@@ -47,8 +48,14 @@ fn a_resumed_run_refuses_flags_that_change_the_plan_and_applies_a_local_copy() {
         &["--keep-passwords", "--backup-storage-class fast"],
     );
     let other = chart("4.44.0");
-    refused(&["--chart", other.to_str().unwrap()], 2, &["--chart"]);
     refused(
+        "another_chart",
+        &["--chart", other.to_str().unwrap()],
+        2,
+        &["--chart"],
+    );
+    refused(
+        "another_version",
         &["--chart", local_arg, "--version", "4.45.0"],
         2,
         &["--version 4.45.0"],
@@ -60,6 +67,7 @@ fn a_resumed_run_refuses_flags_that_change_the_plan_and_applies_a_local_copy() {
     changed.extend_from_slice(b"\0");
     std::fs::write(&local, &changed).unwrap();
     refused(
+        "chart_changed",
         &["--chart", local_arg],
         8,
         &[local_arg, "changed since the migration started"],

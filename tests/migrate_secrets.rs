@@ -14,7 +14,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::sim::{assert_migrated, chart, text, ReleaseSpec, Sim, COPY_POD, DATABASE, RELEASE};
+use common::sim::{
+    assert_migrated, migrate_args, text, ReleaseSpec, Sim, COPY_POD, DATABASE, RELEASE,
+};
 use la_sim::seed::PgTarget;
 
 /// Reads every process's argv under `/proc` until stopped; keeps each argv that holds a
@@ -128,8 +130,6 @@ fn keep_passwords_carries_the_old_password_to_postgresql_15_and_no_secret_appear
     );
 
     let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let target = chart("4.44.0");
-    let chart_arg = target.to_str().unwrap();
     let run = |args: &[&str]| -> Output {
         let out = sim
             .plugin(args)
@@ -158,31 +158,9 @@ fn keep_passwords_carries_the_old_password_to_postgresql_15_and_no_secret_appear
 
     let watch = ArgvWatch::start(secrets.clone());
     for args in [
-        vec![
-            "4.44",
-            "--chart",
-            chart_arg,
-            "--keep-passwords",
-            "--dry-run",
-        ],
-        vec![
-            "4.44",
-            "--chart",
-            chart_arg,
-            "--keep-passwords",
-            "--dry-run",
-            "-o",
-            "json",
-        ],
-        vec![
-            "4.44",
-            "--chart",
-            chart_arg,
-            "--keep-passwords",
-            "prepare",
-            "--yes",
-            "-vv",
-        ],
+        migrate_args(&["--keep-passwords", "--dry-run"]),
+        migrate_args(&["--keep-passwords", "--dry-run", "-o", "json"]),
+        migrate_args(&["--keep-passwords", "prepare", "--yes", "-vv"]),
     ] {
         record(&run(&args));
     }
@@ -206,15 +184,7 @@ fn keep_passwords_carries_the_old_password_to_postgresql_15_and_no_secret_appear
         assert_clean(&format!("pod {pod}"), &spec, &secrets);
     }
     for args in [
-        vec![
-            "4.44",
-            "--chart",
-            chart_arg,
-            "--keep-passwords",
-            "--yes",
-            "-o",
-            "json",
-        ],
+        migrate_args(&["--keep-passwords", "--yes", "-o", "json"]),
         vec!["4.44", "status"],
         vec!["4.44", "status", "-o", "json"],
     ] {

@@ -9,11 +9,12 @@
 
 mod common;
 
+use std::process::Output;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::sim::{assert_migrated, chart, text, ReleaseSpec, Sim};
+use common::sim::{assert_migrated, migrate_args, text, Sim};
 use la_migrate::exit::ExitCode;
 
 fn run_ok(sim: &Sim, args: &[&str]) {
@@ -47,13 +48,22 @@ fn untouched(sim: &Sim, revisions: &str) {
         .unwrap_or(false));
 }
 
+/// The run stopped with exit 9 (verification failed) saying each of `needles`, and the old
+/// release is untouched.
+fn stopped_unverified(sim: &Sim, out: &Output, revisions: &str, needles: &[&str]) {
+    let said = text(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(ExitCode::VerificationFailed as i32),
+        "{said}"
+    );
+    assert!(needles.iter().all(|n| said.contains(n)), "{said}");
+    untouched(sim, revisions);
+}
+
 #[test]
 fn rows_written_during_the_copy_or_after_its_proof_stop_the_migration_before_anything_is_deleted() {
-    let mut spec = ReleaseSpec::custom("3.19.0");
-    spec.seed_size = "3MB";
-    let (sim, mut before) = Sim::with_release(spec);
-    let target = chart("4.44.0");
-    let target = target.to_str().unwrap();
+    let (sim, mut before) = Sim::with_seeded_release("3MB");
     let revisions = sim.helm(&["history", "cognigy-live-agent", "-o", "json"]);
 
     // A writer the plugin does not know about, inserting a row (tag names are unique) every
@@ -77,27 +87,24 @@ fn rows_written_during_the_copy_or_after_its_proof_stop_the_migration_before_any
             }
         })
     };
-    run_ok(&sim, &["4.44", "--chart", target, "prepare"]);
-    let out = sim.run_plugin(&["4.44", "--chart", target, "copy"]);
+    run_ok(&sim, &migrate_args(&["prepare"]));
+    let out = sim.run_migrate(&["copy"]);
     stop.store(true, Ordering::SeqCst);
     writer.join().unwrap();
     assert!(written.load(Ordering::SeqCst) > 0, "the writer never wrote");
-    let said = text(&out.stderr);
-    assert_eq!(
-        out.status.code(),
-        Some(ExitCode::VerificationFailed as i32),
-        "{said}"
+    stopped_unverified(
+        &sim,
+        &out,
+        &revisions,
+        &[
+            "PostgreSQL 15 differs from PostgreSQL 11 after the copy",
+            "tags",
+            "the old release is untouched",
+        ],
     );
-    assert!(
-        said.contains("PostgreSQL 15 differs from PostgreSQL 11 after the copy")
-            && said.contains("tags")
-            && said.contains("the old release is untouched"),
-        "{said}"
-    );
-    untouched(&sim, &revisions);
 
     // The copy runs anew with nothing writing, and is proven.
-    run_ok(&sim, &["4.44", "--chart", target, "copy"]);
+    run_ok(&sim, &migrate_args(&["copy"]));
     assert!(sim.state_record()["copy_verified"].as_bool().unwrap());
 
     // Written to after the proof: the point of no return finds the copy stale, forgets it,
@@ -109,26 +116,23 @@ fn rows_written_during_the_copy_or_after_its_proof_stop_the_migration_before_any
         )
         .expect("insert");
     let tags = count(&sim, "select count(*) from tags");
-    let out = sim.run_plugin(&["4.44", "--chart", target, "--yes"]);
-    let said = text(&out.stderr);
-    assert_eq!(
-        out.status.code(),
-        Some(ExitCode::VerificationFailed as i32),
-        "{said}"
+    let out = sim.run_migrate(&["--yes"]);
+    stopped_unverified(
+        &sim,
+        &out,
+        &revisions,
+        &[
+            "the copy is stale: PostgreSQL 11 was written to since the copy was proven",
+            "nothing was deleted",
+        ],
     );
-    assert!(
-        said.contains("the copy is stale: PostgreSQL 11 was written to since the copy was proven")
-            && said.contains("nothing was deleted"),
-        "{said}"
-    );
-    untouched(&sim, &revisions);
     for (name, replicas) in sim.replicas() {
         assert_eq!(replicas, 0, "{name} was scaled up");
     }
 
     // The next run copies anew and completes, the late row carried along.
     before.db = Some(la_sim::seed::snapshot(&sim.database()).expect("snapshot"));
-    run_ok(&sim, &["4.44", "--chart", target, "--yes"]);
+    run_ok(&sim, &migrate_args(&["--yes"]));
     assert_migrated(&sim, &before);
     assert_eq!(count(&sim, "select count(*) from tags"), tags);
 }

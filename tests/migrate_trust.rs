@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::sim::{chart, text, ReleaseSpec, Sim, RELEASE};
+use common::sim::{migrate_args, text, Sim, RELEASE};
 use serde_json::{json, Value};
 
 fn state_name() -> String {
@@ -41,11 +41,8 @@ fn claim_uid(sim: &Sim, claim: &str) -> String {
 
 #[test]
 fn a_claim_created_again_under_a_recorded_name_is_not_deleted_and_the_run_stops_naming_it() {
-    let mut spec = ReleaseSpec::custom("3.19.0");
-    spec.seed_size = "3MB";
-    let (sim, _before) = Sim::with_release(spec);
-    let target = chart("4.44.0");
-    let migrate = ["4.44", "--chart", target.to_str().unwrap(), "--yes"];
+    let (sim, _before) = Sim::with_seeded_release("3MB");
+    let migrate = migrate_args(&["--yes"]);
     // The cut-over stops at its claim deletes, after the uninstall.
     let database_claim = format!("data-{RELEASE}-postgresql-0");
     sim.fail_api_method(
@@ -64,13 +61,10 @@ fn a_claim_created_again_under_a_recorded_name_is_not_deleted_and_the_run_stops_
     let redis_claim = format!("redis-data-{RELEASE}-redis-replicas-0");
     let recorded = claim_uid(&sim, &redis_claim);
     sim.kubectl(&["delete", "pvc", &redis_claim]);
-    let manifest = sim.state_dir().join("new-claim.yaml");
-    std::fs::write(
-        &manifest,
-        format!("apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: {redis_claim}\nspec:\n  accessModes: [ReadWriteOnce]\n  resources:\n    requests:\n      storage: 1Gi\n"),
-    )
-    .unwrap();
-    sim.kubectl(&["apply", "-f", manifest.to_str().unwrap()]);
+    sim.apply(
+        "new-claim.yaml",
+        &format!("apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: {redis_claim}\nspec:\n  accessModes: [ReadWriteOnce]\n  resources:\n    requests:\n      storage: 1Gi\n"),
+    );
     let created = claim_uid(&sim, &redis_claim);
     assert_ne!(created, recorded);
 
@@ -97,12 +91,8 @@ fn a_claim_created_again_under_a_recorded_name_is_not_deleted_and_the_run_stops_
 
 #[test]
 fn a_state_edited_to_act_on_another_namespaces_volume_or_another_image_is_refused_unchanged() {
-    let mut spec = ReleaseSpec::custom("3.19.0");
-    spec.seed_size = "3MB";
-    let (sim, _before) = Sim::with_release(spec);
-    let target = chart("4.44.0");
-    let target = target.to_str().unwrap();
-    let prepare = sim.run_plugin(&["4.44", "--chart", target, "prepare", "--yes"]);
+    let (sim, _before) = Sim::with_seeded_release("3MB");
+    let prepare = sim.run_migrate(&["prepare", "--yes"]);
     assert!(prepare.status.success(), "{}", text(&prepare.stderr));
     let replicas = sim.replicas();
     let copy_pod = format!("la-migrate-{RELEASE}-copy");
@@ -189,7 +179,7 @@ fn a_state_edited_to_act_on_another_namespaces_volume_or_another_image_is_refuse
     let mut edited: Value = serde_json::from_str(&plan).unwrap();
     edited["new_database"]["image"] = json!("evil.example/tools:1");
     edit_state(&sim, "plan.json", &edited.to_string());
-    let copy = sim.run_plugin(&["4.44", "--chart", target, "copy", "--yes"]);
+    let copy = sim.run_migrate(&["copy", "--yes"]);
     let said = text(&copy.stderr);
     assert_eq!(copy.status.code(), Some(8), "{said}");
     assert!(

@@ -163,29 +163,23 @@ fn the_guides_kubectl_commands_work_on_a_4_43_1_install() {
         listing.contains("RECLAIM POLICY") && listing.contains(&pv) && listing.contains("Delete"),
         "{listing}"
     );
-    sim.kubectl(&[
-        "patch",
-        "pv",
-        &pv,
-        "-p",
-        r#"{"spec":{"persistentVolumeReclaimPolicy":"Retain"}}"#,
-    ]);
+    sim.retain_volume(&pv);
     sim.ok(
         &helm("3.19.0"),
         &["delete", "-n", "live-agent", "cognigy-live-agent"],
     );
-    sim.wait_for(
-        &["get", "pv", &pv, "-o", "jsonpath={.status.phase}"],
+    sim.wait_volume_phase(
+        &pv,
+        "Released",
         "the attachments volume to be Released",
         Duration::from_secs(30),
-        |o| o == "Released",
     );
     sim.kubectl(&["patch", "pv", &pv, "-p", r#"{"spec":{"claimRef": null}}"#]);
-    sim.wait_for(
-        &["get", "pv", &pv, "-o", "jsonpath={.status.phase}"],
+    sim.wait_volume_phase(
+        &pv,
+        "Available",
         "the attachments volume to be Available",
         Duration::from_secs(30),
-        |o| o == "Available",
     );
     for pvc in [
         "data-cognigy-live-agent-postgresql-0",

@@ -89,11 +89,11 @@ fn reserved_volume(sim: &SimProcess, name: &str, claim: &str, capacity: &str) {
             dir.display()
         ),
     );
-    sim.wait_for(
-        &["get", "pv", name, "-o", "jsonpath={.status.phase}"],
+    sim.wait_volume_phase(
+        name,
+        "Available",
         "the reserved volume to be Available",
         WAIT,
-        |o| o == "Available",
     );
 }
 
@@ -135,20 +135,9 @@ fn a_retained_volume_keeps_its_data_after_its_claim_and_the_pv_object_are_delete
     let sim = SimProcess::start_without_runtime();
     let pv = bound_claim(&sim, "attachments", None);
     let dir = data_dir(&sim, &pv);
-    sim.kubectl(&[
-        "patch",
-        "pv",
-        &pv,
-        "-p",
-        r#"{"spec":{"persistentVolumeReclaimPolicy":"Retain"}}"#,
-    ]);
+    sim.retain_volume(&pv);
     sim.kubectl(&["delete", "pvc", "attachments"]);
-    sim.wait_for(
-        &["get", "pv", &pv, "-o", "jsonpath={.status.phase}"],
-        "the volume to be Released",
-        WAIT,
-        |o| o == "Released",
-    );
+    sim.wait_volume_phase(&pv, "Released", "the volume to be Released", WAIT);
     assert!(holds_data(&dir));
     sim.kubectl(&["delete", "pv", &pv]);
     pv_gone(&sim, &pv);

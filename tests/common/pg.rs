@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU16, Ordering};
 
+/// [`super::tools::pg11_bin`], as a constant for format strings.
 pub const PG11_BIN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/.tools/pg11/bin");
-pub const PG15_BIN: &str = "/usr/lib/postgresql/15/bin";
+pub use super::tools::PG15_BIN;
 
 static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
 
@@ -18,10 +19,7 @@ pub struct PgServer {
 }
 
 fn require(path: &str) {
-    assert!(
-        Path::new(path).exists(),
-        "{path} is missing: run scripts/install-test-deps.sh (as root) to install the test dependencies"
-    );
+    super::tools::require(Path::new(path));
 }
 
 /// Runs a shell command as `postgres`, panicking with its output on failure.
@@ -54,19 +52,9 @@ impl PgServer {
     fn start_listening(bin: &str, name: &str, pods_host: Option<&str>) -> PgServer {
         require(&format!("{bin}/postgres"));
         require(&format!("{PG15_BIN}/psql"));
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!("la-migrate-{name}-"))
-            .tempdir()
-            .unwrap();
-        let dir = tmp.path().to_path_buf();
+        let server = PgServer::unstarted(bin, name);
+        let (dir, port) = (server.dir.clone(), server.port);
         std::os::unix::fs::chown(&dir, Some(postgres_uid()), None).unwrap();
-        let port = next_port();
-        let server = PgServer {
-            bin: bin.to_string(),
-            dir: dir.clone(),
-            port,
-            _tmp: tmp,
-        };
         let (listen, hba) = match pods_host {
             Some(host) => (
                 format!("127.0.0.1,{host}"),
@@ -95,11 +83,8 @@ impl PgServer {
             "{} is no PostgreSQL data directory",
             data.display()
         );
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!("la-migrate-{name}-"))
-            .tempdir()
-            .unwrap();
-        let dir = tmp.path().to_path_buf();
+        let server = PgServer::unstarted(bin, name);
+        let (dir, port) = (server.dir.clone(), server.port);
         let copy = dir.join("data");
         let out = Command::new("cp")
             .arg("-a")
@@ -125,18 +110,25 @@ impl PgServer {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let port = next_port();
-        let server = PgServer {
-            bin: bin.to_string(),
-            dir: dir.clone(),
-            port,
-            _tmp: tmp,
-        };
         as_postgres(&format!(
             "{bin}/pg_ctl -D {d}/data -w -t 120 -l {d}/log -o '-p {port} -k {d} -c listen_addresses=127.0.0.1' start >/dev/null || {{ cat {d}/log; exit 1; }}",
             d = dir.display()
         ));
         server
+    }
+
+    /// A server of `bin` on a new directory and port of its own, not started yet.
+    fn unstarted(bin: &str, name: &str) -> PgServer {
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!("la-migrate-{name}-"))
+            .tempdir()
+            .unwrap();
+        PgServer {
+            bin: bin.to_string(),
+            dir: tmp.path().to_path_buf(),
+            port: next_port(),
+            _tmp: tmp,
+        }
     }
 
     /// Runs SQL (several statements allowed) and returns psql's unaligned, tuples-only output.

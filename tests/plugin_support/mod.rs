@@ -1,6 +1,6 @@
 //! Helpers for the plugin packaging tests: the release archive built from the freshly built
 //! binary, a loopback HTTP server for it, plugin directories, and isolated helm homes.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -10,10 +10,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+#[path = "../common/tools.rs"]
+mod tools;
+
+pub use tools::{helm as helm_binary, HELM_VERSIONS};
+
 pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 pub const BINARY: &str = env!("CARGO_BIN_EXE_la-migrate");
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-pub const HELM_VERSIONS: [&str; 3] = ["3.17.3", "3.19.0", "4.3.1"];
 
 pub fn root() -> &'static Path {
     Path::new(ROOT)
@@ -375,17 +379,6 @@ impl Drop for FileServer {
             let _ = t.join();
         }
     }
-}
-
-/// A helm binary of the test dependencies; a missing one fails the test with the fix.
-pub fn helm_binary(version: &str) -> PathBuf {
-    let path = root().join(".tools/helm").join(version).join("helm");
-    assert!(
-        path.is_file(),
-        "helm {version} is missing at {}: run scripts/install-test-deps.sh to install the test dependencies",
-        path.display()
-    );
-    path
 }
 
 /// One helm binary with its own cache, config, data and plugins directories.

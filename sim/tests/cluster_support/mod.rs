@@ -1,6 +1,6 @@
 //! Shared by the cluster acceptance tests: the real `la-sim` binary started on a temporary
 //! state directory and stopped on drop (also on panic), and the real helm and kubectl.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 pub mod api;
 
@@ -8,47 +8,24 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-pub const HELM_VERSIONS: &[&str] = &["3.17.3", "3.19.0", "4.3.1"];
+#[path = "../../../tests/common/tools.rs"]
+pub mod tools;
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// A helm binary from `.tools/helm/<version>` (scripts/fetch-helm.sh puts them there).
-pub fn helm(version: &str) -> PathBuf {
-    let p = workspace().join(".tools/helm").join(version).join("helm");
-    assert!(
-        p.exists(),
-        "{} is missing: run scripts/install-test-deps.sh",
-        p.display()
-    );
-    p
-}
-
-/// The kubectl shipped beside helm 3.19.0 (kubectl 1.34).
-pub fn kubectl() -> PathBuf {
-    let p = workspace().join(".tools/helm/3.19.0/kubectl");
-    assert!(
-        p.exists(),
-        "{} is missing: run scripts/install-test-deps.sh",
-        p.display()
-    );
-    p
-}
-
-pub fn chart(version: &str) -> PathBuf {
-    let p = workspace()
-        .join("tests/fixtures/charts")
-        .join(format!("live-agent-{version}.tgz"));
-    assert!(p.exists(), "chart {} is missing", p.display());
-    p
-}
+pub use tools::{chart, helm, kubectl, HELM_VERSIONS};
+use tools::{state_dir, BackgroundSim};
 
 pub struct SimProcess {
-    /// The sim in the foreground; `None` when it was started with `--background`
-    child: Option<Child>,
-    pub dir: tempfile::TempDir,
+    /// The sim in the foreground, or in the background (`la-sim stop` on drop).
+    run: Run,
     pub kubeconfig: PathBuf,
+}
+
+enum Run {
+    Foreground {
+        child: Child,
+        dir: tempfile::TempDir,
+    },
+    Background(BackgroundSim),
 }
 
 impl SimProcess {
@@ -65,42 +42,25 @@ impl SimProcess {
     /// Starts `la-sim start --background` with pods as real processes, as the README shows;
     /// [`SimProcess::stop`] (or drop) runs `la-sim stop`.
     pub fn start_in_background() -> SimProcess {
-        let dir = state_dir();
-        let out = Command::new(env!("CARGO_BIN_EXE_la-sim"))
-            .arg("start")
-            .arg("--state-dir")
-            .arg(dir.path())
-            .arg("--background")
-            .output()
-            .expect("start la-sim");
-        assert!(
-            out.status.success(),
-            "la-sim start --background failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let kubeconfig = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-        assert!(kubeconfig.exists(), "{}", kubeconfig.display());
+        let sim = BackgroundSim::start(Path::new(env!("CARGO_BIN_EXE_la-sim")), "la-sim-test-");
         SimProcess {
-            child: None,
-            kubeconfig,
-            dir,
+            kubeconfig: sim.kubeconfig.clone(),
+            run: Run::Background(sim),
         }
     }
 
     /// `la-sim stop` (a sim started in the background), which returns once the sim is gone.
     pub fn stop(&self) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_la-sim"))
-            .arg("stop")
-            .arg("--state-dir")
-            .arg(self.dir.path())
-            .output()
-            .expect("la-sim stop")
+        match &self.run {
+            Run::Background(sim) => sim.la_sim("stop", &[]),
+            Run::Foreground { .. } => panic!("la-sim stop is for a sim in the background"),
+        }
     }
 
-    /// Starts `la-sim start` with extra options.
+    /// Starts `la-sim start` in the foreground with extra options.
     pub fn start_with(extra: &[&str]) -> SimProcess {
-        let dir = state_dir();
-        let child = Command::new(env!("CARGO_BIN_EXE_la-sim"))
+        let dir = state_dir("la-sim-test-");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_la-sim"))
             .arg("start")
             .arg("--state-dir")
             .arg(dir.path())
@@ -109,36 +69,35 @@ impl SimProcess {
             .stderr(std::fs::File::create(dir.path().join("test-sim.log")).expect("log"))
             .spawn()
             .expect("start la-sim");
-        let mut sim = SimProcess {
-            child: Some(child),
-            kubeconfig: dir.path().join("kubeconfig"),
-            dir,
-        };
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !sim.dir.path().join("ready").exists() {
-            if let Some(status) = sim.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                panic!("la-sim exited at start ({status}): {}", sim.log());
+        while !dir.path().join("ready").exists() {
+            let log = || log_in(dir.path());
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("la-sim exited at start ({status}): {}", log());
             }
-            assert!(
-                Instant::now() < deadline,
-                "la-sim did not become ready in 30s: {}",
-                sim.log()
-            );
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("la-sim did not become ready in 30s: {}", log());
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
-        sim
+        SimProcess {
+            kubeconfig: dir.path().join("kubeconfig"),
+            run: Run::Foreground { child, dir },
+        }
     }
 
     /// The sim's log (its stderr in the foreground, `sim.log` in the background).
     pub fn log(&self) -> String {
-        ["test-sim.log", "sim.log"]
-            .iter()
-            .find_map(|f| std::fs::read_to_string(self.dir.path().join(f)).ok())
-            .unwrap_or_default()
+        log_in(self.state_dir())
     }
 
     pub fn state_dir(&self) -> &Path {
-        self.dir.path()
+        match &self.run {
+            Run::Foreground { dir, .. } => dir.path(),
+            Run::Background(sim) => sim.state_dir(),
+        }
     }
 
     /// Runs a command with KUBECONFIG pointing at this sim.
@@ -156,9 +115,9 @@ impl SimProcess {
         let mut cmd = Command::new(program);
         cmd.args(args)
             .env("KUBECONFIG", kubeconfig)
-            .env("HELM_CACHE_HOME", self.dir.path().join("helm-cache"))
-            .env("HELM_CONFIG_HOME", self.dir.path().join("helm-config"))
-            .env("HELM_DATA_HOME", self.dir.path().join("helm-data"))
+            .env("HELM_CACHE_HOME", self.state_dir().join("helm-cache"))
+            .env("HELM_CONFIG_HOME", self.state_dir().join("helm-config"))
+            .env("HELM_DATA_HOME", self.state_dir().join("helm-data"))
             .stdin(if stdin.is_some() {
                 Stdio::piped()
             } else {
@@ -235,6 +194,27 @@ impl SimProcess {
         self.ok(&kubectl(), args)
     }
 
+    /// Sets the PersistentVolume's reclaim policy to Retain.
+    pub fn retain_volume(&self, pv: &str) {
+        self.kubectl(&[
+            "patch",
+            "pv",
+            pv,
+            "-p",
+            r#"{"spec":{"persistentVolumeReclaimPolicy":"Retain"}}"#,
+        ]);
+    }
+
+    /// Polls until the PersistentVolume is in `phase` (`what` names it in a timeout).
+    pub fn wait_volume_phase(&self, pv: &str, phase: &str, what: &str, timeout: Duration) {
+        self.wait_for(
+            &["get", "pv", pv, "-o", "jsonpath={.status.phase}"],
+            what,
+            timeout,
+            |o| o == phase,
+        );
+    }
+
     /// Polls a kubectl query until `pred` holds on its output.
     pub fn wait_for(
         &self,
@@ -260,32 +240,28 @@ impl SimProcess {
     }
 }
 
-/// A fresh state directory. Not under /tmp: pods mount their own /tmp, and the state
-/// directory must stay visible.
-fn state_dir() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("la-sim-test-")
-        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-        .expect("temp dir")
+fn log_in(state_dir: &Path) -> String {
+    ["test-sim.log", "sim.log"]
+        .iter()
+        .find_map(|f| std::fs::read_to_string(state_dir.join(f)).ok())
+        .unwrap_or_default()
 }
 
 impl Drop for SimProcess {
     fn drop(&mut self) {
-        if self.child.is_none() {
-            self.stop();
-        }
-        if let Some(mut child) = self.child.take() {
-            // SAFETY: signal to our own child process.
-            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-            let deadline = Instant::now() + Duration::from_secs(60);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
+        let Run::Foreground { child, .. } = &mut self.run else {
+            return;
+        };
+        // SAFETY: signal to our own child process.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
             }
-            let _ = child.kill();
-            let _ = child.wait();
+            std::thread::sleep(Duration::from_millis(50));
         }
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }

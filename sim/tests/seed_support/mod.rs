@@ -12,9 +12,13 @@ use std::process::{Command, Output};
 
 use la_sim::seed::PgTarget;
 
+#[path = "../../../tests/common/tools.rs"]
+mod tools;
+
+pub use tools::PG15_BIN;
+
 pub const PASSWORD: &str = "seed-test-password";
 pub const DATABASE: &str = "live_agent_production";
-pub const PG15_BIN: &str = "/usr/lib/postgresql/15/bin";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Major {
@@ -25,7 +29,7 @@ pub enum Major {
 impl Major {
     pub fn bin_dir(self) -> PathBuf {
         match self {
-            Major::Pg11 => Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/pg11/bin"),
+            Major::Pg11 => tools::pg11_bin(),
             Major::Pg15 => PathBuf::from(PG15_BIN),
         }
     }
@@ -34,11 +38,7 @@ impl Major {
 /// The PostgreSQL 15 client tool `name`, or a failure that says how to get it.
 pub fn pg15_tool(name: &str) -> PathBuf {
     let path = Path::new(PG15_BIN).join(name);
-    assert!(
-        path.is_file(),
-        "{} is missing: run scripts/install-test-deps.sh (as root) to install the PostgreSQL 15 client tools",
-        path.display()
-    );
+    tools::require(&path);
     path
 }
 
