@@ -12,30 +12,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use common::sim::{
-    assert_migrated, chart, text, Before, ReleaseSpec, Sim, DATABASE, DATABASE_CLAIM, RELEASE,
+    assert_migrated, text, Before, ReleaseSpec, Sim, DATABASE, DATABASE_CLAIM, RELEASE,
 };
 use la_sim::seed;
-
-/// The migration's step ids in order, as its `--dry-run -o json` plan lists them.
-fn plan_steps(sim: &Sim) -> Vec<String> {
-    let target = chart("4.44.0");
-    let out = sim.run_plugin(&[
-        "4.44",
-        "--chart",
-        target.to_str().unwrap(),
-        "--dry-run",
-        "-o",
-        "json",
-    ]);
-    assert!(out.status.success(), "dry-run: {}", text(&out.stderr));
-    let plan: Value = serde_json::from_slice(&out.stdout).expect("the plan as JSON");
-    plan["plan"]["steps"]
-        .as_array()
-        .expect("steps")
-        .iter()
-        .map(|s| s["id"].as_str().unwrap().to_string())
-        .collect()
-}
 
 /// `rollback --yes` (with more arguments), which must succeed; its stdout and stderr, and
 /// how long it took.
@@ -134,7 +113,7 @@ fn kill_then_roll_back(sim: &Sim, before: &Before, step: Option<&str>) -> Durati
 #[test]
 fn a_migration_killed_before_its_point_of_no_return_rolls_back_to_the_release_as_it_was() {
     let (sim, before) = Sim::with_release(ReleaseSpec::custom("3.19.0"));
-    let steps = plan_steps(&sim);
+    let steps = sim.plan_steps(&[]);
     let uninstall = steps
         .iter()
         .position(|s| s == "cutover.helm-uninstall")
@@ -165,7 +144,7 @@ fn a_migration_killed_after_its_point_of_no_return_or_completed_rolls_back_onto_
     // Passwords the chart generated: only the Secrets saved when the migration started
     // let 4.43.1 reach PostgreSQL 11 again.
     let (sim, before) = Sim::with_release(ReleaseSpec::generated_password("3.19.0"));
-    let steps = plan_steps(&sim);
+    let steps = sim.plan_steps(&[]);
     let uninstall = steps
         .iter()
         .position(|s| s == "cutover.helm-uninstall")
