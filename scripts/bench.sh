@@ -10,6 +10,8 @@
 #   scripts/bench.sh dump          # pg_dump formats and compression levels on the seeded source
 #   scripts/bench.sh load-settings # the copy into a PostgreSQL 15 with all load settings, with
 #                                  # each one left at its default, and with none
+#   scripts/bench.sh rollback      # `rollback` after the copy (before the point of no return)
+#                                  # and after a completed migration, per step
 #   scripts/bench.sh all
 #
 # Environment: SIZE (seed size, default 500MB; `SIZE=2GB` works), FP_SIZE (fingerprint seed
@@ -502,12 +504,62 @@ bench_values() {
   time_values "generated 5 MB" "$work/big-values.yaml"
 }
 
+# timed_run LABEL STEPS ARGS...: la-migrate ARGS with -o json, each event stamped; prints the
+# wall time and, with STEPS=steps, each step's time.
+timed_run() {
+  local label=$1 steps=$2 t0 t1 status=0
+  shift 2
+  t0=$(now)
+  HELM_BIN=$tools/helm HELM_NAMESPACE=$NS NO_COLOR=1 "$bin/la-migrate" 4.44 "$@" --yes -o json \
+    2>"$work/run.err" | while IFS= read -r line; do printf '%s\t%s\n' "$EPOCHREALTIME" "$line"; done \
+    >"$work/run.tsv" || status=$?
+  t1=$(now)
+  if [ "$status" != 0 ]; then
+    echo "bench: la-migrate 4.44 $* exited $status; its last stderr lines:" >&2
+    tail -n 30 "$work/run.err" >&2
+    return 1
+  fi
+  echo "$label: $(secs "$t0" "$t1") s"
+  [ "$steps" = steps ] || return 0
+  python3 - "$work/run.tsv" <<'PY'
+import json, sys
+started = {}
+for line in open(sys.argv[1]):
+    at, _, doc = line.rstrip("\n").partition("\t")
+    try:
+        event = json.loads(doc)
+    except ValueError:
+        continue
+    if event.get("event") != "step":
+        continue
+    if event["status"] == "started":
+        started[event["id"]] = float(at)
+    elif event["status"] == "done" and event["id"] in started:
+        print(f"  {event['id']:<28} {float(at) - started[event['id']]:6.1f} s")
+PY
+}
+
+bench_rollback() {
+  say "rollback with la-migrate: $SIZE seed, helm $HELM_VERSION"
+  start_sim rollback
+  echo "seed: $(install_seeded 4.43.1 "$SIZE")"
+  echo "database: $(db_mb) MB"
+  local chart=(--chart "$CHARTS/live-agent-4.44.0.tgz")
+  timed_run "prepare" - "${chart[@]}" prepare
+  timed_run "copy (the app at 0 from here)" - "${chart[@]}" copy
+  timed_run "rollback before the point of no return (the app back, PostgreSQL 15 removed)" steps rollback
+  timed_run "whole migration" - "${chart[@]}"
+  timed_run "rollback after the completed migration (4.43.1 on PostgreSQL 11 again, checked)" steps rollback
+  stop_sim
+}
+
 case "${1:-}" in
   migrate) build; bench_plugin; [ "${SKIP_GUIDE:-0}" = 1 ] || bench_guide; downtime_ratio ;;
   fingerprint) build; bench_fingerprint ;;
   values) build; bench_values ;;
   dump) build; bench_dump ;;
   load-settings) build; bench_load_settings ;;
+  rollback) build; bench_rollback ;;
   all) build; bench_values; bench_plugin; [ "${SKIP_GUIDE:-0}" = 1 ] || bench_guide; downtime_ratio; bench_dump; bench_load_settings; bench_fingerprint ;;
   *) awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0" >&2; exit 2 ;;
 esac

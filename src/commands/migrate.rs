@@ -105,62 +105,66 @@ async fn run_async(
         };
     }
     let phase = phase_of(command);
-    if phase == Some(Phase::Rollback) {
-        let plan_only = args.dry_run;
-        return rollback(
-            settings, printer, args, store, existing, kube, helm, options, plan_only,
-        )
-        .await;
-    }
-    local_copy_free(existing.as_ref().map(|(s, _)| s), &options)?;
-    let plan_only = args.dry_run || matches!(command, Some(MigrationCommand::Plan));
-
-    let (mut state, lock) = match existing {
-        Some((state, lock)) => (state, lock),
-        None => {
-            if phase.is_some_and(|p| p != Phase::Prepare) {
-                return Err(Error::new(
-                    ExitCode::Precondition,
-                    format!(
-                        "no migration of release {:?} has started in namespace {:?}",
-                        settings.release, settings.namespace
-                    ),
-                )
-                .hint(format!(
-                    "start with `{}` (or the whole migration: `{}`)",
-                    hint_command(settings, "prepare"),
-                    hint_command(settings, "")
-                )));
-            }
-            printer.note("Preflight: reading the release, its volumes, secrets and permissions...");
-            let facts = preflight::gather(settings, &kube, &helm, &options).await?;
-            let mut plan = crate::plan::build(&facts, &options)?;
-            record_flags(&mut plan, settings, &options)?;
-            if plan_only {
-                return print_plan(printer, &plan);
-            }
-            let state = State::new(plan);
-            store.create(&state).await?;
-            (state, None)
+    let started = std::time::Instant::now();
+    let (mut state, lock) = if phase == Some(Phase::Rollback) {
+        let (state, lock) = rollback_state(settings, &helm, existing)?;
+        if args.dry_run {
+            return print_rollback(printer, &state.plan);
         }
+        (state, lock)
+    } else {
+        local_copy_free(existing.as_ref().map(|(s, _)| s), &options)?;
+        let plan_only = args.dry_run || matches!(command, Some(MigrationCommand::Plan));
+        let (mut state, lock) = match existing {
+            Some((state, lock)) => (state, lock),
+            None => {
+                if phase.is_some_and(|p| p != Phase::Prepare) {
+                    return Err(Error::new(
+                        ExitCode::Precondition,
+                        format!(
+                            "no migration of release {:?} has started in namespace {:?}",
+                            settings.release, settings.namespace
+                        ),
+                    )
+                    .hint(format!(
+                        "start with `{}` (or the whole migration: `{}`)",
+                        hint_command(settings, "prepare"),
+                        hint_command(settings, "")
+                    )));
+                }
+                printer.note(
+                    "Preflight: reading the release, its volumes, secrets and permissions...",
+                );
+                let facts = preflight::gather(settings, &kube, &helm, &options).await?;
+                let mut plan = crate::plan::build(&facts, &options)?;
+                record_flags(&mut plan, settings, &options)?;
+                if plan_only {
+                    return print_plan(printer, &plan);
+                }
+                let state = State::new(plan);
+                store.create(&state).await?;
+                (state, None)
+            }
+        };
+        if state.rollback_started() {
+            return Err(Error::new(
+                ExitCode::Precondition,
+                format!(
+                    "a rollback of release {:?} has started: the migration cannot go on",
+                    settings.release
+                ),
+            )
+            .hint(format!(
+                "finish it with `{}`; a migration can start anew after it",
+                hint_command(settings, "rollback")
+            )));
+        }
+        resumed_flags(&mut state, settings, &options, printer)?;
+        if plan_only {
+            return print_plan(printer, &state.plan);
+        }
+        (state, lock)
     };
-    if state.rollback_started() {
-        return Err(Error::new(
-            ExitCode::Precondition,
-            format!(
-                "a rollback of release {:?} has started: the migration cannot go on",
-                settings.release
-            ),
-        )
-        .hint(format!(
-            "finish it with `{}`; a migration can start anew after it",
-            hint_command(settings, "rollback")
-        )));
-    }
-    resumed_flags(&mut state, settings, &options, printer)?;
-    if plan_only {
-        return print_plan(printer, &state.plan);
-    }
     let mut kept_volumes = Vec::new();
     if phase == Some(Phase::Cleanup) {
         // The migration's steps stay in the record (status, and the check that they all
@@ -186,9 +190,23 @@ async fn run_async(
         deletes_confirmed: false,
     };
     let result = run_interruptible(&mut runner, phase).await;
-    let unlock = runner.store.unlock(&runner.state).await;
-    let done = runner.state.done.len();
-    let total = runner.state.plan.steps.len();
+    let rollback = phase == Some(Phase::Rollback);
+    // A rollback that ended leaves no record: a new migration starts from scratch.
+    let unlock = if rollback && result.is_ok() {
+        runner.store.delete().await
+    } else {
+        runner.store.unlock(&runner.state).await
+    };
+    let (done, total) = if rollback {
+        let steps: Vec<_> = runner.state.plan.steps_of(Phase::Rollback).collect();
+        let done = steps.iter().filter(|s| runner.state.is_done(&s.id)).count();
+        (done, steps.len())
+    } else {
+        (runner.state.done.len(), runner.state.plan.steps.len())
+    };
+    if rollback {
+        kept_volumes = runner.state.record.rollback_kept_volumes.clone();
+    }
     // One shape whether the run succeeded or failed.
     let summary = json!({
         "event": "summary",
@@ -199,23 +217,37 @@ async fn run_async(
         "steps": total,
         "record": runner.state.record,
     });
+    let end = End {
+        phase,
+        kept_volumes: &kept_volumes,
+        done,
+        total,
+        from_version: &runner.state.plan.from_version,
+        seconds: started.elapsed().as_secs(),
+    };
     printer.event(summary, |p| {
         if result.is_ok() {
-            p.note(&next_command(settings, phase, &kept_volumes, done, total));
+            p.note(&next_command(settings, &end));
         }
     });
     result.and(unlock)
 }
 
-/// What to run next after a run that succeeded (text mode's last line).
-fn next_command(
-    settings: &Settings,
+/// How a run that succeeded ended, for its last line.
+struct End<'a> {
     phase: Option<Phase>,
-    kept_volumes: &[String],
+    /// Volumes left Released: the old ones at cleanup, the new release's at a rollback.
+    kept_volumes: &'a [String],
     done: usize,
     total: usize,
-) -> String {
-    match phase {
+    from_version: &'a str,
+    seconds: u64,
+}
+
+/// What to run next after a run that succeeded (text mode's last line).
+fn next_command(settings: &Settings, end: &End<'_>) -> String {
+    let (kept_volumes, done, total) = (end.kept_volumes, end.done, end.total);
+    match end.phase {
         None | Some(Phase::Verify) => format!(
             "Migration complete. When satisfied: {}",
             hint_command(settings, "cleanup")
@@ -226,6 +258,24 @@ fn next_command(
             kept_volumes.join(", "),
             hint_command(settings, "cleanup --delete-old-volumes")
         ),
+        Some(Phase::Rollback) => {
+            let mut text = format!(
+                "Rollback complete in {} s: release {} runs chart {} again.",
+                end.seconds, settings.release, end.from_version
+            );
+            if !kept_volumes.is_empty() {
+                text.push_str(&format!(
+                    "\nThe new release's volumes are kept (Released, Retain): {}\nDelete them when no longer needed: kubectl delete pv {}",
+                    kept_volumes.join(", "),
+                    kept_volumes.join(" ")
+                ));
+            }
+            text.push_str(&format!(
+                "\nA new migration starts from scratch: {}",
+                hint_command(settings, "--dry-run")
+            ));
+            text
+        }
         Some(p) => format!("Phase {} complete ({done}/{total} steps done).", p.name()),
     }
 }
@@ -501,21 +551,14 @@ fn status_text(state: &State, lock: Option<&Lock>) -> String {
     out
 }
 
-/// `4.44 rollback`: back to the original release from wherever the recorded migration
-/// stopped. The rollback's steps are built once (`plan::rollback`) and kept in the state, so
-/// a rerun resumes them; at the end the state itself goes, and a migration can start anew.
-#[allow(clippy::too_many_arguments)]
-async fn rollback(
+/// The state a rollback runs: the recorded migration with the rollback's steps, built once
+/// (`plan::rollback`) and kept in the state, so a rerun resumes them. At the end the state
+/// itself goes, and a migration can start anew.
+fn rollback_state(
     settings: &Settings,
-    printer: &Printer,
-    args: &RunArgs,
-    mut store: Store,
+    helm: &Helm,
     existing: Option<(State, Option<Lock>)>,
-    kube: Kube,
-    helm: Helm,
-    options: Options,
-    plan_only: bool,
-) -> Result<()> {
+) -> Result<(State, Option<Lock>)> {
     let Some((mut state, lock)) = existing else {
         return Err(Error::new(
             ExitCode::NotFound,
@@ -557,81 +600,18 @@ async fn rollback(
         let steps = plan_rollback::steps(&state.plan, &facts);
         state.plan.steps.extend(steps);
     }
-    if plan_only {
-        return printer
-            .output(
-                || {
-                    let steps: Vec<&crate::plan::Step> =
-                        state.plan.steps_of(Phase::Rollback).collect();
-                    json!({ "rollback": { "to_version": state.plan.from_version, "steps": steps } })
-                },
-                |p| p.result(&runbook::render_rollback(&state.plan)),
-            )
-            .context(ExitCode::Failure, || "cannot write to stdout".into());
-    }
-    let started = std::time::Instant::now();
-    store.lock(&state, lock.as_ref()).await?;
-    store.keep_lock();
-    let mut runner = Runner {
-        settings,
-        printer,
-        kube,
-        helm,
-        options,
-        confirmation: Confirmation::from_flags(args.yes, args.no_input),
-        store,
-        state,
-        deletes_confirmed: false,
-    };
-    let result = run_interruptible(&mut runner, Some(Phase::Rollback)).await;
-    let result = match result {
-        Ok(()) => runner.store.delete().await,
-        Err(e) => Err(e),
-    };
-    let kept = runner.state.record.rollback_kept_volumes.clone();
-    let done = runner
-        .state
-        .plan
-        .steps_of(Phase::Rollback)
-        .filter(|s| runner.state.is_done(&s.id))
-        .count();
-    let total = runner.state.plan.steps_of(Phase::Rollback).count();
-    if result.is_err() {
-        // The rollback's steps done so far stay recorded for the rerun.
-        let _ = runner.store.unlock(&runner.state).await;
-    }
-    // The migration's summary shape, whatever the outcome.
-    let summary = json!({
-        "event": "summary",
-        "status": if result.is_ok() { "ok" } else { "failed" },
-        "release": settings.release,
-        "namespace": settings.namespace,
-        "steps_done": done,
-        "steps": total,
-        "record": runner.state.record,
-    });
-    printer.event(summary, |p| {
-        if result.is_err() {
-            return;
-        }
-        let mut text = format!(
-            "Rollback complete in {} s: release {} runs chart {} again.",
-            started.elapsed().as_secs(),
-            settings.release,
-            runner.state.plan.from_version
-        );
-        if !kept.is_empty() {
-            text.push_str(&format!(
-                "\nThe new release's volumes are kept (Released, Retain): {}\nDelete them when no longer needed: kubectl delete pv {}",
-                kept.join(", "),
-                kept.join(" ")
-            ));
-        }
-        text.push_str(&format!(
-            "\nA new migration starts from scratch: {}",
-            hint_command(settings, "--dry-run")
-        ));
-        p.note(&text);
-    });
-    result
+    Ok((state, lock))
+}
+
+/// `rollback --dry-run`: the rollback's steps as a runbook, or `{"rollback":...}`.
+fn print_rollback(printer: &Printer, plan: &Plan) -> Result<()> {
+    printer
+        .output(
+            || {
+                let steps: Vec<&crate::plan::Step> = plan.steps_of(Phase::Rollback).collect();
+                json!({ "rollback": { "to_version": plan.from_version, "steps": steps } })
+            },
+            |p| p.result(&runbook::render_rollback(plan)),
+        )
+        .context(ExitCode::Failure, || "cannot write to stdout".into())
 }

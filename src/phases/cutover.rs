@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::exit::ExitCode;
 use crate::helm::argv;
 use crate::plan::manifests;
-use crate::plan::{Action, ObjectRef, RetainVolume};
+use crate::plan::{ObjectRef, RetainVolume};
 
 /// The point of no return: refuses without a proven copy (or a verified dump), checks the
 /// copy is still current, shows what the next steps delete and the Sidekiq jobs Redis 7 will
@@ -93,17 +93,7 @@ async fn still_current(r: &mut Runner<'_>) -> Result<()> {
     let Some(db) = r.state.plan.new_database.clone() else {
         return Ok(());
     };
-    let (deployments, selectors) = r
-        .state
-        .plan
-        .find_action(|a| match a {
-            Action::ScaleDown {
-                deployments,
-                selectors,
-            } => Some((deployments.clone(), selectors.clone())),
-            _ => None,
-        })
-        .unwrap_or_default();
+    let (deployments, selectors) = r.state.plan.scaled_down();
     let mut running = Vec::new();
     for d in &deployments {
         if let Some(dep) = r.kube.deployment(d).await? {

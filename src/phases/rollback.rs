@@ -420,17 +420,7 @@ pub async fn check_database(r: &mut Runner<'_>) -> Result<String> {
         return Ok("no fingerprint of PostgreSQL 11 was recorded".to_string());
     };
     // The original release's Deployments, as the migration scaled them down.
-    let (deployments, selectors) = r
-        .state
-        .plan
-        .find_action(|a| match a {
-            Action::ScaleDown {
-                deployments,
-                selectors,
-            } => Some((deployments.clone(), selectors.clone())),
-            _ => None,
-        })
-        .unwrap_or_default();
+    let (deployments, selectors) = r.state.plan.scaled_down();
     for d in &deployments {
         if r.kube.deployment(d).await?.is_some() {
             r.kube.scale(d, 0).await?;

@@ -9,21 +9,24 @@ pub struct CleanupOptions {
     pub restore_reclaim_policy: bool,
 }
 
-/// Steps that remove the backup and, when asked, the old volumes. `released` are volumes the
-/// migration retained that are now Released (the old PostgreSQL and Redis data).
-pub fn steps(
-    plan: &Plan,
-    released: &[String],
-    original_attachments_policy: Option<&str>,
-    options: CleanupOptions,
-) -> Vec<Step> {
+/// The plugin's objects for the release: the copy pod, PostgreSQL 15's pod and Service beside
+/// the old one (gone since the cut-over; removed here when the migration stopped before it)
+/// and, `with_claim`, its claim; the staged passwords, the dump pod and volume, and last the
+/// values Secret (read until then).
+pub fn plugin_objects(plan: &Plan, with_claim: bool) -> Vec<ObjectRef> {
     let ns = &plan.namespace;
     let mut objects = Vec::new();
     if let Some(db) = &plan.new_database {
         objects.push(ObjectRef::namespaced("Pod", ns, &db.copy_pod));
-        // Gone since the cut-over; removed here when the migration stopped before it.
         objects.push(ObjectRef::namespaced("Pod", ns, &db.pod_name()));
         objects.push(ObjectRef::namespaced("Service", ns, &db.service));
+        if with_claim {
+            objects.push(ObjectRef::namespaced(
+                "PersistentVolumeClaim",
+                ns,
+                &db.claim,
+            ));
+        }
         if db.staged {
             objects.push(ObjectRef::namespaced("Secret", ns, &db.secret));
         }
@@ -37,6 +40,19 @@ pub fn steps(
         ns,
         &own_names::values_secret(&plan.release),
     ));
+    objects
+}
+
+/// Steps that remove the backup and, when asked, the old volumes. `released` are volumes the
+/// migration retained that are now Released (the old PostgreSQL and Redis data).
+pub fn steps(
+    plan: &Plan,
+    released: &[String],
+    original_attachments_policy: Option<&str>,
+    options: CleanupOptions,
+) -> Vec<Step> {
+    // PostgreSQL 15's claim beside the old one is gone since the cut-over.
+    let objects = plugin_objects(plan, false);
     let mut actions = vec![(
         "remove-backup",
         "Remove the copy and dump pods, the dump volume, the staged passwords and the saved values"

@@ -445,6 +445,19 @@ impl Plan {
         self.steps.iter().find_map(|s| pick(&s.action))
     }
 
+    /// The Deployments the scale-down stops (the original release's) and the selectors of
+    /// their pods.
+    pub fn scaled_down(&self) -> (Vec<String>, Vec<String>) {
+        self.find_action(|a| match a {
+            Action::ScaleDown {
+                deployments,
+                selectors,
+            } => Some((deployments.clone(), selectors.clone())),
+            _ => None,
+        })
+        .unwrap_or_default()
+    }
+
     /// The Deployments the upgrade waits for.
     pub fn app_deployments(&self) -> Vec<String> {
         self.find_action(|a| match a {

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::{own_names, Action, ObjectRef, Phase, Plan, RetainVolume, Step};
+use super::{Action, Phase, Plan, RetainVolume, Step};
 use crate::verify::DatabaseStats;
 
 /// Key of the original chart's archive in the values Secret.
@@ -92,37 +92,6 @@ pub struct RollbackFacts {
     pub reclaim_policies: BTreeMap<String, String>,
     /// Whether the proof recorded PostgreSQL 11's fingerprint.
     pub proven: bool,
-}
-
-/// The plugin's objects a rollback removes: PostgreSQL 15 beside the old one with its claim
-/// and Service, the copy and dump pods, the dump volume, the staged passwords, and last the
-/// values Secret (which the rollback reads until then).
-fn plugin_objects(plan: &Plan) -> Vec<ObjectRef> {
-    let ns = &plan.namespace;
-    let mut objects = Vec::new();
-    if let Some(db) = &plan.new_database {
-        objects.push(ObjectRef::namespaced("Pod", ns, &db.copy_pod));
-        objects.push(ObjectRef::namespaced("Pod", ns, &db.pod_name()));
-        objects.push(ObjectRef::namespaced("Service", ns, &db.service));
-        objects.push(ObjectRef::namespaced(
-            "PersistentVolumeClaim",
-            ns,
-            &db.claim,
-        ));
-        if db.staged {
-            objects.push(ObjectRef::namespaced("Secret", ns, &db.secret));
-        }
-    }
-    if let Some(b) = &plan.backup {
-        objects.push(ObjectRef::namespaced("Pod", ns, &b.dump_pod));
-        objects.push(ObjectRef::namespaced("PersistentVolumeClaim", ns, &b.claim));
-    }
-    objects.push(ObjectRef::namespaced(
-        "Secret",
-        ns,
-        &own_names::values_secret(&plan.release),
-    ));
-    objects
 }
 
 /// The rollback's steps for `plan`.
@@ -243,7 +212,7 @@ pub fn steps(plan: &Plan, facts: &RollbackFacts) -> Vec<Step> {
             .to_string(),
         true,
         Action::RemoveBackup {
-            objects: plugin_objects(plan),
+            objects: super::cleanup::plugin_objects(plan, true),
         },
     ));
     actions
@@ -395,6 +364,7 @@ pub fn commands(plan: &Plan, action: &Action) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::own_names;
     use crate::plan::{build, fixtures::release_4_43, Options};
     use crate::verify::TableStats;
 
