@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use common::sim::{
-    assert_migrated, text, Before, ReleaseSpec, Sim, DATABASE, DATABASE_CLAIM, RELEASE,
+    assert_migrated, assert_release_as_before, text, Before, ReleaseSpec, Sim, DATABASE,
+    DATABASE_CLAIM, RELEASE,
 };
-use la_sim::seed;
 
 /// `rollback --yes` (with more arguments), which must succeed; its stdout and stderr, and
 /// how long it took.
@@ -34,51 +34,19 @@ fn rollback(sim: &Sim, extra: &[&str]) -> (String, String, Duration) {
     (text(&out.stdout), text(&out.stderr), took)
 }
 
-/// The release as before the migration, checked by the test itself.
-fn assert_rolled_back(sim: &Sim, before: &Before, after: &str) {
-    let list = sim.helm(&["list", "-o", "json"]);
-    let rows: Value = serde_json::from_str(&list).unwrap();
-    assert_eq!(rows[0]["status"], "deployed", "after {after}: {list}");
-    assert_eq!(
-        rows[0]["chart"], "live-agent-4.43.1",
-        "after {after}: {list}"
-    );
-
-    let db_before = before.db.as_ref().expect("an internal database");
+/// The release as before the migration, checked by the test itself: 4.43.1 on PostgreSQL 11
+/// (its own volume, its old password), every table, sequence and attachment, the kept
+/// secrets and the replicas as recorded, and nothing of the plugin left.
+fn assert_rolled_back(sim: &Sim, before: &Before) {
     assert_eq!(
         sim.claim_volume(DATABASE_CLAIM),
-        before.database_volume.clone().unwrap(),
-        "after {after}: PostgreSQL's claim holds another volume than PostgreSQL 11's"
+        before
+            .database_volume
+            .clone()
+            .expect("an internal database"),
+        "PostgreSQL's claim holds another volume than PostgreSQL 11's"
     );
-    let target = sim.database();
-    let version = target
-        .query("server version", "show server_version_num")
-        .unwrap_or_else(|e| panic!("after {after}: PostgreSQL 11 with its old password: {e}"));
-    assert!(
-        version[0][0].starts_with("11"),
-        "after {after}: server version {version:?}"
-    );
-    let now = seed::snapshot(&target).expect("snapshot after the rollback");
-    assert_eq!(
-        db_before.diff(&now),
-        Vec::<String>::new(),
-        "after {after}: PostgreSQL 11 differs from before the migration"
-    );
-    assert_eq!(db_before.tables, now.tables);
-
-    assert_eq!(
-        sim.claim_volume("live-agent"),
-        before.attachments_volume,
-        "after {after}: the attachments claim is bound to another volume"
-    );
-    let files = seed::read_manifest(&sim.volume_dir(&before.attachments_volume)).unwrap();
-    assert_eq!(
-        before.attachments.missing_or_changed(&files),
-        Vec::<String>::new()
-    );
-    assert_eq!(sim.kept_secrets(), before.kept_secrets, "after {after}");
-    assert_eq!(sim.replicas(), before.replicas, "after {after}");
-
+    assert_release_as_before(sim, before, "4.43.1", "11");
     // Nothing of the plugin is left: the next migration starts from scratch.
     let left = sim.kubectl(&["get", "configmaps,secrets,pods,pvc,services", "-o", "name"]);
     let plugin: Vec<&str> = left
@@ -87,7 +55,7 @@ fn assert_rolled_back(sim: &Sim, before: &Before, after: &str) {
         .collect();
     assert!(
         plugin.is_empty(),
-        "after {after}: the plugin's objects are left: {plugin:?}"
+        "the plugin's objects are left: {plugin:?}"
     );
 }
 
@@ -101,12 +69,12 @@ fn kill_then_roll_back(sim: &Sim, before: &Before, step: Option<&str>) -> Durati
     }
     let after = step.unwrap_or("the completed migration");
     let (_, said, took) = rollback(sim, &[]);
+    eprintln!("rolled back after {after} in {:.1}s", took.as_secs_f64());
     assert!(
         said.contains("Rollback complete"),
         "after {after}: the rollback said:\n{said}"
     );
-    assert_rolled_back(sim, before, after);
-    eprintln!("rolled back after {after} in {:.1}s", took.as_secs_f64());
+    assert_rolled_back(sim, before);
     took
 }
 
@@ -183,7 +151,7 @@ fn a_migration_killed_after_its_point_of_no_return_or_completed_rolls_back_onto_
         serde_json::json!([{"table": "written_on_15", "rows_at_cutover": 0, "rows_now": 3}]),
         "{confirm}"
     );
-    assert_rolled_back(&sim, &before, "the completed migration");
+    assert_rolled_back(&sim, &before);
     let kept: Vec<String> = stdout
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())

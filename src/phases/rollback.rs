@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use super::verify::{in_pod_fingerprint, Counted};
 use super::Runner;
 use crate::error::{Error, Result};
 use crate::exit::ExitCode;
@@ -13,22 +14,22 @@ use crate::helm::argv;
 use crate::kube::ops::Seen;
 use crate::plan::helm_release::{self, Install};
 use crate::plan::rollback::{self as plan_rollback, ChangedTable, CHART_KEY};
-use crate::plan::{scripts, Action, RetainVolume};
-use crate::verify::{compare, sql};
+use crate::plan::{Action, RetainVolume};
+use crate::verify::compare;
 
 /// Asked once per run that reaches a destructive rollback step: what the rollback deletes
 /// and, once the 4.44 app has run on PostgreSQL 15, the rows it wrote there since the point
 /// of no return (per table), which do not go back. Typed release name or `--yes`.
 pub async fn confirm(r: &mut Runner<'_>) -> Result<()> {
     let plan = r.state.plan.clone();
-    let changed = match written_since_cutover(r).await {
-        Ok(changed) => Some(changed),
+    let written = match written_since_cutover(r).await {
+        Ok(changed) => changed,
         Err(e) => {
             r.note(&format!(
                 "PostgreSQL 15's rows were not counted ({}): the app may have written to it since the point of no return",
                 e.message
             ));
-            None
+            Vec::new()
         }
     };
     let past = plan
@@ -41,7 +42,6 @@ pub async fn confirm(r: &mut Runner<'_>) -> Result<()> {
         .filter(|s| s.phase == crate::plan::Phase::Rollback && !r.state.is_done(&s.id))
         .map(|s| s.title.clone())
         .collect();
-    let written = changed.clone().unwrap_or_default();
     r.printer.event(
         serde_json::json!({
             "event": "confirm-rollback",
@@ -84,7 +84,7 @@ async fn written_since_cutover(r: &Runner<'_>) -> Result<Vec<ChangedTable>> {
     let (Some(db), Some(source)) = (&r.state.plan.new_database, &r.state.record.source) else {
         return Ok(Vec::new());
     };
-    if !r.state.is_done("cutover.secrets") || r.state.is_done("rollback.uninstall") {
+    if r.state.is_done("rollback.uninstall") {
         return Ok(Vec::new());
     }
     let release = r.settings.release.clone();
@@ -92,16 +92,7 @@ async fn written_since_cutover(r: &Runner<'_>) -> Result<Vec<ChangedTable>> {
     if status.is_none_or(|s| s.chart_version != r.state.plan.to_version) {
         return Ok(Vec::new());
     }
-    let out = r
-        .kube
-        .exec_checked(
-            &db.release_pod,
-            "counting PostgreSQL 15's rows",
-            &scripts::in_postgres_pod(&scripts::row_counts()),
-        )
-        .await?;
-    let now = sql::parse_fingerprint(&out, source.method)
-        .map_err(|e| Error::new(ExitCode::External, format!("PostgreSQL 15's rows: {e}")))?;
+    let now = in_pod_fingerprint(r, &db.release_pod, Counted::Rows, source.method).await?;
     Ok(plan_rollback::changed_since_cutover(source, &now))
 }
 
@@ -198,10 +189,7 @@ pub async fn release_claims(r: &mut Runner<'_>, claims: &[RetainVolume]) -> Resu
         }
         if let Some(v) = &volume {
             r.kube.set_reclaim_policy(v, "Retain").await?;
-            if !r.state.record.rollback_kept_volumes.contains(v) {
-                r.state.record.rollback_kept_volumes.push(v.clone());
-                r.save().await?;
-            }
+            keep_volume(r, v).await?;
         }
         // This claim as seen now: one created again meanwhile is not deleted.
         let seen = Seen::uid_of(&claim.metadata);
@@ -301,8 +289,22 @@ async fn park_new_database_volume(r: &mut Runner<'_>) -> Result<()> {
         )));
     };
     r.kube.release_volume(&volume, &db.claim, &uid.uid).await?;
-    if !r.state.record.rollback_kept_volumes.contains(&volume) {
-        r.state.record.rollback_kept_volumes.push(volume);
+    keep_volume(r, &volume).await
+}
+
+/// Records a volume of the new release the rollback keeps (listed at the end).
+async fn keep_volume(r: &mut Runner<'_>, volume: &str) -> Result<()> {
+    if !r
+        .state
+        .record
+        .rollback_kept_volumes
+        .iter()
+        .any(|v| v == volume)
+    {
+        r.state
+            .record
+            .rollback_kept_volumes
+            .push(volume.to_string());
         r.save().await?;
     }
     Ok(())
@@ -312,7 +314,7 @@ pub async fn restore_secrets(r: &mut Runner<'_>, secrets: &[String]) -> Result<S
     let saved = super::overrides::saved_values_data(r).await?;
     let mut written = Vec::new();
     for s in secrets {
-        let data = plan_rollback::saved_secret(&saved, s);
+        let data = super::values_secret::saved_passwords(&saved, s);
         if let Some(now) = r.kube.secret(s).await? {
             r.kube
                 .delete_secret(s, Seen::uid_of(&now.metadata).as_ref())
@@ -433,20 +435,7 @@ pub async fn check_database(r: &mut Runner<'_>) -> Result<String> {
     r.kube
         .wait_pod_ready(&pod, Duration::from_secs(600))
         .await?;
-    let out = r
-        .kube
-        .exec_checked(
-            &pod,
-            "fingerprinting PostgreSQL 11",
-            &scripts::in_postgres_pod(&scripts::fingerprint(source.method)),
-        )
-        .await?;
-    let live = sql::parse_fingerprint(&out, source.method).map_err(|e| {
-        Error::new(
-            ExitCode::External,
-            format!("PostgreSQL 11's fingerprint: {e}"),
-        )
-    })?;
+    let live = in_pod_fingerprint(r, &pod, Counted::Everything, source.method).await?;
     let report = compare(&source, &live, true);
     if !report.is_equal() {
         let shown: Vec<String> = report

@@ -1,6 +1,7 @@
 //! The values Secret: the release's values (original and 4.44 translation), the operator's
-//! `-f`/`--set` overrides and, with `--keep-passwords`, the old database passwords, kept in
-//! the cluster (never in the state) for the steps after the uninstall.
+//! `-f`/`--set` overrides, the chart's database and Redis Secrets and the original chart's
+//! archive, kept in the cluster (never in the state) for the steps after the uninstall and a
+//! rollback.
 
 use std::collections::BTreeMap;
 
@@ -9,8 +10,8 @@ use crate::error::{Error, Result};
 use crate::exit::ExitCode;
 use crate::plan::{manifests, rollback};
 
-/// Saves the release's values (original and translated), the operator's overrides and, with
-/// `--keep-passwords`, the old database passwords in the plugin's private Secret.
+/// Saves the release's values (original and translated), the operator's overrides, the
+/// chart's Secrets and the original chart's archive in the plugin's private Secret.
 pub async fn save(r: &mut Runner<'_>, secret: &str) -> Result<String> {
     let values = tokio::task::block_in_place(|| {
         super::preflight::release_values(&r.helm, &r.settings.release)
@@ -36,22 +37,14 @@ pub async fn save(r: &mut Runner<'_>, secret: &str) -> Result<String> {
     if !overrides.is_empty() {
         data.insert(super::overrides::KEY.to_string(), overrides.encode());
     }
-    // `helm uninstall` deletes the chart's database Secrets: with --keep-passwords their
-    // data must be saved before, in this (private) Secret, never in the state.
-    let kept = kept_password_secrets(r);
-    for name in &kept {
+    // `helm uninstall` deletes the chart's database and Redis Secrets: their data is saved
+    // before, in this (private) Secret, never in the state. With --keep-passwords the new
+    // release gets these passwords; a rollback writes the Secrets back as they were.
+    let replaced = replaced_secrets(r);
+    for name in &replaced {
         if let Some(old) = r.kube.secret(name).await? {
             for (key, value) in old.data.unwrap_or_default() {
                 data.insert(saved_password_key(name, &key), value.0);
-            }
-        }
-    }
-    // What a rollback after the point of no return installs again: the chart's Secrets as
-    // they are and the original chart's archive.
-    for name in replaced_secrets(r) {
-        if let Some(old) = r.kube.secret(&name).await? {
-            for (key, value) in old.data.unwrap_or_default() {
-                data.insert(rollback::saved_secret_key(&name, &key), value.0);
             }
         }
     }
@@ -71,10 +64,10 @@ pub async fn save(r: &mut Runner<'_>, secret: &str) -> Result<String> {
     r.kube
         .put_secret(secret, manifests::labels(&r.settings.release), data)
         .await?;
-    let passwords = if kept.is_empty() {
-        String::new()
+    let passwords = if r.state.plan.keeps_passwords() && !replaced.is_empty() {
+        format!(" with the passwords of {}", replaced.join(", "))
     } else {
-        format!(" with the passwords of {}", kept.join(", "))
+        String::new()
     };
     Ok(format!(
         "values stored in Secret {}/{secret}{passwords}{chart}",
@@ -150,20 +143,6 @@ fn original_chart(r: &Runner<'_>) -> std::result::Result<Vec<u8>, String> {
     Ok(archive)
 }
 
-/// The database Secrets the plan recreates with their old passwords (`--keep-passwords`).
-fn kept_password_secrets(r: &Runner<'_>) -> Vec<String> {
-    r.state
-        .plan
-        .find_action(|a| match a {
-            crate::plan::Action::ReplaceSecrets {
-                secrets,
-                keep_passwords: true,
-            } => Some(secrets.clone()),
-            _ => None,
-        })
-        .unwrap_or_default()
-}
-
 /// Where the values Secret keeps key `key` of Secret `secret` (both are valid key names).
 pub fn saved_password_key(secret: &str, key: &str) -> String {
     format!("keep.{secret}.{key}")
@@ -184,7 +163,7 @@ pub fn translated_values(r: &Runner<'_>, saved: &mut BTreeMap<String, Vec<u8>>) 
     })
 }
 
-/// The password data of Secret `secret` as the values Secret keeps it (`--keep-passwords`).
+/// The data of the chart's Secret `secret` as the values Secret keeps it (saved at `prepare`).
 pub fn saved_passwords(
     saved: &BTreeMap<String, Vec<u8>>,
     secret: &str,

@@ -154,16 +154,7 @@ async fn database(
     r.kube
         .wait_pod_ready(&db.release_pod, std::time::Duration::from_secs(300))
         .await?;
-    let out = r
-        .kube
-        .exec_checked(
-            &db.release_pod,
-            "counting rows",
-            &scripts::in_postgres_pod(&scripts::row_counts()),
-        )
-        .await?;
-    let live = sql::parse_fingerprint(&out, source.method)
-        .map_err(|e| Error::new(ExitCode::External, format!("live fingerprint: {e}")))?;
+    let live = in_pod_fingerprint(r, &db.release_pod, Counted::Rows, source.method).await?;
     let report = compare(&source, &live, false);
     let lost: Vec<String> = report
         .differences
@@ -183,4 +174,36 @@ async fn database(
         problems.extend(lost);
     }
     Ok(())
+}
+
+/// What [`in_pod_fingerprint`] takes of each table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counted {
+    /// Exact row counts only (hashes `0`).
+    Rows,
+    /// Rows and content hashes, sequences, schema objects.
+    Everything,
+}
+
+/// The fingerprint of the database a release's PostgreSQL pod serves, taken inside that pod
+/// with its own credentials.
+pub async fn in_pod_fingerprint(
+    r: &Runner<'_>,
+    pod: &str,
+    counted: Counted,
+    method: crate::verify::HashMethod,
+) -> Result<crate::verify::DatabaseStats> {
+    let (what, argv) = match counted {
+        Counted::Rows => (format!("counting rows in {pod}"), scripts::row_counts()),
+        Counted::Everything => (
+            format!("fingerprinting the database in {pod}"),
+            scripts::fingerprint(method),
+        ),
+    };
+    let out = r
+        .kube
+        .exec_checked(pod, &what, &scripts::in_postgres_pod(&argv))
+        .await?;
+    sql::parse_fingerprint(&out, method)
+        .map_err(|e| Error::new(ExitCode::External, format!("{what}: {e}")))
 }

@@ -18,21 +18,6 @@ use crate::verify::DatabaseStats;
 /// Key of the original chart's archive in the values Secret.
 pub const CHART_KEY: &str = "original-chart.tgz";
 
-/// Where the values Secret keeps key `key` of the chart's Secret `secret` as it was before
-/// the migration (both are valid key names, so the result is one too).
-pub fn saved_secret_key(secret: &str, key: &str) -> String {
-    format!("original.{secret}.{key}")
-}
-
-/// The data of Secret `secret` as the values Secret keeps it.
-pub fn saved_secret(saved: &BTreeMap<String, Vec<u8>>, secret: &str) -> BTreeMap<String, Vec<u8>> {
-    let prefix = saved_secret_key(secret, "");
-    saved
-        .iter()
-        .filter_map(|(k, v)| Some((k.strip_prefix(&prefix)?.to_string(), v.clone())))
-        .collect()
-}
-
 /// Where the chart the release runs before the migration comes from, to be saved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OriginalChart {
@@ -551,21 +536,5 @@ mod tests {
             ]
         );
         assert!(changed_since_cutover(&at, &at).is_empty());
-    }
-
-    #[test]
-    fn saved_secrets_are_read_back_by_their_own_prefix() {
-        let saved = BTreeMap::from([
-            (
-                saved_secret_key("r-postgresql", "postgresql-password"),
-                b"a".to_vec(),
-            ),
-            (saved_secret_key("r-postgresql-x", "k"), b"b".to_vec()),
-            ("original.yaml".to_string(), b"c".to_vec()),
-        ]);
-        assert_eq!(
-            saved_secret(&saved, "r-postgresql"),
-            BTreeMap::from([("postgresql-password".to_string(), b"a".to_vec())])
-        );
     }
 }

@@ -15,6 +15,13 @@ pub fn assert_migrated(sim: &Sim, before: &Before) {
 
 /// [`assert_migrated`] for a target chart `version`.
 pub fn assert_migrated_to(sim: &Sim, before: &Before, version: &str) {
+    assert_release_as_before(sim, before, version, "15");
+}
+
+/// The release deployed on chart `version` with its PostgreSQL on major version `postgres`
+/// (an internal database) holding every table and sequence as recorded before, every
+/// attachment file on the original volume, the kept secrets and the replicas as before.
+pub fn assert_release_as_before(sim: &Sim, before: &Before, version: &str, postgres: &str) {
     let list = sim.helm(&["list", "-o", "json"]);
     let rows: Value = serde_json::from_str(&list).unwrap();
     let row = &rows[0];
@@ -30,13 +37,16 @@ pub fn assert_migrated_to(sim: &Sim, before: &Before, version: &str) {
             "-o",
             "jsonpath={.spec.containers[0].image}",
         ]);
-        assert!(image.contains(":15."), "PostgreSQL image is {image}");
+        assert!(
+            image.contains(&format!(":{postgres}.")),
+            "PostgreSQL image is {image}"
+        );
         let target = sim.database();
         let version = target
             .query("server version", "show server_version_num")
             .expect("server version");
         assert!(
-            version[0][0].starts_with("15"),
+            version[0][0].starts_with(postgres),
             "server version {:?}",
             version
         );
@@ -44,7 +54,7 @@ pub fn assert_migrated_to(sim: &Sim, before: &Before, version: &str) {
         assert_eq!(
             db_before.diff(&after),
             Vec::<String>::new(),
-            "the database differs after the migration"
+            "the database differs from before the migration"
         );
         assert_eq!(db_before.tables, after.tables);
         assert_eq!(db_before.schema_version, after.schema_version);

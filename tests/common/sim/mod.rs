@@ -25,7 +25,9 @@ use la_sim::seed;
 
 pub use super::tools::{chart, helm, kubectl as kubectl_bin};
 use super::tools::{pg11_bin, require, BackgroundSim};
-pub use checks::{assert_migrated, assert_migrated_to, assert_old_database_untouched};
+pub use checks::{
+    assert_migrated, assert_migrated_to, assert_old_database_untouched, assert_release_as_before,
+};
 pub use faults::HeldLock;
 pub use jobs::job_dir;
 pub use plugin::{migrate_args, target_chart, RunningPlugin};
