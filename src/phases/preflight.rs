@@ -579,6 +579,46 @@ pub fn images_in(manifests: &str) -> Vec<String> {
     out
 }
 
+/// What decides whether `--online` is possible, asked inside the PostgreSQL 11 pod with its
+/// own credentials from the container environment, over the Unix socket (as
+/// [`database_size`]), and the free space of the volume holding its data directory.
+pub async fn online_facts(
+    kube: &Kube,
+    pod: &str,
+    database: &str,
+) -> Result<crate::plan::online::OnlineFacts> {
+    use crate::plan::online;
+    use crate::plan::scripts::shell_quote;
+    let query = format!(
+        "PGPASSWORD=\"${{POSTGRES_PASSWORD:-$(cat \"${{POSTGRES_PASSWORD_FILE:-/dev/null}}\" 2>/dev/null)}}\" \
+psql -X -A -t -v ON_ERROR_STOP=1 -U \"${{POSTGRES_USER:-postgres}}\" -d {} -c {}",
+        shell_quote(database),
+        shell_quote(online::online_facts_query())
+    );
+    let out = kube
+        .exec_script_checked(pod, "reading what online replication needs", &query)
+        .await?;
+    let free = kube
+        .exec_script_checked(
+            pod,
+            "measuring the free space of the database volume",
+            &online::free_space_script(),
+        )
+        .await?;
+    online::parse_online_facts(&out, online::parse_free_bytes(&free)).map_err(|e| {
+        Error::new(
+            ExitCode::External,
+            format!(
+                "reading what online replication needs in pod {}/{pod}: {e}",
+                kube.namespace
+            ),
+        )
+        .hint(
+            "run without --online (the offline copy), or check the pod's PostgreSQL and run again",
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

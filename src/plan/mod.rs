@@ -12,6 +12,7 @@ pub mod facts;
 pub(crate) mod fixtures;
 pub mod helm_release;
 pub mod manifests;
+pub mod online;
 pub mod options;
 pub mod permissions;
 pub mod quantity;
