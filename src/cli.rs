@@ -318,6 +318,11 @@ pub struct RunArgs {
     #[arg(long, global = true)]
     pub keep_dump: bool,
 
+    /// Fill PostgreSQL 15 by logical replication while the app runs; the app is down only
+    /// for the cut-over (preflight says whether this release can, and if not, why)
+    #[arg(long, global = true)]
+    pub online: bool,
+
     /// Storage class of the dump volume (--keep-dump) [default: the cluster's default class]
     #[arg(long, global = true, value_name = "CLASS")]
     pub backup_storage_class: Option<String>,
@@ -394,7 +399,10 @@ pub enum MigrationCommand {
     Plan,
     /// App up: save values, stage passwords, start PostgreSQL 15 beside PostgreSQL 11
     Prepare,
+    /// With --online, app up: PostgreSQL 15 filled by logical replication and proven
+    Replicate,
     /// App to 0; copy PostgreSQL 11 into PostgreSQL 15 in the cluster and prove them equal
+    /// (with --online: catch up, sync sequences, prove, drop the replication)
     Copy,
     /// Point of no return: uninstall, keep PostgreSQL 11's volume, install the target chart
     /// once on the copied database

@@ -37,6 +37,7 @@ pub fn fixed_flags(target: &TargetSettings, o: &Options) -> Vec<(&'static str, S
             o.storage_class.is_some(),
         ),
         ("--keep-dump", o.keep_dump.to_string(), o.keep_dump),
+        ("--online", o.online.to_string(), o.online),
         (
             "--backup-storage-class",
             o.backup_storage_class.clone().unwrap_or_default(),

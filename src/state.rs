@@ -100,6 +100,19 @@ pub struct Record {
     /// 15's data and Redis 7's).
     #[serde(default)]
     pub rollback_kept_volumes: Vec<String>,
+    /// Online: the proof made while replicating.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub online: Option<OnlineRecord>,
+}
+
+/// The proof made while the app ran and PostgreSQL 15 replicated: PostgreSQL 11's table
+/// write marks before it, the tables not equal then, and PostgreSQL 11's fingerprint. A
+/// table whose mark is unchanged at the cut-over is not hashed again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OnlineRecord {
+    pub marks: BTreeMap<String, String>,
+    pub unproven: Vec<String>,
+    pub source: crate::verify::DatabaseStats,
 }
 
 /// The whole record.

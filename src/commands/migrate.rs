@@ -33,6 +33,7 @@ pub fn options(args: &RunArgs) -> Options {
             .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone())),
         keep_passwords: args.keep_passwords,
         keep_dump: args.keep_dump,
+        online: args.online,
         storage_class: args.storage_class.clone(),
         values_overrides: args.values_overrides.clone(),
         set: args.set.clone(),
@@ -47,6 +48,7 @@ pub fn options(args: &RunArgs) -> Options {
 fn phase_of(command: Option<&MigrationCommand>) -> Option<Phase> {
     match command? {
         MigrationCommand::Prepare => Some(Phase::Prepare),
+        MigrationCommand::Replicate => Some(Phase::Replicate),
         MigrationCommand::Copy => Some(Phase::Copy),
         MigrationCommand::Cutover => Some(Phase::Cutover),
         MigrationCommand::Finalize => Some(Phase::Finalize),
@@ -100,7 +102,10 @@ async fn run_async(
 
     if matches!(command, Some(MigrationCommand::Status)) {
         return match &existing {
-            Some((state, lock)) => status(printer, state, lock.as_ref()),
+            Some((state, lock)) => {
+                let lag = crate::phases::replicate::replication_lag(&kube, state).await;
+                status(printer, state, lock.as_ref(), lag)
+            }
             None => not_started(printer, settings),
         };
     }
@@ -473,7 +478,12 @@ fn not_started(printer: &Printer, settings: &Settings) -> Result<()> {
         .context(ExitCode::Failure, || "cannot write to stdout".into())
 }
 
-fn status(printer: &Printer, state: &State, lock: Option<&Lock>) -> Result<()> {
+fn status(
+    printer: &Printer,
+    state: &State,
+    lock: Option<&Lock>,
+    lag: Option<crate::plan::replication::Lag>,
+) -> Result<()> {
     // Whether the holder still runs is not known here (its clock is not this one's): the
     // lock is shown as recorded.
     printer
@@ -490,9 +500,14 @@ fn status(printer: &Printer, state: &State, lock: Option<&Lock>) -> Result<()> {
                     "locked_by": lock.map(|l| &l.holder),
                     "lock_expires": lock.map(|l| l.expires),
                     "record": state.record,
+                    "replication": lag.map(|l| json!({
+                        "lag_bytes": l.bytes,
+                        "lag_seconds": l.seconds,
+                        "connected": l.connected,
+                    })),
                 })
             },
-            |p| p.result(&status_text(state, lock)),
+            |p| p.result(&status_text(state, lock, lag)),
         )
         .context(ExitCode::Failure, || "cannot write to stdout".into())
 }
@@ -506,7 +521,11 @@ fn next_rollback_step(state: &State) -> Option<&crate::plan::Step> {
 }
 
 /// `status` as text: every step, the lock, and what comes next.
-fn status_text(state: &State, lock: Option<&Lock>) -> String {
+fn status_text(
+    state: &State,
+    lock: Option<&Lock>,
+    lag: Option<crate::plan::replication::Lag>,
+) -> String {
     let next = state.next_step();
     let cleanup = state.next_cleanup_step();
     let rollback = next_rollback_step(state);
@@ -521,6 +540,14 @@ fn status_text(state: &State, lock: Option<&Lock>) -> String {
             "    "
         };
         out.push_str(&format!("  [{mark}] {} {}\n", step.id, step.title));
+    }
+    if let Some(l) = lag {
+        out.push_str(&format!(
+            "Replication: PostgreSQL 15 is {} behind PostgreSQL 11 (last applied change {:.1} s old){}\n",
+            crate::plan::quantity::human(l.bytes),
+            l.seconds,
+            if l.connected { "" } else { "; not connected now" }
+        ));
     }
     if let Some(l) = lock {
         out.push_str(&format!(

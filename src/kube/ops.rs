@@ -323,6 +323,26 @@ impl Kube {
         .await
     }
 
+    /// Deletes a pod its controller recreates under the same name (a StatefulSet's) and waits
+    /// until the new one (another uid) is ready.
+    pub async fn restart_pod(&self, name: &str, timeout: Duration) -> Result<()> {
+        let old = self.pod(name).await?.and_then(|p| p.metadata.uid);
+        delete::<Pod>(self.ns(), name, self.named("pod", name), None).await?;
+        wait::until(
+            &format!("{} to be recreated", self.named("pod", name)),
+            timeout,
+            || async {
+                Ok(self
+                    .pod(name)
+                    .await?
+                    .filter(|p| p.metadata.uid != old)
+                    .map(|_| ()))
+            },
+        )
+        .await?;
+        self.wait_pod_ready(name, timeout).await
+    }
+
     pub async fn claim(&self, name: &str) -> Result<Option<PersistentVolumeClaim>> {
         get(self.ns(), name, self.named(CLAIM, name)).await
     }

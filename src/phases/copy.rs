@@ -37,7 +37,7 @@ pub async fn scale_down(
 }
 
 /// The copy pod and PostgreSQL 15, ready (either may have been replaced since prepare).
-async fn pods_ready(r: &mut Runner<'_>, db: &NewDatabasePlan) -> Result<()> {
+pub(super) async fn pods_ready(r: &mut Runner<'_>, db: &NewDatabasePlan) -> Result<()> {
     r.kube.ensure_pod(&db.pod).await?;
     r.kube
         .wait_pod_ready(&db.pod_name(), Duration::from_secs(600))

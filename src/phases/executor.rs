@@ -3,7 +3,8 @@
 
 use super::context::Runner;
 use super::{
-    cleanup, copy, cutover, dump, finalize, install, prepare, rollback, values_secret, verify,
+    cleanup, copy, cutover, dump, finalize, install, prepare, replicate, rollback, values_secret,
+    verify,
 };
 use crate::error::{Error, Result};
 use crate::exit::ExitCode;
@@ -84,7 +85,17 @@ impl Runner<'_> {
             Action::VerifyBackup => dump::verify(self).await,
             Action::LocalCopy { path } => dump::local_copy(self, path).await,
             Action::Copy => copy::copy(self).await,
+            Action::Prove if self.state.plan.online.is_some() => replicate::prove(self).await,
             Action::Prove => copy::prove(self).await,
+            Action::WalLevel => replicate::wal_level(self).await,
+            Action::ReplicaIdentity => replicate::replica_identity(self).await,
+            Action::Subscribe => replicate::subscribe(self).await,
+            Action::InitialCopy => replicate::initial_copy(self).await,
+            Action::ProveLive => replicate::prove_live(self).await,
+            Action::CatchUp => replicate::catch_up(self).await,
+            Action::SyncSequences => replicate::sync_sequences(self).await,
+            Action::Unsubscribe => replicate::unsubscribe(self).await,
+            Action::UndoReplication => replicate::undo(self).await,
             Action::Confirm { deletes } => cutover::confirm(self, deletes).await,
             Action::RetainVolumes { volumes } => cutover::retain(self, volumes).await,
             Action::HelmUninstall => cutover::helm_uninstall(self).await,

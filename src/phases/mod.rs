@@ -17,6 +17,7 @@ mod jobs;
 pub mod overrides;
 pub mod preflight;
 mod prepare;
+pub mod replicate;
 mod rollback;
 mod trust;
 mod uids;

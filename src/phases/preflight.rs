@@ -116,9 +116,13 @@ pub async fn gather(
     let names = names(&old, &new);
     let v = &values.parsed;
 
+    let mut online = None;
     let postgres = match charts_database(v) {
         Some(database) => {
             let measured = database_size(kube, &old.postgresql_pod, &database).await?;
+            if options.online {
+                online = Some(online_facts(kube, &old.postgresql_pod, &database).await?);
+            }
             internal_postgres(v, &old, database, measured)
         }
         None => external_postgres(v),
@@ -170,6 +174,7 @@ pub async fn gather(
         permissions,
         odata_enabled: get_bool(v, &["odata", "enabled"], true),
         values_notes: notes,
+        online,
     })
 }
 

@@ -10,6 +10,7 @@ use super::manifests;
 use super::options::{Options, MIN_BACKUP_BYTES};
 use super::own_names;
 use super::quantity::human;
+use super::replication::OnlinePlan;
 use super::target_postgres::TargetPostgres;
 use super::{
     Action, BackupPlan, DbEndpoint, NewDatabasePlan, ObjectRef, Phase, Plan, RetainVolume, Step,
@@ -22,6 +23,7 @@ pub fn build(facts: &Facts, options: &Options) -> Result<Plan> {
     let to_version = check_target(facts)?;
     check_permissions(facts)?;
     let new_database = new_database_plan(facts, options)?;
+    let online = online_plan(facts, options)?;
     let backup = if options.keep_dump || options.local_copy.is_some() {
         backup_plan(facts, options)?
     } else {
@@ -32,6 +34,9 @@ pub fn build(facts: &Facts, options: &Options) -> Result<Plan> {
     }
     let release = facts.release.name.clone();
     let mut warnings = facts.values_notes.clone();
+    if let Some(f) = facts.online.as_ref().filter(|_| options.online) {
+        warnings.extend(super::online::readiness(f).notes);
+    }
     warnings.extend(image_warnings(&facts.target.images));
     let attachments = attachments_volume(facts, &mut warnings);
     let mut workloads = facts.workloads.clone();
@@ -52,6 +57,7 @@ pub fn build(facts: &Facts, options: &Options) -> Result<Plan> {
             attachments: attachments.as_ref(),
             new_database: new_database.is_some(),
             backup: backup.is_some(),
+            online: online.as_ref(),
         },
     );
 
@@ -64,6 +70,7 @@ pub fn build(facts: &Facts, options: &Options) -> Result<Plan> {
         chart_remote: facts.target.remote,
         new_database,
         backup,
+        online,
         replicas: workloads,
         odata_enabled: facts.odata_enabled,
         attachments,
@@ -218,6 +225,8 @@ struct Selection<'a> {
     new_database: bool,
     /// A dump archive is kept (`--keep-dump`, `--local-copy`).
     backup: bool,
+    /// `--online`: filled by logical replication while the app runs.
+    online: Option<&'a OnlinePlan>,
 }
 
 type StepSpec = (Phase, &'static str, &'static str, bool, Action);
@@ -232,6 +241,9 @@ fn steps(facts: &Facts, options: &Options, s: &Selection<'_>) -> Vec<StepSpec> {
         out.push((phase, name, title, destructive, action))
     };
     prepare_steps(facts, s, &mut push);
+    if let Some(online) = s.online {
+        replicate_steps(online, &mut push);
+    }
     copy_steps(options, s, &mut push);
     cutover_steps(facts, options, s, &mut push);
     finalize_steps(facts, &mut push);
@@ -350,6 +362,10 @@ fn copy_steps(options: &Options, s: &Selection<'_>, push: &mut Push<'_>) {
             );
         }
     }
+    if s.online.is_some() {
+        online_copy_steps(push);
+        return;
+    }
     if s.new_database {
         push(
             Phase::Copy,
@@ -366,6 +382,131 @@ fn copy_steps(options: &Options, s: &Selection<'_>, push: &mut Push<'_>) {
             Action::Prove,
         );
     }
+}
+
+/// Online, while the app runs: PostgreSQL 11 made ready to publish, the schema and the
+/// subscription on PostgreSQL 15, its initial copy, and a first proof.
+fn replicate_steps(online: &OnlinePlan, push: &mut Push<'_>) {
+    if online.restart_for_wal_level {
+        push(
+            Phase::Replicate,
+            "wal-level",
+            "Restart PostgreSQL 11 with wal_level=logical (confirmed on its own; the app stays up, its connections drop for seconds)",
+            false,
+            Action::WalLevel,
+        );
+    }
+    if !online.identity_fixes.is_empty() {
+        push(
+            Phase::Replicate,
+            "replica-identity",
+            "Give each table without a primary key a replica identity on PostgreSQL 11 (UPDATE and DELETE need one once published)",
+            false,
+            Action::ReplicaIdentity,
+        );
+    }
+    push(
+        Phase::Replicate,
+        "subscribe",
+        "Publish every table on PostgreSQL 11; load the schema on PostgreSQL 15 and subscribe, detached from this session",
+        false,
+        Action::Subscribe,
+    );
+    push(
+        Phase::Replicate,
+        "initial-copy",
+        "Wait until PostgreSQL 15 has copied every table and follows the stream",
+        false,
+        Action::InitialCopy,
+    );
+    push(
+        Phase::Replicate,
+        "prove-live",
+        "Compare both databases while the app runs: tables equal now are hashed again at the cut-over only if written to",
+        false,
+        Action::ProveLive,
+    );
+}
+
+/// Online, with the app off: the last changes applied, sequences synced, proven, replication
+/// dropped. A failure brings the app back on the old release.
+fn online_copy_steps(push: &mut Push<'_>) {
+    push(
+        Phase::Copy,
+        "catch-up",
+        "Check PostgreSQL 11's schema is unchanged and wait until PostgreSQL 15 has applied its current WAL position",
+        false,
+        Action::CatchUp,
+    );
+    push(
+        Phase::Copy,
+        "sequences",
+        "Set every sequence on PostgreSQL 15 to PostgreSQL 11's value, creating missing ones (per-account display id sequences)",
+        false,
+        Action::SyncSequences,
+    );
+    push(
+        Phase::Copy,
+        "prove",
+        "Compare both databases: every table's rows, the content of tables written since the live proof, sequences, schema objects",
+        false,
+        Action::Prove,
+    );
+    push(
+        Phase::Copy,
+        "unsubscribe",
+        "Drop the subscription on PostgreSQL 15 and the slot and publication on PostgreSQL 11",
+        false,
+        Action::Unsubscribe,
+    );
+}
+
+/// `--online`: refused, with every reason, where logical replication cannot do the job.
+fn online_plan(facts: &Facts, options: &Options) -> Result<Option<OnlinePlan>> {
+    if !options.online {
+        return Ok(None);
+    }
+    if !matches!(facts.postgres, PostgresFacts::Internal { .. }) {
+        return Err(Error::new(
+            ExitCode::InvalidInput,
+            "--online moves the chart's own PostgreSQL; this release's database is external and stays where it is",
+        )
+        .hint("run without --online: the app is down only for the uninstall and install"));
+    }
+    if options.keep_dump || options.local_copy.is_some() {
+        return Err(Error::new(
+            ExitCode::InvalidInput,
+            "--online and --keep-dump/--local-copy do not go together: the dump is taken with the app off, for as long as the database takes",
+        )
+        .hint("drop --keep-dump (PostgreSQL 11's volume stays as the backup until cleanup), or run without --online"));
+    }
+    let f = facts.online.as_ref().ok_or_else(|| {
+        Error::new(
+            ExitCode::Failure,
+            "preflight did not read what --online needs from PostgreSQL 11",
+        )
+    })?;
+    let ready = super::online::readiness(f);
+    if !ready.blockers.is_empty() {
+        let lines: Vec<String> = ready.blockers.iter().map(|b| format!("  - {b}")).collect();
+        return Err(Error::new(
+            ExitCode::Precondition,
+            format!(
+                "an online migration is not possible for this release:\n{}",
+                lines.join("\n")
+            ),
+        )
+        .hint(
+            "fix the above, or run without --online (the app is down while the data is copied)",
+        ));
+    }
+    Ok(Some(OnlinePlan {
+        name: super::replication::NAME.to_string(),
+        wal_level_before: f.wal_level.clone(),
+        restart_for_wal_level: ready.restart_for_wal_level,
+        source_pod: facts.names.postgres_pod.clone(),
+        identity_fixes: ready.identity_fixes,
+    }))
 }
 
 /// Cut-over: from the point of no return to the target chart installed and ready.
@@ -1042,6 +1183,7 @@ mod tests {
             attachments,
             new_database: data,
             backup: data,
+            online: None,
         }
     }
 

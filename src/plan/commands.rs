@@ -458,6 +458,110 @@ pub fn for_action(plan: &Plan, action: &Action) -> Vec<String> {
         | Action::RestoreSecrets { .. }
         | Action::ReinstallOriginal
         | Action::CheckOriginalDatabase => super::rollback::commands(plan, action),
+        Action::WalLevel
+        | Action::ReplicaIdentity
+        | Action::Subscribe
+        | Action::InitialCopy
+        | Action::ProveLive
+        | Action::CatchUp
+        | Action::SyncSequences
+        | Action::Unsubscribe
+        | Action::UndoReplication => online_commands(plan, action),
+    }
+}
+
+/// The commands of the online path's steps: psql through the copy pod (PostgreSQL 11 as the
+/// app's user, PostgreSQL 15 as `postgres`), or in PostgreSQL 11's own pod.
+fn online_commands(plan: &Plan, action: &Action) -> Vec<String> {
+    use super::replication as rep;
+    let (Some(db), Some(online)) = (&plan.new_database, &plan.online) else {
+        return vec![];
+    };
+    let psql = |side, sql: &str| {
+        let argv: Vec<String> = ["psql", "-X", "-A", "-t", "-c", sql]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        exec_argv(plan, &db.copy_pod, &copy_script::on(side, &argv))
+    };
+    let bash = |script: &str| {
+        kubectl(
+            plan,
+            &format!(
+                "exec {} -- bash -c {}",
+                db.copy_pod,
+                scripts::shell_quote(script)
+            ),
+        )
+    };
+    let src = copy_script::Side::Source;
+    let dst = copy_script::Side::Target;
+    match action {
+        Action::WalLevel => vec![
+            psql(src, &rep::set_wal_level_logical()),
+            kubectl(plan, &format!("delete pod {}", online.source_pod)),
+            kubectl(
+                plan,
+                &format!("wait --for=condition=Ready pod/{} --timeout=10m", online.source_pod),
+            ),
+            psql(src, "show wal_level"),
+        ],
+        Action::ReplicaIdentity => online
+            .identity_fixes
+            .iter()
+            .map(|f| psql(src, &super::online::replica_identity_sql(f)))
+            .collect(),
+        Action::Subscribe => vec![
+            exec(plan, &db.copy_pod, &rep::start_subscribe()),
+            "# repeat until it prints state=finished:0".to_string(),
+            exec(plan, &db.copy_pod, &rep::poll_subscribe()),
+        ],
+        Action::InitialCopy => vec![
+            "# repeat until every table is ready (ready, tables, bytes)".to_string(),
+            psql(dst, &rep::initial_copy_query()),
+        ],
+        Action::ProveLive => vec![
+            format!("{} > marks-live.txt", psql(src, rep::table_marks_query())),
+            format!(
+                "{} > source-live.txt",
+                exec_argv(plan, &db.copy_pod, &copy_script::on(src, &scripts::fingerprint(HashMethod::CURRENT)))
+            ),
+            format!(
+                "{} > target-live.txt",
+                exec_argv(plan, &db.copy_pod, &copy_script::on(dst, &scripts::fingerprint(HashMethod::CURRENT)))
+            ),
+            "# tables listed differently in source-live.txt and target-live.txt are proven again at the cut-over".to_string(),
+        ],
+        Action::CatchUp => vec![
+            format!("{} > source-schema.txt", psql(src, &crate::verify::sql::schema_objects_query())),
+            format!("{} | diff source-schema.txt -", psql(dst, &crate::verify::sql::schema_objects_query())),
+            format!("LSN=$({})", psql(src, rep::current_lsn_query())),
+            "# repeat until it prints t".to_string(),
+            psql(src, &rep::caught_up_query("$LSN")).replace("'$LSN'", "'\"$LSN\"'"),
+        ],
+        Action::SyncSequences => vec![bash(&rep::sync_sequences_script())],
+        Action::Unsubscribe => vec![bash(&rep::unsubscribe_script())],
+        Action::UndoReplication => {
+            let mut sql = rep::drop_source_side();
+            for f in &online.identity_fixes {
+                sql.push_str(&format!(" ALTER TABLE {} REPLICA IDENTITY DEFAULT;", f.table));
+            }
+            let mut out = vec![exec_argv(
+                plan,
+                &online.source_pod,
+                &scripts::in_postgres_pod(&["psql".into(), "-X".into(), "-c".into(), sql]),
+            )];
+            if online.restart_for_wal_level {
+                out.push(exec_argv(
+                    plan,
+                    &online.source_pod,
+                    &scripts::in_postgres_pod(&["psql".into(), "-X".into(), "-c".into(), rep::reset_wal_level()]),
+                ));
+                out.push(kubectl(plan, &format!("delete pod {}", online.source_pod)));
+            }
+            out
+        }
+        _ => vec![],
     }
 }
 

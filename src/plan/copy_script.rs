@@ -93,7 +93,7 @@ pub fn on(side: Side, argv: &[String]) -> Vec<String> {
 }
 
 /// Shell functions that run a command against either side.
-const SIDES: &str = r#"src() ( export PGHOST="$SRC_HOST" PGPORT="$SRC_PORT" PGUSER="$SRC_USER" PGDATABASE="$SRC_DATABASE" PGPASSWORD="$SRC_PASSWORD"; "$@" )
+pub const SIDES: &str = r#"src() ( export PGHOST="$SRC_HOST" PGPORT="$SRC_PORT" PGUSER="$SRC_USER" PGDATABASE="$SRC_DATABASE" PGPASSWORD="$SRC_PASSWORD"; "$@" )
 dst() ( export PGHOST="$DST_HOST" PGPORT="$DST_PORT" PGUSER="$DST_USER" PGDATABASE="$DST_DATABASE" PGPASSWORD="$DST_PASSWORD"; "$@" )"#;
 
 /// On the source: a `DO` block per role that owns an object or holds a grant in the database,
@@ -152,6 +152,32 @@ pub fn copy_one_script() -> String {
     format!("{SIDES}\n{COPY_ONE}\n")
 }
 
+/// The copy's first step (bash, after [`SIDES`] and `step`): every role that owns an object
+/// or holds a grant, created on the target unless it exists.
+pub fn roles_section() -> String {
+    format!(
+        r#"step roles
+cat >roles-query.sql <<'SQL'
+{ROLES_QUERY}
+SQL
+src psql -X -A -t -q -v ON_ERROR_STOP=1 -f roles-query.sql >roles.sql
+dst psql -X -q -v ON_ERROR_STOP=1 -d template1 -f roles.sql
+"#
+    )
+}
+
+/// A fresh target database, with the source's encoding and locale, owned by `DST_OWNER`.
+pub fn database_section() -> String {
+    r#"step database
+IFS=$'\t' read -r encoding collate ctype < <(src psql -X -A -t -q -F $'\t' -v ON_ERROR_STOP=1 -c "select pg_encoding_to_char(encoding), datcollate, datctype from pg_database where datname = current_database()")
+dst psql -X -q -v ON_ERROR_STOP=1 -d template1 -v db="$DST_DATABASE" -v owner="$DST_OWNER" -v encoding="$encoding" -v collate="$collate" -v ctype="$ctype" <<'SQL'
+DROP DATABASE IF EXISTS :"db" WITH (FORCE);
+CREATE DATABASE :"db" OWNER :"owner" TEMPLATE template0 ENCODING :'encoding' LC_COLLATE :'collate' LC_CTYPE :'ctype';
+SQL
+"#
+    .to_string()
+}
+
 /// The copy itself (bash), written to a file by [`start_copy`] and run detached.
 pub fn copy_body() -> String {
     let settings: String = LOAD_SETTINGS
@@ -159,28 +185,17 @@ pub fn copy_body() -> String {
         .map(|(k, v, _)| format!("ALTER SYSTEM SET {k} = {v};\n"))
         .collect();
     let copy_one = copy_one_script();
+    let (roles, database) = (roles_section(), database_section());
     format!(
         r#"set -euo pipefail
 cd {COPY_DIR}
 {SIDES}
 step() {{ echo "$1" >step.tmp && mv step.tmp step; echo "== $(date -u +%H:%M:%S) $1"; }}
-step roles
-cat >roles-query.sql <<'SQL'
-{ROLES_QUERY}
-SQL
-src psql -X -A -t -q -v ON_ERROR_STOP=1 -f roles-query.sql >roles.sql
-dst psql -X -q -v ON_ERROR_STOP=1 -d template1 -f roles.sql
-step settings
+{roles}step settings
 dst psql -X -q -v ON_ERROR_STOP=1 -d template1 <<'SQL'
 {settings}SELECT pg_reload_conf();
 SQL
-step database
-IFS=$'\t' read -r encoding collate ctype < <(src psql -X -A -t -q -F $'\t' -v ON_ERROR_STOP=1 -c "select pg_encoding_to_char(encoding), datcollate, datctype from pg_database where datname = current_database()")
-dst psql -X -q -v ON_ERROR_STOP=1 -d template1 -v db="$DST_DATABASE" -v owner="$DST_OWNER" -v encoding="$encoding" -v collate="$collate" -v ctype="$ctype" <<'SQL'
-DROP DATABASE IF EXISTS :"db" WITH (FORCE);
-CREATE DATABASE :"db" OWNER :"owner" TEMPLATE template0 ENCODING :'encoding' LC_COLLATE :'collate' LC_CTYPE :'ctype';
-SQL
-step schema
+{database}step schema
 rm -f schema.dump
 src pg_dump --schema-only --format=custom --file=schema.dump
 dst pg_restore --section=pre-data --exit-on-error --dbname="$DST_DATABASE" schema.dump
@@ -218,10 +233,15 @@ step done
 /// rewritten in place: bash reads a running script as it goes, and a truncated `copy.sh`
 /// would end a copy that is being reattached to early, with exit 0.
 pub fn start_copy() -> String {
+    start_job(COPY_JOB, &copy_body())
+}
+
+/// Writes `body` to `<name>.sh` in the scratch directory and starts it detached (see
+/// [`start_copy`]).
+pub fn start_job(name: &str, body: &str) -> String {
     format!(
-        "set -eu\ncat >{COPY_DIR}/copy.sh.tmp <<'LA_MIGRATE_COPY'\n{}LA_MIGRATE_COPY\nmv -f {COPY_DIR}/copy.sh.tmp {COPY_DIR}/copy.sh\n{}",
-        copy_body(),
-        detached_script(COPY_DIR, COPY_JOB, "rm -f step", "bash copy.sh")
+        "set -eu\ncat >{COPY_DIR}/{name}.sh.tmp <<'LA_MIGRATE_JOB'\n{body}LA_MIGRATE_JOB\nmv -f {COPY_DIR}/{name}.sh.tmp {COPY_DIR}/{name}.sh\n{}",
+        detached_script(COPY_DIR, name, "rm -f step", &format!("bash {name}.sh"))
     )
 }
 

@@ -27,6 +27,9 @@ pub struct Facts {
     pub odata_enabled: bool,
     /// What the values translation reported (left-over keys, renamed defaults).
     pub values_notes: Vec<String>,
+    /// `--online`: what PostgreSQL 11 says about logical replication (read only then).
+    #[serde(default)]
+    pub online: Option<super::online::OnlineFacts>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

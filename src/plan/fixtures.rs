@@ -151,6 +151,7 @@ pub fn release_4_43() -> Facts {
         }],
         odata_enabled: true,
         values_notes: vec![],
+        online: None,
     }
 }
 

@@ -16,6 +16,7 @@ pub mod online;
 pub mod options;
 pub mod permissions;
 pub mod quantity;
+pub mod replication;
 pub mod rollback;
 pub mod runbook;
 pub mod scripts;
@@ -43,7 +44,10 @@ pub const COPY_DIR: &str = "/work";
 pub enum Phase {
     /// The app runs: values saved, PostgreSQL 15 started beside PostgreSQL 11.
     Prepare,
-    /// The app is off: the data copied and proven.
+    /// The app runs (`--online`): PostgreSQL 15 filled by logical replication and proven.
+    Replicate,
+    /// The app is off: the data copied and proven (online: caught up, sequences synced,
+    /// proven, replication dropped).
     Copy,
     /// The point of no return: uninstall, the new volume rebound, one install.
     Cutover,
@@ -55,8 +59,9 @@ pub enum Phase {
 }
 
 impl Phase {
-    pub const MIGRATION: [Phase; 5] = [
+    pub const MIGRATION: [Phase; 6] = [
         Phase::Prepare,
+        Phase::Replicate,
         Phase::Copy,
         Phase::Cutover,
         Phase::Finalize,
@@ -66,6 +71,7 @@ impl Phase {
     pub fn name(self) -> &'static str {
         match self {
             Phase::Prepare => "prepare",
+            Phase::Replicate => "replicate",
             Phase::Copy => "copy",
             Phase::Cutover => "cutover",
             Phase::Finalize => "finalize",
@@ -216,6 +222,24 @@ pub enum Action {
     NewDatabase,
     /// The copy pod, ready.
     CopyPod,
+    /// Online: PostgreSQL 11 restarted with `wal_level = logical` (the app keeps running),
+    /// confirmed on its own.
+    WalLevel,
+    /// Online: a replica identity for each table without a primary key on PostgreSQL 11.
+    ReplicaIdentity,
+    /// Online: publication on 11, schema and subscription on 15, detached in the copy pod.
+    Subscribe,
+    /// Online: wait until the subscription's initial copy is done (reattaches on rerun).
+    InitialCopy,
+    /// Online: compare both databases while the app runs; record what is proven.
+    ProveLive,
+    /// Online, app off: PostgreSQL 11's schema unchanged, and 15 has applied 11's current
+    /// WAL position.
+    CatchUp,
+    /// Online, app off: every sequence on 15 as on 11 (missing ones created).
+    SyncSequences,
+    /// Online, app off: subscription, slot and publication dropped.
+    Unsubscribe,
     /// Scale to 0 and wait until their pods are gone.
     ScaleDown {
         deployments: Vec<String>,
@@ -319,6 +343,9 @@ pub enum Action {
     /// Rollback: PostgreSQL 11 holds what the proof found in it before the point of no
     /// return (every table's rows and content, sequences, schema objects).
     CheckOriginalDatabase,
+    /// Rollback (online): replication slot and publication dropped on PostgreSQL 11, the
+    /// replica identities and `wal_level` as they were (PostgreSQL 11 restarted if needed).
+    UndoReplication,
 }
 
 /// One step: an id the state records, what it does, and how an operator would do it by hand.
@@ -348,6 +375,9 @@ pub struct Plan {
     pub new_database: Option<NewDatabasePlan>,
     /// A dump archive kept on a volume (`--keep-dump`).
     pub backup: Option<BackupPlan>,
+    /// `--online`: PostgreSQL 15 filled by logical replication while the app runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub online: Option<replication::OnlinePlan>,
     /// Replica counts found by preflight; the executor records the live ones before scaling.
     pub replicas: Vec<facts::WorkloadFacts>,
     pub odata_enabled: bool,

@@ -36,6 +36,9 @@ pub struct Options {
     /// `--keep-dump`: also keep a dump archive of the source on a volume of its own.
     #[serde(default)]
     pub keep_dump: bool,
+    /// `--online`: PostgreSQL 15 filled by logical replication while the app runs.
+    #[serde(default)]
+    pub online: bool,
     /// `--storage-class`: class of PostgreSQL 15's volume (default: the old one's class).
     #[serde(default)]
     pub storage_class: Option<String>,
@@ -81,6 +84,7 @@ impl Default for Options {
             helm_timeout_seconds: DEFAULT_HELM_TIMEOUT_SECONDS,
             tools_resources: PodResources::default(),
             keep_dump: false,
+            online: false,
             storage_class: None,
         }
     }

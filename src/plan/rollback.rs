@@ -173,8 +173,10 @@ pub fn steps(plan: &Plan, facts: &RollbackFacts) -> Vec<Step> {
                 Action::CheckOriginalDatabase,
             ));
         }
+        actions.extend(undo_replication(plan));
         actions.extend(replicas);
     } else {
+        actions.extend(undo_replication(plan));
         actions.extend(replicas);
     }
     let policies: BTreeMap<String, String> = facts
@@ -211,6 +213,22 @@ pub fn steps(plan: &Plan, facts: &RollbackFacts) -> Vec<Step> {
             action,
         })
         .collect()
+}
+
+/// Online: PostgreSQL 11 as it was before the replication (no slot, no publication, default
+/// replica identities, its `wal_level`).
+fn undo_replication(plan: &Plan) -> Option<(&'static str, String, bool, Action)> {
+    let online = plan.online.as_ref()?;
+    let mut title =
+        "Drop the replication slot and publication on PostgreSQL 11, replica identities back"
+            .to_string();
+    if online.restart_for_wal_level {
+        title.push_str(&format!(
+            ", wal_level back to {} (PostgreSQL 11 restarted)",
+            online.wal_level_before
+        ));
+    }
+    Some(("replication", title, false, Action::UndoReplication))
 }
 
 /// A table whose row count on PostgreSQL 15 differs from what the copy put there.

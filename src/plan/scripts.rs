@@ -10,7 +10,6 @@
 
 use crate::verify::sql;
 
-use super::copy_script::COPY_JOB;
 use super::{BACKUP_MOUNT, COPY_DIR, DUMP_DIR};
 
 /// What a `start_*` script printed: the state of the detached job.
@@ -74,13 +73,13 @@ pub fn discard(name: &str) -> String {
     format!("rm -f {}/{name}.exit", job_dir(name))
 }
 
-/// Where a detached job keeps its markers and log: the copy in the copy pod's scratch
-/// directory, the dump on the backup volume.
+/// Where a detached job keeps its markers and log: the dump on the backup volume, the copy
+/// pod's jobs (copy, subscribe) in its scratch directory.
 pub fn job_dir(name: &str) -> &'static str {
-    if name == COPY_JOB {
-        COPY_DIR
-    } else {
+    if name == "dump" {
         BACKUP_MOUNT
+    } else {
+        COPY_DIR
     }
 }
 

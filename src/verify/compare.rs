@@ -154,6 +154,17 @@ fn compare_exact(source: &DatabaseStats, target: &DatabaseStats, out: &mut Vec<D
     );
 }
 
+/// The schema objects that differ (sequences and tables aside): a schema change on one side.
+pub fn compare_objects(source: &DatabaseStats, target: &DatabaseStats) -> Vec<Difference> {
+    let only_objects = |s: &DatabaseStats| DatabaseStats {
+        objects: s.objects.clone(),
+        ..DatabaseStats::default()
+    };
+    let mut out = Vec::new();
+    compare_exact(&only_objects(source), &only_objects(target), &mut out);
+    out
+}
+
 /// Compares table by table; `check_content` off compares row counts only (a live database).
 pub fn compare(source: &DatabaseStats, target: &DatabaseStats, check_content: bool) -> Report {
     let mut differences = Vec::new();

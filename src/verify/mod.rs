@@ -5,7 +5,7 @@
 mod compare;
 pub mod sql;
 
-pub use compare::{compare, Difference, Report};
+pub use compare::{compare, compare_objects, Difference, Report};
 pub use sql::HashMethod;
 
 use std::collections::BTreeMap;

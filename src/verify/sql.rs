@@ -48,7 +48,26 @@ SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; SET bytea_output = '
 /// needed, the same text works on both servers, and each table's scan and sum can use the
 /// server's parallel workers.
 pub fn fingerprint_query(method: HashMethod) -> String {
-    let tables = tables_query(Some(method));
+    fingerprint_of(method, None)
+}
+
+/// [`fingerprint_query`] for the tables named (as it names them) only; sequences, schema
+/// objects and the schema version as for the whole database.
+pub fn fingerprint_tables_query(method: HashMethod, tables: &[String]) -> String {
+    fingerprint_of(method, Some(tables))
+}
+
+/// `O` lines of every schema object and the `V` line: the schema alone, cheap.
+pub fn schema_objects_query() -> String {
+    fingerprint_of(HashMethod::Exact, Some(&[])).replacen(
+        &sequences_query(),
+        "select null::text where false",
+        1,
+    )
+}
+
+fn fingerprint_of(method: HashMethod, only: Option<&[String]>) -> String {
+    let tables = tables_query_in(Some(method), only);
     if !method.is_exact() {
         return tables;
     }
@@ -147,6 +166,11 @@ and d.objid = {oid} and d.deptype = 'e')"
 }
 
 fn tables_query(hash: Option<HashMethod>) -> String {
+    tables_query_in(hash, None)
+}
+
+/// The tables' lines; `only`: of these tables (named as the lines name them).
+fn tables_query_in(hash: Option<HashMethod>, only: Option<&[String]>) -> String {
     let per_table = match hash {
         Some(HashMethod::ColumnHash) => format!(
             "format('select count(*) as n, coalesce(sum((%s)::numeric), 0) as h from %I.%I t', \
@@ -181,6 +205,20 @@ coalesce(sum(hashtextextended(t::text, 0)::numeric), 0) as h from %I.%I t', c.ns
         )
     } else {
         ("c.relname".to_string(), "s.nspname = 'public'".to_string())
+    };
+    let scope = match only {
+        None => scope,
+        Some(tables) => {
+            let names: Vec<String> = tables
+                .iter()
+                .map(|t| format!("'{}'", t.replace('\'', "''")))
+                .collect();
+            format!(
+                "{scope} and (case when s.nspname = 'public' then c.relname else s.nspname || '.' || c.relname end) \
+= any(array[{}]::text[])",
+                names.join(", ")
+            )
+        }
     };
     // The tables are listed first (`offset 0` keeps the planner from merging that query into
     // this one): evaluated lateral to an unfiltered join, the per-table query could run for
