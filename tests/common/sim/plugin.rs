@@ -152,7 +152,18 @@ impl Sim {
         delay: Duration,
         job: Option<(&str, &str)>,
     ) -> String {
-        let mut running = self.plugin_until(marker);
+        self.kill_migration_after(&[], marker, delay, job)
+    }
+
+    /// [`Sim::kill_plugin_after`] with more arguments for the migration.
+    pub fn kill_migration_after(
+        &self,
+        extra: &[&str],
+        marker: &str,
+        delay: Duration,
+        job: Option<(&str, &str)>,
+    ) -> String {
+        let mut running = self.plugin_with_until(extra, marker);
         std::thread::sleep(delay);
         if let Some((pod, job)) = job {
             self.wait_until(
