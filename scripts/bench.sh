@@ -5,6 +5,8 @@
 #                                  # seed moved the guide's way (plain pg_dump | psql); each
 #                                  # one's application downtime (app scaled to 0 -> app ready)
 #                                  # and their ratio
+#   scripts/bench.sh migrate-online # the same with `--online` at the 500MB and 2GB seeds (each
+#                                  # also the guide's way): the downtimes side by side
 #   scripts/bench.sh fingerprint   # the plugin's fingerprint SQL on a seeded PostgreSQL 15
 #   scripts/bench.sh values        # `4.44 values` on the typical file and on a generated 5 MB one
 #   scripts/bench.sh dump          # pg_dump formats and compression levels on the seeded source
@@ -179,7 +181,7 @@ PY
 }
 
 bench_plugin() {
-  say "migration with la-migrate: $SIZE seed, helm $HELM_VERSION"
+  say "migration with la-migrate ${PLUGIN_FLAGS:-}: $SIZE seed, helm $HELM_VERSION"
   fingerprint_sql
   start_sim plugin
   local t0 t1 t2 mb status=0
@@ -193,7 +195,7 @@ bench_plugin() {
   t1=$(now)
   HELM_BIN=$tools/helm HELM_NAMESPACE=$NS NO_COLOR=1 \
     /usr/bin/time -v -o "$work/plugin.time" \
-    "$bin/la-migrate" 4.44 --chart "$CHARTS/live-agent-4.44.0.tgz" --yes -o json \
+    "$bin/la-migrate" 4.44 --chart "$CHARTS/live-agent-4.44.0.tgz" ${PLUGIN_FLAGS:-} --yes -o json \
     2>"$work/plugin.err" | while IFS= read -r line; do printf '%s\t%s\n' "$EPOCHREALTIME" "$line"; done \
     >"$work/events.tsv" || status=$?
   t2=$(now)
@@ -323,6 +325,34 @@ downtime_ratio() {
   g=$(cat "$work/guide.downtime")
   echo
   echo "application downtime, $SIZE seed: la-migrate $p s, the guide's commands $g s: ratio $(awk -v p="$p" -v g="$g" 'BEGIN { printf "%.2f", p / g }')x"
+}
+
+# --- migrate-online --------------------------------------------------------------------------
+
+# `--online` at each of ONLINE_SIZES (default 500MB 2GB), each next to the guide's way on the
+# same seed; then the downtimes side by side and how the larger seed's compares.
+bench_migrate_online() {
+  local size sizes=(${ONLINE_SIZES:-500MB 2GB})
+  for size in "${sizes[@]}"; do
+    SIZE=$size PLUGIN_FLAGS=--online bench_plugin
+    cp "$work/plugin.downtime" "$work/online-$size.downtime"
+    if [ "${SKIP_GUIDE:-0}" != 1 ]; then
+      SIZE=$size bench_guide
+      cp "$work/guide.downtime" "$work/guide-$size.downtime"
+    fi
+  done
+  echo
+  echo "application downtime (app to 0 -> app ready):"
+  for size in "${sizes[@]}"; do
+    printf '  %-6s la-migrate --online %6s s   the guide'"'"'s commands %6s s\n' "$size" \
+      "$(cat "$work/online-$size.downtime")" "$(cat "$work/guide-$size.downtime" 2>/dev/null || echo -)"
+  done
+  if [ "${#sizes[@]}" -ge 2 ]; then
+    local first last
+    first=$(cat "$work/online-${sizes[0]}.downtime")
+    last=$(cat "$work/online-${sizes[-1]}.downtime")
+    echo "la-migrate --online at ${sizes[-1]} over ${sizes[0]}: $(awk -v a="$last" -v b="$first" 'BEGIN { printf "%.2f", a / b }')x"
+  fi
 }
 
 # --- fingerprint -----------------------------------------------------------------------------
@@ -555,6 +585,7 @@ bench_rollback() {
 
 case "${1:-}" in
   migrate) build; bench_plugin; [ "${SKIP_GUIDE:-0}" = 1 ] || bench_guide; downtime_ratio ;;
+  migrate-online) build; bench_migrate_online ;;
   fingerprint) build; bench_fingerprint ;;
   values) build; bench_values ;;
   dump) build; bench_dump ;;

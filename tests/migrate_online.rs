@@ -1,7 +1,9 @@
 //! `--online`: PostgreSQL 15 filled by logical replication while 4.43.1 runs, then a cut-over.
 //! A writer changes PostgreSQL 11 all along until the app is scaled down, and every change it
 //! saw committed is on PostgreSQL 15 afterwards; the migration killed (SIGKILL) during the
-//! initial copy, the catch-up and the cut-over completes on rerun with nothing lost.
+//! initial copy, the catch-up and the cut-over completes on rerun with nothing lost. Preflight
+//! refuses what replication cannot carry, changing nothing; a rollback leaves PostgreSQL 11
+//! as it was (no slot, no publication, its replica identities and wal_level).
 
 mod common;
 
@@ -9,7 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::sim::{assert_migrated, text, Sim};
+use common::sim::{assert_migrated, assert_rolled_back, text, Before, Sim};
 
 /// What the writer saw committed on PostgreSQL 11.
 #[derive(Debug, Default)]
@@ -168,4 +170,112 @@ fn killed_during_the_initial_copy_the_catch_up_and_the_cut_over_a_rerun_complete
         text(&out.stdout)
     );
     assert_migrated(&sim, &before);
+}
+
+#[test]
+fn online_is_refused_where_replication_cannot_carry_the_data_and_nothing_changes() {
+    let (sim, _before) = Sim::with_seeded_release("3MB");
+    rows(&sim, "SELECT lo_create(0)");
+    let out = sim.run_migrate(&["--online", "--yes"]);
+    let said = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(8), "{said}");
+    assert!(said.contains("large object"), "{said}");
+    assert!(said.contains("without --online"), "{said}");
+    let objects = sim.kubectl(&["get", "configmaps,secrets,pods,pvc", "-o", "name"]);
+    assert!(
+        !objects.contains("/la-migrate-"),
+        "a refused run created objects: {objects}"
+    );
+    assert_eq!(rows(&sim, "show wal_level")[0][0], "replica");
+
+    rows(&sim, "SELECT lo_unlink(oid) FROM pg_largeobject_metadata");
+    let steps = sim.plan_steps(&["--online"]);
+    let at = |id: &str| {
+        steps
+            .iter()
+            .position(|s| s == id)
+            .unwrap_or_else(|| panic!("{id} is not in {steps:?}"))
+    };
+    assert!(at("prepare.copy-pod") < at("replicate.wal-level"));
+    assert!(at("replicate.wal-level") < at("replicate.subscribe"));
+    assert!(at("replicate.initial-copy") < at("replicate.prove-live"));
+    assert!(at("replicate.prove-live") < at("copy.scale-down"));
+    assert!(at("copy.scale-down") < at("copy.catch-up"));
+    assert!(at("copy.sequences") < at("copy.prove"));
+    assert!(at("copy.unsubscribe") < at("cutover.confirm"));
+    assert!(!steps.iter().any(|s| s == "copy.copy"), "{steps:?}");
+}
+
+/// PostgreSQL 11 as before the online migration: wal_level, no slot or publication, the table
+/// without a primary key back to the default replica identity; then that table dropped and
+/// the release checked as before.
+fn assert_online_rolled_back(sim: &Sim, before: &Before) {
+    assert_eq!(rows(sim, "show wal_level")[0][0], "replica");
+    assert_eq!(
+        rows(sim, "SELECT count(*) FROM pg_replication_slots")[0][0],
+        "0"
+    );
+    assert_eq!(rows(sim, "SELECT count(*) FROM pg_publication")[0][0], "0");
+    assert_eq!(
+        rows(
+            sim,
+            "SELECT relreplident FROM pg_class WHERE relname = 'writer_no_pk'"
+        )[0][0],
+        "d"
+    );
+    rows(sim, "DROP TABLE writer_no_pk; SELECT 1");
+    assert_rolled_back(sim, before);
+    rows(
+        sim,
+        "CREATE TABLE writer_no_pk (id bigint NOT NULL, note text); SELECT 1",
+    );
+}
+
+#[test]
+fn an_online_migration_rolls_back_while_replicating_and_after_it_completed() {
+    let (sim, before) = Sim::with_seeded_release("3MB");
+    rows(
+        &sim,
+        "CREATE TABLE writer_no_pk (id bigint NOT NULL, note text); SELECT 1",
+    );
+    sim.kill_migration_after(
+        &["--online"],
+        "✓ [replicate.prove-live]",
+        Duration::ZERO,
+        None,
+    );
+    let out = sim.run_plugin(&["4.44", "rollback", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_online_rolled_back(&sim, &before);
+
+    let out = sim.run_migrate(&["--online", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = sim.run_plugin(&["4.44", "rollback", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_online_rolled_back(&sim, &before);
+}
+
+#[test]
+fn a_schema_change_during_replication_is_refused_and_the_app_comes_back() {
+    let (sim, before) = Sim::with_seeded_release("3MB");
+    for phase in ["prepare", "replicate"] {
+        let out = sim.run_migrate(&["--online", "--yes", phase]);
+        assert!(out.status.success(), "{phase}: {}", text(&out.stderr));
+    }
+    rows(
+        &sim,
+        "ALTER TABLE contacts ADD COLUMN nickname text; SELECT 1",
+    );
+    let out = sim.run_migrate(&["--online", "--yes"]);
+    let said = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(9), "{said}");
+    assert!(said.contains("schema changed"), "{said}");
+    assert!(said.contains("public.contacts"), "{said}");
+    assert!(said.contains("rollback"), "{said}");
+    assert_eq!(sim.replicas(), before.replicas, "the app is not back");
+    let list = sim.helm(&["list", "-o", "json"]);
+    assert!(
+        list.contains("live-agent-4.43.1") && list.contains("deployed"),
+        "{list}"
+    );
 }

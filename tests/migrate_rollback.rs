@@ -12,8 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use common::sim::{
-    assert_migrated, assert_release_as_before, text, Before, ReleaseSpec, Sim, DATABASE,
-    DATABASE_CLAIM, RELEASE,
+    assert_migrated, assert_rolled_back, text, Before, ReleaseSpec, Sim, DATABASE, RELEASE,
 };
 
 /// `rollback --yes` (with more arguments), which must succeed; its stdout and stderr, and
@@ -32,31 +31,6 @@ fn rollback(sim: &Sim, extra: &[&str]) -> (String, String, Duration) {
         text(&out.stdout)
     );
     (text(&out.stdout), text(&out.stderr), took)
-}
-
-/// The release as before the migration, checked by the test itself: 4.43.1 on PostgreSQL 11
-/// (its own volume, its old password), every table, sequence and attachment, the kept
-/// secrets and the replicas as recorded, and nothing of the plugin left.
-fn assert_rolled_back(sim: &Sim, before: &Before) {
-    assert_eq!(
-        sim.claim_volume(DATABASE_CLAIM),
-        before
-            .database_volume
-            .clone()
-            .expect("an internal database"),
-        "PostgreSQL's claim holds another volume than PostgreSQL 11's"
-    );
-    assert_release_as_before(sim, before, "4.43.1", "11");
-    // Nothing of the plugin is left: the next migration starts from scratch.
-    let left = sim.kubectl(&["get", "configmaps,secrets,pods,pvc,services", "-o", "name"]);
-    let plugin: Vec<&str> = left
-        .lines()
-        .filter(|l| l.contains("/la-migrate-"))
-        .collect();
-    assert!(
-        plugin.is_empty(),
-        "the plugin's objects are left: {plugin:?}"
-    );
 }
 
 /// Kills the migration after `step` (`None`: lets it complete), rolls back, checks.

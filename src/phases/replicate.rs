@@ -18,7 +18,7 @@ use crate::plan::quantity::human;
 use crate::plan::replication::{self as rep, OnlinePlan, SUBSCRIBE_JOB};
 use crate::plan::{scripts, NewDatabasePlan};
 use crate::state::State;
-use crate::verify::{compare, sql, DatabaseStats, HashMethod, TableStats};
+use crate::verify::{compare, sql, DatabaseStats, HashMethod};
 
 /// How long PostgreSQL 15 may take to apply PostgreSQL 11's last changes at the cut-over.
 const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(300);
@@ -83,6 +83,11 @@ async fn wal_level_now(r: &Runner<'_>, db: &NewDatabasePlan) -> Result<String> {
 pub async fn wal_level(r: &mut Runner<'_>) -> Result<String> {
     let online = online_plan(r)?;
     let db = new_database_plan(r)?;
+    check_extensions(r, &online, &db).await?;
+    // A run that died during the restart finds the new pod coming up.
+    r.kube
+        .wait_pod_ready(&online.source_pod, Duration::from_secs(600))
+        .await?;
     if wal_level_now(r, &db).await? == "logical" {
         return Ok("PostgreSQL 11 runs with wal_level=logical already".into());
     }
@@ -119,6 +124,41 @@ pub async fn wal_level(r: &mut Runner<'_>) -> Result<String> {
     ))
 }
 
+/// Every extension of PostgreSQL 11's database is available on PostgreSQL 15 (its image), or
+/// the replication does not start: checked before PostgreSQL 11 is changed in any way.
+async fn check_extensions(r: &Runner<'_>, online: &OnlinePlan, db: &NewDatabasePlan) -> Result<()> {
+    let out = psql(
+        r,
+        db,
+        Side::Target,
+        "listing PostgreSQL 15's extensions",
+        rep::available_extensions_query(),
+    )
+    .await?;
+    let available: Vec<String> = out.lines().map(|l| l.trim().to_string()).collect();
+    let missing = crate::plan::online::missing_extensions(&online.extensions, &available);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(Error::new(
+        ExitCode::Precondition,
+        format!(
+            "PostgreSQL 15 (image {}) does not offer the extension(s) {} that PostgreSQL 11's database uses",
+            db.pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.containers.first())
+                .and_then(|c| c.image.clone())
+                .unwrap_or_default(),
+            missing.join(", ")
+        ),
+    )
+    .hint(format!(
+        "nothing was changed on PostgreSQL 11; use a PostgreSQL 15 image that has them (postgresql.image in the values or --set), or drop the extensions if unused, then {}",
+        r.rerun_hint()
+    )))
+}
+
 /// Deletes PostgreSQL 11's pod and waits until its StatefulSet's new pod is ready.
 async fn restart_source(r: &Runner<'_>, pod: &str) -> Result<()> {
     r.kube.restart_pod(pod, Duration::from_secs(600)).await
@@ -152,6 +192,7 @@ pub async fn replica_identity(r: &mut Runner<'_>) -> Result<String> {
 pub async fn subscribe(r: &mut Runner<'_>) -> Result<String> {
     let db = new_database_plan(r)?;
     super::copy::pods_ready(r, &db).await?;
+    check_extensions(r, &online_plan(r)?, &db).await?;
     let started = Instant::now();
     follow_job(
         r,
@@ -188,10 +229,27 @@ pub async fn initial_copy(r: &mut Runner<'_>) -> Result<String> {
         let p = rep::parse_initial_copy(&out).map_err(|e| Error::new(ExitCode::External, e))?;
         bar.set_position(p.bytes);
         bar.set_message(format!("initial copy: {}/{} tables", p.ready, p.tables));
+        if p.tables == 0 && started.elapsed() > Duration::from_secs(30) {
+            // The subscription is gone (dropped by hand, or PostgreSQL 15 replaced).
+            r.state.undo("replicate.subscribe");
+            r.save().await?;
+            return Err(Error::new(
+                ExitCode::External,
+                format!(
+                    "PostgreSQL 15 has no subscription {} to PostgreSQL 11",
+                    rep::NAME
+                ),
+            )
+            .hint(r.rerun_hint_to("it subscribes anew")));
+        }
         if p.done() {
             bar.finish_and_clear();
+            let lag = replication_lag(&r.kube, &r.state)
+                .await
+                .map(|l| format!("; following PostgreSQL 11, {} behind", human(l.bytes)))
+                .unwrap_or_default();
             return Ok(format!(
-                "initial copy done: {} tables, {} on PostgreSQL 15, in {:.1} s",
+                "initial copy done: {} tables, {} on PostgreSQL 15, in {:.1} s{lag}",
                 p.tables,
                 human(p.bytes),
                 started.elapsed().as_secs_f64()
@@ -302,6 +360,16 @@ pub async fn prove_live(r: &mut Runner<'_>) -> Result<String> {
         started.elapsed().as_secs_f64(),
         unproven.len()
     );
+    // What the initial copy wrote goes to disk now, with the app up, not in the shutdown
+    // checkpoint when PostgreSQL 15 is stopped at the cut-over.
+    psql(
+        r,
+        &db,
+        Side::Target,
+        "checkpointing PostgreSQL 15",
+        "CHECKPOINT",
+    )
+    .await?;
     r.state.record.online = Some(crate::state::OnlineRecord {
         marks,
         unproven,
@@ -427,8 +495,10 @@ pub async fn sync_sequences(r: &mut Runner<'_>) -> Result<String> {
     }
 }
 
-/// The proof at the cut-over: every table's rows, the content of the tables written since the
-/// proof while replicating (or not proven then), every sequence and schema object.
+/// The proof at the cut-over: the rows and content of the tables written since the proof
+/// while replicating (their write mark changed) or not equal then, every sequence and schema
+/// object. A table not written since keeps that proof: the work, and so the downtime, follows
+/// what the app wrote, not the size of the database.
 pub async fn prove(r: &mut Runner<'_>) -> Result<String> {
     let db = new_database_plan(r)?;
     match prove_inner(r, &db).await {
@@ -449,23 +519,14 @@ async fn prove_inner(r: &mut Runner<'_>, db: &NewDatabasePlan) -> Result<String>
     let source_marks = super::copy::source_marks(r, db).await?;
     let marks = table_marks(r, db).await?;
     let again = rep::tables_to_prove_again(&live.marks, &marks, &live.unproven);
-    let counts = sql::row_count_query();
     let hashed = sql::fingerprint_tables_query(HashMethod::CURRENT, &again);
-    let (src_counts, dst_counts, src_hashed, dst_hashed) = tokio::try_join!(
-        fingerprint_query(
-            r,
-            db,
-            Side::Source,
-            "PostgreSQL 11's row counts",
-            counts.clone()
-        ),
-        fingerprint_query(r, db, Side::Target, "PostgreSQL 15's row counts", counts),
+    let (src_hashed, dst_hashed) = tokio::try_join!(
         fingerprint_query(r, db, Side::Source, "PostgreSQL 11", hashed.clone()),
         fingerprint_query(r, db, Side::Target, "PostgreSQL 15", hashed),
     )?;
-    let source = assemble(&live.source, &src_counts, &src_hashed);
-    // Unchanged tables hold on 15 what they held when both were proven equal.
-    let target = assemble(&live.source, &dst_counts, &dst_hashed);
+    let source = rep::whole_fingerprint(&live.source, &marks, &src_hashed);
+    // A table not written since was equal on both sides then, and still is.
+    let target = rep::whole_fingerprint(&live.source, &marks, &dst_hashed);
     let report = compare(&source, &target, true);
     if !report.is_equal() {
         let lines: Vec<String> = report
@@ -487,7 +548,7 @@ async fn prove_inner(r: &mut Runner<'_>, db: &NewDatabasePlan) -> Result<String>
         )));
     }
     let summary = format!(
-        "equal in {:.1} s: {} tables and {} rows counted, {} written since the live proof hashed again, {} sequences, {} schema objects",
+        "equal in {:.1} s: {} tables ({} rows), {} of them written since the live proof and hashed again, {} sequences, {} schema objects",
         started.elapsed().as_secs_f64(),
         report.tables,
         report.rows,
@@ -499,30 +560,6 @@ async fn prove_inner(r: &mut Runner<'_>, db: &NewDatabasePlan) -> Result<String>
     r.state.record.source_marks = Some(source_marks);
     r.state.record.copy_verified = true;
     Ok(summary)
-}
-
-/// A whole fingerprint from the live proof's table hashes, today's row counts and the hashes
-/// of the tables proven again (with their sequences, objects and schema version).
-fn assemble(live: &DatabaseStats, counts: &DatabaseStats, hashed: &DatabaseStats) -> DatabaseStats {
-    let tables = counts
-        .tables
-        .iter()
-        .map(|(t, c)| {
-            let stats = hashed.tables.get(t).cloned().unwrap_or_else(|| TableStats {
-                rows: c.rows,
-                hash: live
-                    .tables
-                    .get(t)
-                    .map(|l| l.hash.clone())
-                    .unwrap_or_default(),
-            });
-            (t.clone(), stats)
-        })
-        .collect();
-    DatabaseStats {
-        tables,
-        ..hashed.clone()
-    }
 }
 
 /// Subscription on 15, slot and publication on 11 dropped: PostgreSQL 15 is on its own.
@@ -600,10 +637,11 @@ pub async fn undo(r: &mut Runner<'_>) -> Result<String> {
             fix.table
         ));
     }
-    if online.restart_for_wal_level {
-        sql.push_str(&format!(" {};", rep::reset_wal_level()));
-    }
     in_source_pod(r, &pod, "dropping the replication on PostgreSQL 11", &sql).await?;
+    if online.restart_for_wal_level {
+        // ALTER SYSTEM runs on its own, outside the block above's transaction.
+        in_source_pod(r, &pod, "resetting wal_level", &rep::reset_wal_level()).await?;
+    }
     let mut done = vec![format!("slot and publication {} dropped", rep::NAME)];
     if !online.identity_fixes.is_empty() {
         done.push("replica identities back to the default".into());

@@ -448,7 +448,7 @@ fn online_copy_steps(push: &mut Push<'_>) {
     push(
         Phase::Copy,
         "prove",
-        "Compare both databases: every table's rows, the content of tables written since the live proof, sequences, schema objects",
+        "Compare both databases: rows and content of the tables written since the live proof, every sequence and schema object",
         false,
         Action::Prove,
     );
@@ -506,6 +506,7 @@ fn online_plan(facts: &Facts, options: &Options) -> Result<Option<OnlinePlan>> {
         restart_for_wal_level: ready.restart_for_wal_level,
         source_pod: facts.names.postgres_pod.clone(),
         identity_fixes: ready.identity_fixes,
+        extensions: f.extensions.clone(),
     }))
 }
 
@@ -1632,6 +1633,101 @@ mod tests {
         assert_eq!(each.len(), 2, "{each:?}");
         assert!(each[0].contains("--set redis.image.repository=bitnamilegacy/redis"));
         assert!(each[1].ends_with("override it"), "{}", each[1]);
+    }
+
+    fn online_facts() -> crate::plan::online::OnlineFacts {
+        crate::plan::online::OnlineFacts {
+            wal_level: "replica".into(),
+            max_replication_slots: 10,
+            replication_slots_used: 0,
+            max_wal_senders: 16,
+            wal_senders_used: 0,
+            user: "postgres".into(),
+            superuser: true,
+            tables_without_identity: vec![crate::plan::online::IdentityFix {
+                table: "public.portals_members".into(),
+                index: Some("index_portals_members_on_portal_id_and_user_id".into()),
+            }],
+            large_objects: 0,
+            extensions: vec!["plpgsql".into(), "pgcrypto".into()],
+            wal_bytes: 32 << 20,
+            free_bytes: Some(50 << 30),
+            database_bytes: 700 << 20,
+        }
+    }
+
+    fn online() -> Options {
+        Options {
+            online: true,
+            ..Options::default()
+        }
+    }
+
+    #[test]
+    fn online_replicates_while_the_app_runs_and_copies_nothing_with_it_off() {
+        let mut facts = release_4_43();
+        facts.online = Some(online_facts());
+        let plan = build(&facts, &online()).unwrap();
+        let steps = ids(&plan);
+        let at = |id: &str| steps.iter().position(|i| *i == id).expect(id);
+        assert!(at("prepare.copy-pod") < at("replicate.wal-level"));
+        assert!(at("replicate.wal-level") < at("replicate.replica-identity"));
+        assert!(at("replicate.replica-identity") < at("replicate.subscribe"));
+        assert!(at("replicate.prove-live") < at("copy.scale-down"));
+        assert_eq!(
+            &steps[at("copy.scale-down")..at("cutover.confirm")],
+            [
+                "copy.scale-down",
+                "copy.catch-up",
+                "copy.sequences",
+                "copy.prove",
+                "copy.unsubscribe"
+            ]
+        );
+        let recorded = plan.online.as_ref().unwrap();
+        assert_eq!(recorded.wal_level_before, "replica");
+        assert_eq!(recorded.source_pod, facts.names.postgres_pod);
+        assert!(plan.warnings.iter().any(|w| w.contains("portals_members")));
+        // Already logical, nothing to fix: neither step.
+        let mut f = online_facts();
+        f.wal_level = "logical".into();
+        f.tables_without_identity.clear();
+        facts.online = Some(f);
+        let ids = ids(&build(&facts, &online()).unwrap())
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>();
+        assert!(!ids
+            .iter()
+            .any(|i| i == "replicate.wal-level" || i == "replicate.replica-identity"));
+        // Rollback undoes the replication.
+        let plan = build(&facts, &online()).unwrap();
+        let rollback = crate::plan::rollback::steps(&plan, &Default::default());
+        assert!(rollback.iter().any(|s| s.action == Action::UndoReplication));
+    }
+
+    #[test]
+    fn online_is_refused_with_every_reason_where_replication_cannot_do_the_job() {
+        let mut facts = release_4_43();
+        let mut f = online_facts();
+        f.large_objects = 3;
+        f.superuser = false;
+        facts.online = Some(f);
+        let err = build(&facts, &online()).unwrap_err();
+        assert_eq!(err.code, ExitCode::Precondition);
+        assert!(err.message.contains("large objects"), "{}", err.message);
+        assert!(err.message.contains("superuser"), "{}", err.message);
+        assert!(err.hint.unwrap().contains("without --online"));
+
+        facts.online = Some(online_facts());
+        let with_dump = Options {
+            keep_dump: true,
+            ..online()
+        };
+        assert_eq!(
+            build(&facts, &with_dump).unwrap_err().code,
+            ExitCode::InvalidInput
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::copy_script::{self, SIDES};
 use super::online::IdentityFix;
 use super::COPY_DIR;
+use crate::verify::DatabaseStats;
 
 /// Publication on PostgreSQL 11, subscription on PostgreSQL 15 and the slot the subscription
 /// holds on 11: one name (each database serves one release).
@@ -38,6 +39,14 @@ pub struct OnlinePlan {
     pub source_pod: String,
     /// Tables without a primary key, and the replica identity each gets before publishing.
     pub identity_fixes: Vec<IdentityFix>,
+    /// The extensions of PostgreSQL 11's database: PostgreSQL 15 must offer each.
+    #[serde(default)]
+    pub extensions: Vec<String>,
+}
+
+/// On PostgreSQL 15: the extensions it can create, one per line.
+pub fn available_extensions_query() -> &'static str {
+    "select name from pg_available_extensions order by 1"
 }
 
 /// One table's write mark on PostgreSQL 11: its file node (a `TRUNCATE` or rewrite changes
@@ -77,6 +86,26 @@ pub fn tables_to_prove_again(
     }
     out.extend(before.keys().filter(|t| !now.contains_key(*t)).cloned());
     out.into_iter().collect()
+}
+
+/// A whole database's fingerprint at the cut-over, from `hashed` (the tables proven again,
+/// with every sequence, schema object and the schema version) and, for every other table
+/// PostgreSQL 11 has now (`marks`), what the proof while replicating found.
+pub fn whole_fingerprint(
+    live: &DatabaseStats,
+    marks: &BTreeMap<String, String>,
+    hashed: &DatabaseStats,
+) -> DatabaseStats {
+    let mut tables = hashed.tables.clone();
+    for table in marks.keys() {
+        if let (false, Some(stats)) = (tables.contains_key(table), live.tables.get(table)) {
+            tables.insert(table.clone(), stats.clone());
+        }
+    }
+    DatabaseStats {
+        tables,
+        ..hashed.clone()
+    }
 }
 
 /// On PostgreSQL 11: `wal_level = logical` from the next start (`postgresql.auto.conf`).
@@ -136,10 +165,15 @@ END $la$;"
 
 /// The psql text (stdin, PostgreSQL 15) that creates the subscription to PostgreSQL 11. The
 /// connection string is built inside psql from the copy pod's environment (`\getenv`), each
-/// value quoted for libpq: no password in any argv or in this text.
+/// value quoted for libpq: no password in any argv or in this text. The statement that
+/// carries it is neither logged by the server nor echoed by psql on an error (terse errors
+/// show no statement text).
 fn create_subscription_psql() -> String {
     format!(
-        r#"\getenv la_host SRC_HOST
+        r#"\set VERBOSITY terse
+SET log_min_error_statement = panic;
+SET log_statement = 'none';
+\getenv la_host SRC_HOST
 \getenv la_port SRC_PORT
 \getenv la_user SRC_USER
 \getenv la_db SRC_DATABASE
@@ -370,6 +404,7 @@ SQL
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::verify::TableStats;
 
     fn marks(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
@@ -395,6 +430,36 @@ mod tests {
             ["gone", "messages", "new_table", "portals_members"]
         );
         assert!(tables_to_prove_again(&before, &before, &[]).is_empty());
+    }
+
+    #[test]
+    fn the_cut_over_fingerprint_takes_unwritten_tables_from_the_live_proof() {
+        let stats = |rows, hash: &str| TableStats {
+            rows,
+            hash: hash.to_string(),
+        };
+        let live = DatabaseStats {
+            tables: [("accounts", stats(3, "7")), ("messages", stats(10, "9"))]
+                .map(|(t, s)| (t.to_string(), s))
+                .into(),
+            ..DatabaseStats::default()
+        };
+        let hashed = DatabaseStats {
+            tables: [("messages".to_string(), stats(11, "12"))].into(),
+            schema_version: Some("42".into()),
+            ..DatabaseStats::default()
+        };
+        let now = marks(&[
+            ("accounts", "1:3:0:0"),
+            ("messages", "2:11:0:0"),
+            ("new", "3:0:0:0"),
+        ]);
+        let whole = whole_fingerprint(&live, &now, &hashed);
+        assert_eq!(whole.tables["accounts"], stats(3, "7"));
+        assert_eq!(whole.tables["messages"], stats(11, "12"));
+        // A table the live proof never saw is in `hashed` (it is proven again), or missing.
+        assert!(!whole.tables.contains_key("new"));
+        assert_eq!(whole.schema_version.as_deref(), Some("42"));
     }
 
     #[test]

@@ -118,6 +118,27 @@ pub fn plan_problems(plan: &Plan, namespace: &str, names: &ObjectNames) -> Vec<S
             &own_names::copy_pod(release),
         );
     }
+    if let Some(online) = &plan.online {
+        expect(
+            p,
+            "the PostgreSQL pod restarted for wal_level",
+            &online.source_pod,
+            &names.postgresql_pod,
+        );
+        for fix in &online.identity_fixes {
+            let names_ok = quoted_names(&fix.table) == Some(2)
+                && fix
+                    .index
+                    .as_deref()
+                    .is_none_or(|i| quoted_names(i) == Some(1));
+            if !names_ok {
+                p.push(format!(
+                    "the replica identity of {:?} (index {:?}) is not a quoted table and index name",
+                    fix.table, fix.index
+                ));
+            }
+        }
+    }
     if let Some(b) = &plan.backup {
         expect(
             p,
@@ -197,6 +218,47 @@ pub fn plan_problems(plan: &Plan, namespace: &str, names: &ObjectNames) -> Vec<S
     bad
 }
 
+/// How many dot-separated names `text` is, each as PostgreSQL's `quote_ident` prints one (a
+/// lower-case name, or a double-quoted one with inner quotes doubled); `None` when it is
+/// anything else, e.g. SQL text written into the state.
+fn quoted_names(text: &str) -> Option<usize> {
+    let mut count = 0;
+    let mut rest = text;
+    loop {
+        count += 1;
+        rest = if let Some(quoted) = rest.strip_prefix('"') {
+            let mut chars = quoted.char_indices().peekable();
+            let mut end = None;
+            while let Some((i, c)) = chars.next() {
+                if c == '"' {
+                    if chars.peek().map(|(_, n)| *n) == Some('"') {
+                        chars.next();
+                    } else {
+                        end = Some(i);
+                        break;
+                    }
+                }
+            }
+            &quoted[end? + 1..]
+        } else {
+            let len = rest
+                .find(|c: char| {
+                    !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$')
+                })
+                .unwrap_or(rest.len());
+            if len == 0 || rest.starts_with(|c: char| c.is_ascii_digit() || c == '$') {
+                return None;
+            }
+            &rest[len..]
+        };
+        match rest.strip_prefix('.') {
+            Some(next) => rest = next,
+            None if rest.is_empty() => return Some(count),
+            None => return None,
+        }
+    }
+}
+
 /// The image of the plugin's own pods, when it is not the one the operator chose.
 pub fn image_problems(plan: &Plan, chosen: &str) -> Vec<String> {
     let images = [
@@ -215,6 +277,29 @@ pub fn image_problems(plan: &Plan, chosen: &str) -> Vec<String> {
             )
         })
         .collect()
+}
+
+#[cfg(test)]
+mod quoted_names_tests {
+    use super::quoted_names;
+
+    #[test]
+    fn only_names_as_quote_ident_prints_them_pass() {
+        assert_eq!(quoted_names("public.portals_members"), Some(2));
+        assert_eq!(quoted_names(r#""My Schema"."t ""x"" y""#), Some(2));
+        assert_eq!(quoted_names("index_portals_members"), Some(1));
+        for bad in [
+            "public.t; DROP TABLE accounts",
+            "public.t REPLICA IDENTITY FULL; --",
+            "",
+            "public.",
+            r#""unterminated"#,
+            "Upper.t",
+            "1abc",
+        ] {
+            assert_eq!(quoted_names(bad), None, "{bad}");
+        }
+    }
 }
 
 #[cfg(test)]

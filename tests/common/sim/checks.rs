@@ -5,7 +5,7 @@ use std::time::Instant;
 use la_sim::seed::{self, PgTarget};
 use serde_json::Value;
 
-use super::{Before, Sim, RELEASE};
+use super::{Before, Sim, DATABASE_CLAIM, RELEASE};
 use crate::common::pg::{PgServer, PG11_BIN};
 
 /// The checks the issue asks for after a completed migration, made by the test itself.
@@ -133,5 +133,30 @@ pub fn assert_old_database_untouched(sim: &Sim, before: &Before) {
         after.tables.len(),
         after.total_rows(),
         started.elapsed().as_secs_f64()
+    );
+}
+
+/// The release as before the migration, checked by the test itself: 4.43.1 on PostgreSQL 11
+/// (its own volume, its old password), every table, sequence and attachment, the kept
+/// secrets and the replicas as recorded, and nothing of the plugin left.
+pub fn assert_rolled_back(sim: &Sim, before: &Before) {
+    assert_eq!(
+        sim.claim_volume(DATABASE_CLAIM),
+        before
+            .database_volume
+            .clone()
+            .expect("an internal database"),
+        "PostgreSQL's claim holds another volume than PostgreSQL 11's"
+    );
+    assert_release_as_before(sim, before, "4.43.1", "11");
+    // Nothing of the plugin is left: the next migration starts from scratch.
+    let left = sim.kubectl(&["get", "configmaps,secrets,pods,pvc,services", "-o", "name"]);
+    let plugin: Vec<&str> = left
+        .lines()
+        .filter(|l| l.contains("/la-migrate-"))
+        .collect();
+    assert!(
+        plugin.is_empty(),
+        "the plugin's objects are left: {plugin:?}"
     );
 }

@@ -27,6 +27,7 @@ pub use super::tools::{chart, helm, kubectl as kubectl_bin};
 use super::tools::{pg11_bin, require, BackgroundSim};
 pub use checks::{
     assert_migrated, assert_migrated_to, assert_old_database_untouched, assert_release_as_before,
+    assert_rolled_back,
 };
 pub use faults::HeldLock;
 pub use jobs::job_dir;
