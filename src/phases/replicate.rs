@@ -22,6 +22,8 @@ use crate::verify::{compare, sql, DatabaseStats, HashMethod};
 
 /// How long PostgreSQL 15 may take to apply PostgreSQL 11's last changes at the cut-over.
 const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(300);
+/// How often the cut-over's wait for the subscription says how much is left.
+const CATCH_UP_NOTE_EVERY: Duration = Duration::from_secs(2);
 
 fn online_plan(r: &Runner<'_>) -> Result<OnlinePlan> {
     r.state.plan.online.clone().ok_or_else(|| {
@@ -40,20 +42,7 @@ async fn psql(
     what: &str,
     sql: &str,
 ) -> Result<String> {
-    let argv: Vec<String> = [
-        "psql",
-        "-X",
-        "-A",
-        "-t",
-        "-q",
-        "-v",
-        "ON_ERROR_STOP=1",
-        "-c",
-        sql,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let argv = scripts::psql(sql);
     r.kube
         .exec_checked(&db.copy_pod, what, &copy_script::on(side, &argv))
         .await
@@ -423,6 +412,7 @@ async fn catch_up_inner(r: &mut Runner<'_>, db: &NewDatabasePlan) -> Result<Stri
     .trim()
     .to_string();
     let deadline = Instant::now() + CATCH_UP_TIMEOUT;
+    let mut last_note: Option<Instant> = None;
     loop {
         let out = psql(
             r,
@@ -435,7 +425,10 @@ async fn catch_up_inner(r: &mut Runner<'_>, db: &NewDatabasePlan) -> Result<Stri
         match rep::parse_caught_up(&out).map_err(|e| Error::new(ExitCode::External, e))? {
             Some((true, _)) => break,
             Some((false, left)) if Instant::now() < deadline => {
-                r.note(&format!("catching up: {} to apply", human(left)));
+                if last_note.is_none_or(|t| t.elapsed() >= CATCH_UP_NOTE_EVERY) {
+                    r.note(&format!("catching up: {} to apply", human(left)));
+                    last_note = Some(Instant::now());
+                }
             }
             Some((false, left)) => {
                 return Err(Error::new(

@@ -177,7 +177,8 @@ pub fn row_counts() -> Vec<String> {
     psql(&sql::row_count_query())
 }
 
-fn psql(sql: &str) -> Vec<String> {
+/// psql's argv for one SQL text: unaligned tuples only, stopping at the first error.
+pub fn psql(sql: &str) -> Vec<String> {
     [
         "psql",
         "-X",
