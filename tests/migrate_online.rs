@@ -154,13 +154,20 @@ VALUES ({account}, {inbox}, now(), now()) RETURNING display_id"
 #[test]
 fn killed_during_the_initial_copy_the_catch_up_and_the_cut_over_a_rerun_completes() {
     let (sim, before) = Sim::with_seeded_release("8MB");
-    for marker in [
-        "→ [replicate.initial-copy]",
-        "→ [copy.catch-up]",
-        "→ [copy.sequences]",
-        "→ [copy.unsubscribe]",
+    // Killed as each step starts: the cut-over's steps take a tenth of a second here, so a
+    // later kill would find them done.
+    for step in [
+        "replicate.initial-copy",
+        "copy.catch-up",
+        "copy.sequences",
+        "copy.unsubscribe",
     ] {
-        sim.kill_migration_after(&["--online"], marker, Duration::from_millis(300), None);
+        let said =
+            sim.kill_migration_after(&["--online"], &format!("→ [{step}]"), Duration::ZERO, None);
+        assert!(
+            !said.contains(&format!("✓ [{step}]")),
+            "{step} was done before the kill:\n{said}"
+        );
     }
     let out = sim.run_migrate(&["--online", "--yes"]);
     assert!(
