@@ -22,8 +22,6 @@ use crate::verify::{compare, sql, DatabaseStats, HashMethod};
 
 /// How long PostgreSQL 15 may take to apply PostgreSQL 11's last changes at the cut-over.
 const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(300);
-/// How often the cut-over's wait for the subscription says how much is left.
-const CATCH_UP_NOTE_EVERY: Duration = Duration::from_secs(2);
 
 fn online_plan(r: &Runner<'_>) -> Result<OnlinePlan> {
     r.state.plan.online.clone().ok_or_else(|| {
@@ -412,7 +410,8 @@ async fn catch_up_inner(r: &mut Runner<'_>, db: &NewDatabasePlan) -> Result<Stri
     .trim()
     .to_string();
     let deadline = Instant::now() + CATCH_UP_TIMEOUT;
-    let mut last_note: Option<Instant> = None;
+    // What was left to apply at the first look, and a bar of what has been applied since.
+    let mut bar = None;
     loop {
         let out = psql(
             r,
@@ -425,10 +424,9 @@ async fn catch_up_inner(r: &mut Runner<'_>, db: &NewDatabasePlan) -> Result<Stri
         match rep::parse_caught_up(&out).map_err(|e| Error::new(ExitCode::External, e))? {
             Some((true, _)) => break,
             Some((false, left)) if Instant::now() < deadline => {
-                if last_note.is_none_or(|t| t.elapsed() >= CATCH_UP_NOTE_EVERY) {
-                    r.note(&format!("catching up: {} to apply", human(left)));
-                    last_note = Some(Instant::now());
-                }
+                let (bar, first) = bar
+                    .get_or_insert_with(|| (r.printer.bytes_bar(Some(left), "catching up"), left));
+                bar.set_position(first.saturating_sub(left));
             }
             Some((false, left)) => {
                 return Err(Error::new(
@@ -459,6 +457,9 @@ async fn catch_up_inner(r: &mut Runner<'_>, db: &NewDatabasePlan) -> Result<Stri
             }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if let Some((bar, _)) = bar {
+        bar.finish_and_clear();
     }
     Ok(format!(
         "schema unchanged; PostgreSQL 15 applied PostgreSQL 11 up to {lsn} in {:.1} s",
